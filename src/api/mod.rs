@@ -1,0 +1,65 @@
+//! The HTTP API: routing, middleware and one module per resource. Handlers
+//! parse, call a service, and map the result; they hold no rules or SQL.
+
+pub mod auth;
+pub mod connectors;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod openapi;
+pub mod params;
+pub mod request_id;
+
+use crate::service::AppState;
+use axum::body::Bytes;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Router};
+use error::ApiError;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route of the service, with its OpenAPI document.
+pub fn router(app: AppState) -> Router {
+    let (contents, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(
+            connectors::create_connector,
+            connectors::list_connectors
+        ))
+        .routes(routes!(
+            connectors::get_connector,
+            connectors::update_connector,
+            connectors::delete_connector
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_key,
+        ))
+        .split_for_parts();
+    let (ops, ops_doc) = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts();
+    doc.merge(ops_doc);
+    let doc = Bytes::from(doc.to_json().expect("the OpenAPI document serializes"));
+
+    contents
+        .merge(ops)
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) }),
+        )
+        .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
+        })
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .layer(middleware::from_fn(request_id::middleware))
+        .with_state(app)
+}

@@ -1,0 +1,88 @@
+//! `X-Request-Id` on every response, the request's tracing span, and the
+//! rendering of every error body with that id.
+
+use super::error::ApiError;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The caller's id when it is 1–128 characters of `[A-Za-z0-9._-]`.
+fn accept_client_id(value: &HeaderValue) -> Option<&str> {
+    let s = value.to_str().ok()?;
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then_some(s)
+}
+
+pub async fn middleware(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(accept_client_id)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        user_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    async move {
+        let mut response = next.run(request).await;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let error = response
+                .extensions_mut()
+                .remove::<ApiError>()
+                .unwrap_or_else(|| ApiError::from_status(status));
+            let headers = std::mem::take(response.headers_mut());
+            response = (error.status, Json(error.body(&id))).into_response();
+            for (name, value) in headers.iter() {
+                // Keep headers such as Allow and Retry-After; the body is ours.
+                if name != axum::http::header::CONTENT_TYPE
+                    && name != axum::http::header::CONTENT_LENGTH
+                {
+                    response.headers_mut().append(name, value.clone());
+                }
+            }
+        }
+        response.headers_mut().insert(
+            X_REQUEST_ID.clone(),
+            HeaderValue::from_str(&id).expect("request ids are ASCII"),
+        );
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept_client_id;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn client_ids_are_accepted_only_when_safe() {
+        let ok = |s: &str| accept_client_id(&HeaderValue::from_str(s).unwrap()).is_some();
+        assert!(ok("abc-123_x.y"));
+        assert!(ok(&"a".repeat(128)));
+        assert!(!ok(&"a".repeat(129)));
+        assert!(!ok(""));
+        assert!(!ok("has space"));
+        assert!(!ok("semi;colon"));
+    }
+}

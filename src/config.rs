@@ -1,0 +1,286 @@
+//! Server configuration: a TOML file, overridden by `INLET_*` environment
+//! variables, then by command-line flags. Unknown keys and bad values stop
+//! start-up with a message that names them.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Top-level keys that `INLET_<KEY>` environment variables may override.
+const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "http_addr",
+    "smtp_addr",
+    "inbox_domain",
+    "database_url",
+    "secret_key",
+    "default_portal",
+    "log_format",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_addr: String,
+    pub smtp_addr: String,
+    /// Domain of every email connector's inbox address.
+    pub inbox_domain: String,
+    /// `sqlite://...`; empty means `<data_dir>/inlet.db`.
+    pub database_url: Option<String>,
+    /// 64 hex characters (256 bits). Empty means a key file in `data_dir`.
+    pub secret_key: Option<String>,
+    pub default_portal: Option<String>,
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub portals: Vec<PortalConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./inlet-data"),
+            http_addr: "127.0.0.1:8080".into(),
+            smtp_addr: "127.0.0.1:2525".into(),
+            inbox_domain: "localhost".into(),
+            database_url: None,
+            secret_key: None,
+            default_portal: None,
+            log_format: LogFormat::Text,
+            http: HttpConfig::default(),
+            portals: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest JSON request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortalKind {
+    Sftp,
+}
+
+/// A research portal that `investment_research` connectors log in to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    pub name: String,
+    pub kind: PortalKind,
+    /// Display name used in `broker:` tags and `file_metadata.broker`.
+    pub broker: String,
+    pub host: String,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    #[serde(default = "default_root")]
+    pub root: String,
+    /// `SHA256:...` as `ssh-keygen -l` prints it, or `insecure-accept-any`.
+    pub host_key: Option<String>,
+    /// Seconds, or a number with `s`, `m`, `h` or `d`.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval: String,
+}
+
+fn default_sftp_port() -> u16 {
+    22
+}
+fn default_root() -> String {
+    "/".into()
+}
+fn default_sync_interval() -> String {
+    "1h".into()
+}
+
+/// Values given on the command line; they win over the file and environment.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_addr: Option<String>,
+}
+
+impl Config {
+    /// Defaults, then the file (when given), then `INLET_*`, then flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("configuration file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("INLET_").only(ENV_KEYS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        for (key, addr) in [
+            ("http_addr", &self.http_addr),
+            ("smtp_addr", &self.smtp_addr),
+        ] {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                bail!("invalid configuration: {key} = {addr:?} is not an address such as 127.0.0.1:8080");
+            }
+        }
+        if crate::domain::email_address::parse(&format!("x@{}", self.inbox_domain)).is_err()
+            && self.inbox_domain != "localhost"
+        {
+            bail!(
+                "invalid configuration: inbox_domain = {:?} is not a domain name",
+                self.inbox_domain
+            );
+        }
+        if let Some(url) = &self.database_url {
+            if !url.starts_with("sqlite:") {
+                bail!("invalid configuration: database_url must start with sqlite: (PostgreSQL support is not available yet)");
+            }
+        }
+        if let Some(key) = &self.secret_key {
+            crate::crypto::SecretKey::from_hex(key)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: secret_key {e}"))?;
+        }
+        if self.http.max_body_bytes == 0 {
+            bail!("invalid configuration: http.max_body_bytes must be greater than 0");
+        }
+        let mut names = HashSet::new();
+        for (i, p) in self.portals.iter().enumerate() {
+            let at = format!("portals[{i}]");
+            if p.name.trim().is_empty() {
+                bail!("invalid configuration: {at}.name must not be empty");
+            }
+            if !names.insert(p.name.as_str()) {
+                bail!(
+                    "invalid configuration: {at}.name {:?} is used twice",
+                    p.name
+                );
+            }
+            if p.broker.trim().is_empty() {
+                bail!("invalid configuration: {at}.broker must not be empty");
+            }
+            if p.host.trim().is_empty() {
+                bail!("invalid configuration: {at}.host must not be empty");
+            }
+            if let Some(key) = &p.host_key {
+                if key != "insecure-accept-any" && !key.starts_with("SHA256:") {
+                    bail!("invalid configuration: {at}.host_key must be a SHA256:... fingerprint or \"insecure-accept-any\"");
+                }
+            }
+            parse_duration_secs(&p.sync_interval)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {at}.sync_interval {e}"))?;
+        }
+        if let Some(name) = &self.default_portal {
+            if !names.contains(name.as_str()) {
+                bail!("invalid configuration: default_portal {name:?} names no [[portals]] entry");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("inlet.db").display()))
+    }
+
+    /// The portal a research connector uses: the one named, else the default.
+    pub fn portal(&self, name: Option<&str>) -> Option<&PortalConfig> {
+        let wanted = name.or(self.default_portal.as_deref());
+        match wanted {
+            Some(n) => self.portals.iter().find(|p| p.name == n),
+            None => self.portals.first(),
+        }
+    }
+}
+
+/// `3600`, `90s`, `30m`, `1h`, `2d` → seconds (at least one).
+pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 30m or 1h"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{s:?} is not a duration such as 30m or 1h")),
+    };
+    match n.checked_mul(factor) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("{s:?} must be a positive duration")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("3600"), Ok(3600));
+        assert_eq!(parse_duration_secs("30m"), Ok(1800));
+        assert_eq!(parse_duration_secs("1h"), Ok(3600));
+        assert_eq!(parse_duration_secs("2d"), Ok(172_800));
+        assert!(parse_duration_secs("0").is_err());
+        assert!(parse_duration_secs("1w").is_err());
+        assert!(parse_duration_secs("h").is_err());
+    }
+
+    #[test]
+    fn portal_selection_prefers_named_then_default_then_first() {
+        let portal = |name: &str| PortalConfig {
+            name: name.into(),
+            kind: PortalKind::Sftp,
+            broker: "B".into(),
+            host: "h".into(),
+            port: 22,
+            root: "/".into(),
+            host_key: None,
+            sync_interval: "1h".into(),
+        };
+        let mut c = Config {
+            portals: vec![portal("a"), portal("b")],
+            ..Config::default()
+        };
+        assert_eq!(c.portal(None).unwrap().name, "a");
+        assert_eq!(c.portal(Some("b")).unwrap().name, "b");
+        assert!(c.portal(Some("zz")).is_none());
+        c.default_portal = Some("b".into());
+        assert_eq!(c.portal(None).unwrap().name, "b");
+    }
+}

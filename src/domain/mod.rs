@@ -1,0 +1,30 @@
+//! Types and rules of the product, free of I/O: parsing client input into
+//! values that are valid by construction, and who may see or change what.
+
+pub mod connector;
+pub mod email_address;
+pub mod principal;
+pub mod time;
+
+pub use connector::{
+    Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, LastSync,
+};
+pub use principal::Principal;
+pub use time::Timestamp;
+
+/// A client value that breaks a rule; `field` names it for the error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The service-level error: what went wrong in terms of the contract, before
+//! any protocol decides how to say it.
+
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A client value breaks a rule; the message names the field.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// Absent, or not the caller's to see or change: the same answer.
+    #[error("Connector not found")]
+    ConnectorNotFound,
+    #[error("Connector is archived")]
+    ConnectorArchived,
+    #[error("Connector is being deleted")]
+    ConnectorDeleting,
+    #[error("{0}")]
+    NotImplemented(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

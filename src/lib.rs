@@ -1,0 +1,74 @@
+//! Inlet: a self-hosted content-ingestion service.
+//!
+//! [`Application::build`] opens the store, binds the listeners and returns a
+//! server that [`Application::run_until_stopped`] drives to a graceful end.
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+use config::Config;
+use service::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    http: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares everything that can fail at start-up: data dir, database and
+    /// schema, server key, initial API key, listeners.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = open_state(config).await?;
+        service::keys::bootstrap_initial_key(state.store.as_ref(), &state.config.data_dir).await?;
+        let http = TcpListener::bind(&state.config.http_addr)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot listen on http_addr {}: {e}", state.config.http_addr)
+            })?;
+        Ok(Self { http, state })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.http_addr();
+        tracing::info!(%addr, "HTTP listener bound");
+        axum::serve(self.http, api::router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Data dir, store and server key: what both `serve` and `admin` need.
+pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
+    })?;
+    let store = store::open(&config.database_url()).await?;
+    let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
+    Ok(AppState {
+        store,
+        config: Arc::new(config),
+        secret: Arc::new(secret),
+    })
+}

@@ -1,0 +1,153 @@
+//! The `inlet` command: `serve` runs the service, `admin` manages API keys.
+
+use clap::{Parser, Subcommand};
+use inlet::config::{Config, Overrides};
+use inlet::service::keys;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "inlet",
+    version,
+    about = "Self-hosted content ingestion: connectors into a private document store"
+)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "INLET_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (HTTP API and background work).
+    Serve {
+        /// Overrides `data_dir`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Overrides `http_addr`.
+        #[arg(long, value_name = "ADDR")]
+        http_addr: Option<String>,
+        /// Overrides `smtp_addr`.
+        #[arg(long, value_name = "ADDR")]
+        smtp_addr: Option<String>,
+    },
+    /// Manage API keys.
+    Admin {
+        #[command(subcommand)]
+        command: Admin,
+    },
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create an API key (and its org and user when new); prints the key alone on stdout.
+    CreateKey {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        user: String,
+        /// A note to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List API keys (never the keys themselves).
+    ListKeys,
+    /// Revoke an API key: it answers 401 from the next request on.
+    RevokeKey {
+        #[arg(value_name = "KEY_ID")]
+        key_id: uuid::Uuid,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = match &cli.command {
+        Command::Serve {
+            data_dir,
+            http_addr,
+            smtp_addr,
+        } => Overrides {
+            data_dir: data_dir.clone(),
+            http_addr: http_addr.clone(),
+            smtp_addr: smtp_addr.clone(),
+        },
+        Command::Admin { .. } => Overrides::default(),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("inlet: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    inlet::telemetry::init(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "inlet failed");
+            eprintln!("inlet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => {
+            let app = inlet::Application::build(config).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Admin { command } => {
+            let state = inlet::open_state(config).await?;
+            let store = state.store.as_ref();
+            match command {
+                Admin::CreateKey { org, user, name } => {
+                    let (record, plain) = keys::create(store, &org, &user, name.as_deref()).await?;
+                    tracing::info!(key_id = %record.key_id, org = %org, user = %user, "API key created");
+                    println!("{plain}");
+                }
+                Admin::ListKeys => {
+                    println!("KEY_ID\tORG\tUSER\tNAME\tCREATED_AT\tSTATUS");
+                    for k in store.list_api_keys().await? {
+                        let status = match k.revoked_at {
+                            Some(at) => format!("revoked {}", at.to_rfc3339()),
+                            None => "active".to_string(),
+                        };
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{status}",
+                            k.key_id,
+                            k.org_id,
+                            k.user_id,
+                            k.name.unwrap_or_default(),
+                            k.created_at.to_rfc3339()
+                        );
+                    }
+                }
+                Admin::RevokeKey { key_id } => {
+                    if !store
+                        .revoke_api_key(key_id, inlet::domain::Timestamp::now())
+                        .await?
+                    {
+                        anyhow::bail!("no API key with id {key_id}");
+                    }
+                    tracing::info!(%key_id, "API key revoked");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+    }
+}

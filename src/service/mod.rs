@@ -1,0 +1,18 @@
+//! Use cases: load, check who may do what, apply the domain rules, persist.
+//! Protocol adapters (HTTP, SMTP, CLI) call these and only translate.
+
+pub mod connectors;
+pub mod keys;
+
+use crate::config::Config;
+use crate::crypto::SecretKey;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Everything a use case needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub secret: Arc<SecretKey>,
+}
