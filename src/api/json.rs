@@ -82,8 +82,13 @@ fn is_json_media_type(value: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Deserializes, naming the field at fault (`config.allowed_emails[2]: ...`).
+/// Deserializes a JSON object, naming the field at fault
+/// (`config.allowed_emails[2]: ...`). Every body of this API is an object;
+/// serde would otherwise read a struct from an array.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("Request body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
     de.end()
@@ -158,5 +163,6 @@ mod tests {
         assert!(msg(r#"{}"#).contains("missing field `label`"));
         assert!(msg(r#"{"label": "#).starts_with("Request body is not valid JSON"));
         assert!(msg(r#"{"label": "x"} trailing"#).starts_with("Request body is not valid JSON"));
+        assert_eq!(msg(r#" ["x"]"#), "Request body must be a JSON object");
     }
 }

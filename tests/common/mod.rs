@@ -1,0 +1,241 @@
+//! Test harness: runs the real `inlet` binary on free ports with a temporary
+//! data dir and talks to it over HTTP.
+#![allow(dead_code)]
+
+pub mod schema;
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_inlet");
+pub const INBOX_DOMAIN: &str = "inbox.test";
+
+/// Portals every test server knows: `broker-a` (the default) and `broker-b`.
+const PORTALS: &str = r#"
+[[portals]]
+name = "broker-a"
+kind = "sftp"
+broker = "Broker A"
+host = "127.0.0.1"
+host_key = "insecure-accept-any"
+
+[[portals]]
+name = "broker-b"
+kind = "sftp"
+broker = "Broker B"
+host = "127.0.0.1"
+host_key = "insecure-accept-any"
+"#;
+
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    /// The key written to `initial-api-key` on first start (org `default`).
+    pub admin_key: String,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// Starts a server with `extra` (top-level keys, then tables) added to
+    /// its configuration, and the test portals.
+    pub async fn start_with(extra: &str) -> Self {
+        Self::start_config(&format!(
+            "default_portal = \"broker-a\"\n{extra}\n{PORTALS}"
+        ))
+        .await
+    }
+
+    /// Starts a server with no research portal configured.
+    pub async fn start_without_portals() -> Self {
+        Self::start_config("").await
+    }
+
+    async fn start_config(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("inlet.toml");
+        let data_dir = dir.path().join("data");
+        std::fs::write(
+            &config_path,
+            format!(
+                "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\nsmtp_addr = \"127.0.0.1:0\"\n\
+                 inbox_domain = \"{INBOX_DOMAIN}\"\nlog_format = \"json\"\n{config}",
+                data_dir.display().to_string()
+            ),
+        )
+        .unwrap();
+        let (child, addr) = spawn_serve(&config_path);
+        let admin_key = std::fs::read_to_string(data_dir.join("initial-api-key"))
+            .expect("initial key written")
+            .trim()
+            .to_string();
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            dir,
+            config_path,
+            admin_key,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `inlet <args> --config <this server's config>`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()
+            .expect("inlet runs")
+    }
+
+    /// A new key for `user` in `org`, via `inlet admin create-key`.
+    pub fn create_key(&self, org: &str, user: &str) -> String {
+        let out = self.cli(&["admin", "create-key", "--org", org, "--user", user]);
+        assert!(
+            out.status.success(),
+            "create-key failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.header("X-API-KEY", k);
+        }
+        req
+    }
+
+    // The request is built before the future, so the future borrows nothing.
+    pub fn get(&self, path: &str, key: &str) -> impl Future<Output = Response> + 'static {
+        send(self.request(Method::GET, path, Some(key)))
+    }
+
+    pub fn delete(&self, path: &str, key: &str) -> impl Future<Output = Response> + 'static {
+        send(self.request(Method::DELETE, path, Some(key)))
+    }
+
+    pub fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> impl Future<Output = Response> + 'static {
+        send(self.request(Method::POST, path, Some(key)).json(body))
+    }
+
+    pub fn put_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> impl Future<Output = Response> + 'static {
+        send(self.request(Method::PUT, path, Some(key)).json(body))
+    }
+
+    /// Creates an email connector and returns its JSON.
+    pub async fn email_connector(&self, key: &str, label: &str, shared: bool) -> Value {
+        let resp = self
+            .post_json(
+                "/contents/v1/connectors",
+                key,
+                &json!({"type": "email", "label": label, "share_with_org": shared,
+                        "config": {"allowed_emails": ["desk@broker.example"]}}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        resp.json().await.unwrap()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn send(req: RequestBuilder) -> Response {
+    req.send().await.expect("the server answers")
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns `inlet serve` and waits for the log line that names the bound
+/// HTTP address. Server logs are forwarded to the test's stderr.
+pub fn spawn_serve(config_path: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("inlet serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[inlet] {line}");
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "HTTP listener bound" {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("inlet serve reports its HTTP address");
+    (child, addr)
+}
+
+/// Asserts the contract's error body and header, returning the body.
+pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let header_id = resp
+        .headers()
+        .get("x-request-id")
+        .expect("X-Request-Id on every response")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = resp.json().await.expect("error body is JSON");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert_eq!(body["errorCode"], code, "{body}");
+    assert_eq!(body["requestId"], header_id.as_str(), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        4,
+        "exactly the four fields: {body}"
+    );
+    body
+}
