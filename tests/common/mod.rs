@@ -183,6 +183,16 @@ impl Drop for TestServer {
     }
 }
 
+/// Kills the process when dropped, so a failing test leaves no server behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Spawns `inlet serve` and waits for the log line that names the bound
 /// HTTP address. Server logs are forwarded to the test's stderr.
 pub fn spawn_serve(config_path: &Path) -> (Child, String) {

@@ -1,0 +1,206 @@
+//! Contract §1: who sees and changes what. Owner, a member of the same org,
+//! a user of another org and a caller without a key, over every endpoint.
+
+mod common;
+
+use common::{assert_error, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const CONNECTORS: &str = "/contents/v1/connectors";
+
+struct World {
+    s: TestServer,
+    owner: String,
+    member: String,
+    outsider: String,
+    shared: Value,
+    private: Value,
+}
+
+async fn world() -> World {
+    let s = TestServer::start().await;
+    let owner = s.create_key("acme", "alice");
+    let member = s.create_key("acme", "bob");
+    let outsider = s.create_key("globex", "carol");
+    let shared = s.email_connector(&owner, "shared", true).await;
+    let private = s.email_connector(&owner, "private", false).await;
+    World {
+        s,
+        owner,
+        member,
+        outsider,
+        shared,
+        private,
+    }
+}
+
+fn path(c: &Value) -> String {
+    format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap())
+}
+
+/// The 404 a caller gets for someone else's connector is byte-for-byte the
+/// 404 for a connector that never existed (bar the request id).
+async fn assert_hidden(resp: reqwest::Response) {
+    let mut body = assert_error(resp, 404, "CONNECTOR_NOT_FOUND").await;
+    body["requestId"] = Value::Null;
+    assert_eq!(
+        body,
+        json!({"statusCode": 404, "message": "Connector not found", "errorCode": "CONNECTOR_NOT_FOUND", "requestId": null})
+    );
+}
+
+#[tokio::test]
+async fn read_access_follows_ownership_and_org_sharing() {
+    let w = world().await;
+    let s = &w.s;
+    for c in [&w.shared, &w.private] {
+        assert_eq!(s.get(&path(c), &w.owner).await.status(), 200);
+        assert_error(
+            s.request(Method::GET, &path(c), None).send().await.unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        assert_hidden(s.get(&path(c), &w.outsider).await).await;
+    }
+    let seen: Value = s
+        .get(&path(&w.shared), &w.member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen, w.shared,
+        "an org member sees a shared connector as it is"
+    );
+    assert_hidden(s.get(&path(&w.private), &w.member).await).await;
+    let never = format!("{CONNECTORS}/{}", uuid::Uuid::now_v7());
+    assert_hidden(s.get(&never, &w.member).await).await;
+}
+
+#[tokio::test]
+async fn only_the_owner_may_update_or_delete() {
+    let w = world().await;
+    let s = &w.s;
+    for c in [&w.shared, &w.private] {
+        for key in [&w.member, &w.outsider] {
+            assert_hidden(
+                s.put_json(&path(c), key, &json!({"label": "hijacked"}))
+                    .await,
+            )
+            .await;
+            assert_hidden(s.delete(&path(c), key).await).await;
+            assert_hidden(
+                s.delete(&format!("{}?force_delete=true", path(c)), key)
+                    .await,
+            )
+            .await;
+        }
+        let unchanged: Value = s.get(&path(c), &w.owner).await.json().await.unwrap();
+        assert_eq!(&unchanged, c, "others' attempts changed nothing");
+        assert_error(
+            s.request(Method::PUT, &path(c), None)
+                .json(&json!({"label": "x"}))
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        assert_error(
+            s.request(Method::DELETE, &path(c), None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+    let mut body = w.shared.clone();
+    body["label"] = json!("renamed");
+    assert_eq!(
+        s.put_json(&path(&w.shared), &w.owner, &body).await.status(),
+        200
+    );
+    assert_eq!(s.delete(&path(&w.shared), &w.owner).await.status(), 200);
+}
+
+#[tokio::test]
+async fn lists_show_exactly_what_each_caller_may_see() {
+    let w = world().await;
+    let s = &w.s;
+    let member_own = s.email_connector(&w.member, "bob's", false).await;
+    let outsider_shared = s.email_connector(&w.outsider, "globex shared", true).await;
+    let ids = |v: Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connector_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let id = |c: &Value| c["connector_id"].as_str().unwrap().to_string();
+    let list = |key: &str, q: &str| s.get(&format!("{CONNECTORS}{q}"), key);
+
+    assert_eq!(
+        ids(list(&w.owner, "").await.json().await.unwrap()),
+        vec![id(&w.private), id(&w.shared)]
+    );
+    assert_eq!(
+        ids(list(&w.member, "").await.json().await.unwrap()),
+        vec![id(&member_own), id(&w.shared)]
+    );
+    assert_eq!(
+        ids(list(&w.member, "?ownership=shared")
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&w.shared)]
+    );
+    assert_eq!(
+        ids(list(&w.member, "?ownership=owned")
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&member_own)]
+    );
+    assert_eq!(
+        ids(list(&w.outsider, "").await.json().await.unwrap()),
+        vec![id(&outsider_shared)]
+    );
+    assert_error(
+        s.request(Method::GET, CONNECTORS, None)
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    // Unsharing hides the connector from the org at once.
+    let mut body = w.shared.clone();
+    body["share_with_org"] = json!(false);
+    assert_eq!(
+        s.put_json(&path(&w.shared), &w.owner, &body).await.status(),
+        200
+    );
+    assert_eq!(
+        ids(list(&w.member, "").await.json().await.unwrap()),
+        vec![id(&member_own)]
+    );
+    assert_hidden(s.get(&path(&w.shared), &w.member).await).await;
+}
+
+#[tokio::test]
+async fn creating_assigns_the_callers_user_and_org() {
+    let w = world().await;
+    let c = w.s.email_connector(&w.outsider, "mine", false).await;
+    assert_eq!(c["user_id"], "carol");
+    assert_eq!(c["org_id"], "globex");
+}
