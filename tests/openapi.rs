@@ -1,0 +1,247 @@
+//! `/openapi.json` documents every endpoint, and the server's real responses
+//! conform to it: each status is documented and each body matches its schema.
+
+mod common;
+
+use common::{schema, TestServer};
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+const CONNECTORS: &str = "/contents/v1/connectors";
+const ONE: &str = "/contents/v1/connectors/{connector_id}";
+
+async fn check(doc: &Value, method: &str, template: &str, resp: Response) -> Value {
+    let status = resp.status().as_u16().to_string();
+    let body: Value = resp.json().await.expect("JSON body");
+    let op = &doc["paths"][template][method];
+    assert!(op.is_object(), "{method} {template} is not documented");
+    let response = &op["responses"][&status];
+    assert!(
+        response.is_object(),
+        "{method} {template} answered {status}, which is not documented: {body}"
+    );
+    let media = &response["content"]["application/json"]["schema"];
+    assert!(
+        media.is_object(),
+        "{method} {template} {status} has no documented body"
+    );
+    if let Err(e) = schema::validate(doc, media, &body, "$") {
+        panic!("{method} {template} {status} does not match its schema: {e}\n{body}");
+    }
+    body
+}
+
+#[tokio::test]
+async fn every_endpoint_is_documented() {
+    let s = TestServer::start().await;
+    let resp = s
+        .request(Method::GET, "/openapi.json", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, methods) in [
+        (CONNECTORS, vec!["get", "post"]),
+        (ONE, vec!["get", "put", "delete"]),
+        ("/healthz", vec!["get"]),
+        ("/readyz", vec!["get"]),
+    ] {
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} missing");
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["ApiKeyAuth"]["name"],
+        "X-API-KEY"
+    );
+    assert_eq!(
+        doc["paths"][CONNECTORS]["get"]["security"],
+        json!([{"ApiKeyAuth": []}])
+    );
+}
+
+#[tokio::test]
+async fn real_responses_conform_to_the_document() {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .request(Method::GET, "/openapi.json", None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = s.admin_key.as_str();
+
+    let email = check(
+        &doc,
+        "post",
+        CONNECTORS,
+        s.post_json(
+            CONNECTORS,
+            key,
+            &json!({"type": "email", "label": "e", "config": {"allowed_emails": ["a@b.example"]}}),
+        )
+        .await,
+    )
+    .await;
+    let research = check(&doc, "post", CONNECTORS, s.post_json(CONNECTORS, key, &json!({"type": "investment_research", "label": "r", "config": {"user_id": "u", "user_password": "p"}})).await).await;
+    check(
+        &doc,
+        "post",
+        CONNECTORS,
+        s.post_json(CONNECTORS, key, &json!({"type": "email"}))
+            .await,
+    )
+    .await;
+    check(
+        &doc,
+        "post",
+        CONNECTORS,
+        s.request(Method::POST, CONNECTORS, None)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    check(
+        &doc,
+        "post",
+        CONNECTORS,
+        s.request(Method::POST, CONNECTORS, Some(key))
+            .body("x")
+            .header("content-type", "text/plain")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    let list = check(
+        &doc,
+        "get",
+        CONNECTORS,
+        s.get(&format!("{CONNECTORS}?limit=1"), key).await,
+    )
+    .await;
+    assert!(list["next_cursor"].is_string());
+    check(&doc, "get", CONNECTORS, s.get(CONNECTORS, key).await).await;
+    check(
+        &doc,
+        "get",
+        CONNECTORS,
+        s.get(&format!("{CONNECTORS}?limit=0"), key).await,
+    )
+    .await;
+
+    for c in [&email, &research] {
+        let p = format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap());
+        check(&doc, "get", ONE, s.get(&p, key).await).await;
+        check(
+            &doc,
+            "put",
+            ONE,
+            s.put_json(&p, key, &json!({"label": "renamed"})).await,
+        )
+        .await;
+        check(
+            &doc,
+            "put",
+            ONE,
+            s.put_json(&p, key, &json!({"label": ""})).await,
+        )
+        .await;
+        check(&doc, "delete", ONE, s.delete(&p, key).await).await;
+        check(
+            &doc,
+            "delete",
+            ONE,
+            s.delete(&format!("{p}?force_delete=true"), key).await,
+        )
+        .await;
+    }
+    let missing = format!("{CONNECTORS}/{}", uuid::Uuid::now_v7());
+    check(&doc, "get", ONE, s.get(&missing, key).await).await;
+    check(
+        &doc,
+        "get",
+        ONE,
+        s.get(&format!("{CONNECTORS}/bad"), key).await,
+    )
+    .await;
+    check(
+        &doc,
+        "put",
+        ONE,
+        s.put_json(&missing, key, &json!({"label": "x"})).await,
+    )
+    .await;
+    check(&doc, "delete", ONE, s.delete(&missing, key).await).await;
+    check(
+        &doc,
+        "get",
+        ONE,
+        s.request(Method::GET, &missing, None).send().await.unwrap(),
+    )
+    .await;
+
+    check(
+        &doc,
+        "get",
+        "/healthz",
+        s.request(Method::GET, "/healthz", None)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    check(
+        &doc,
+        "get",
+        "/readyz",
+        s.request(Method::GET, "/readyz", None)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_conformance_check_catches_drift() {
+    let s = TestServer::start().await;
+    let doc: Value = s
+        .request(Method::GET, "/openapi.json", None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let c = s.email_connector(&s.admin_key, "x", false).await;
+    let connector = json!({"$ref": "#/components/schemas/ConnectorView"});
+    schema::validate(&doc, &connector, &c, "$").unwrap();
+    for (pointer, value) in [
+        ("/surprise", json!(1)),
+        ("/files_count", json!("ten")),
+        ("/state", json!("paused")),
+        ("/config/allowed_emails", json!("a@b.example")),
+        ("/last_sync_at", json!(5)),
+    ] {
+        let mut drifted = c.clone();
+        let (parent, field) = pointer.rsplit_once('/').unwrap();
+        drifted
+            .pointer_mut(if parent.is_empty() { "" } else { parent })
+            .unwrap()[field] = value;
+        assert!(
+            schema::validate(&doc, &connector, &drifted, "$").is_err(),
+            "{pointer} drift not caught"
+        );
+    }
+    let mut missing = c.clone();
+    missing.as_object_mut().unwrap().remove("label");
+    assert!(schema::validate(&doc, &connector, &missing, "$").is_err());
+}
