@@ -201,55 +201,10 @@ impl Store for SqliteStore {
         viewer: &Principal,
         page: &ConnectorPage,
     ) -> StoreResult<Vec<Connector>> {
-        // One index range per visibility rule, merged: no scan of the table.
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT * FROM (");
-        let branches: &[Ownership] = match page.ownership {
-            Ownership::All => &[Ownership::Owned, Ownership::Shared],
-            Ownership::Owned => &[Ownership::Owned],
-            Ownership::Shared => &[Ownership::Shared],
-        };
-        for (i, branch) in branches.iter().enumerate() {
-            if i > 0 {
-                q.push(") UNION ALL SELECT * FROM (");
-            }
-            q.push(format_args!(
-                "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE "
-            ));
-            match branch {
-                Ownership::Owned => {
-                    q.push("user_id = ").push_bind(viewer.user_id.clone());
-                }
-                _ => {
-                    q.push("org_id = ")
-                        .push_bind(viewer.org_id.clone())
-                        .push(" AND share_with_org = 1 AND user_id <> ")
-                        .push_bind(viewer.user_id.clone());
-                }
-            }
-            q.push(" AND state <> 'deleting'");
-            if let Some(kind) = page.kind {
-                q.push(" AND kind = ").push_bind(kind.as_str());
-            }
-            match page.archived {
-                Some(true) => q.push(" AND state = 'archived'"),
-                Some(false) => q.push(" AND state = 'active'"),
-                None => &mut q,
-            };
-            if let Some((at, id)) = page.after {
-                q.push(" AND (created_at < ")
-                    .push_bind(at.as_micros())
-                    .push(" OR (created_at = ")
-                    .push_bind(at.as_micros())
-                    .push(" AND connector_id < ")
-                    .push_bind(id.to_string())
-                    .push("))");
-            }
-            q.push(" ORDER BY created_at DESC, connector_id DESC LIMIT ")
-                .push_bind(i64::from(page.limit));
-        }
-        q.push(") ORDER BY created_at DESC, connector_id DESC LIMIT ")
-            .push_bind(i64::from(page.limit));
-        let rows: Vec<ConnectorRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<ConnectorRow> = list_query("", viewer, page)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(Connector::try_from).collect()
     }
 
@@ -282,5 +237,106 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// The page query: one index range per visibility rule, merged, so no list
+/// scans the table. `prefix` lets tests ask for the query plan.
+fn list_query<'a>(
+    prefix: &str,
+    viewer: &'a Principal,
+    page: &ConnectorPage,
+) -> QueryBuilder<Sqlite> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
+    let branches: &[Ownership] = match page.ownership {
+        Ownership::All => &[Ownership::Owned, Ownership::Shared],
+        Ownership::Owned => &[Ownership::Owned],
+        Ownership::Shared => &[Ownership::Shared],
+    };
+    for (i, branch) in branches.iter().enumerate() {
+        if i > 0 {
+            q.push(") UNION ALL SELECT * FROM (");
+        }
+        q.push(format_args!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE "
+        ));
+        match branch {
+            Ownership::Owned => {
+                q.push("user_id = ").push_bind(viewer.user_id.clone());
+            }
+            _ => {
+                q.push("org_id = ")
+                    .push_bind(viewer.org_id.clone())
+                    .push(" AND share_with_org = 1 AND user_id <> ")
+                    .push_bind(viewer.user_id.clone());
+            }
+        }
+        q.push(" AND state <> 'deleting'");
+        if let Some(kind) = page.kind {
+            q.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        match page.archived {
+            Some(true) => q.push(" AND state = 'archived'"),
+            Some(false) => q.push(" AND state = 'active'"),
+            None => &mut q,
+        };
+        if let Some((at, id)) = page.after {
+            q.push(" AND (created_at < ")
+                .push_bind(at.as_micros())
+                .push(" OR (created_at = ")
+                .push_bind(at.as_micros())
+                .push(" AND connector_id < ")
+                .push_bind(id.to_string())
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, connector_id DESC LIMIT ")
+            .push_bind(i64::from(page.limit));
+    }
+    q.push(") ORDER BY created_at DESC, connector_id DESC LIMIT ")
+        .push_bind(i64::from(page.limit));
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ConnectorKind;
+
+    #[tokio::test]
+    async fn connector_lists_search_an_index_and_never_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let viewer = Principal {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            key_id: "k".into(),
+        };
+        for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
+            for after in [None, Some((Timestamp::from_micros(5), Uuid::now_v7()))] {
+                let page = ConnectorPage {
+                    kind: Some(ConnectorKind::Email),
+                    archived: Some(false),
+                    ownership,
+                    after,
+                    limit: 51,
+                };
+                let plan: Vec<(i64, i64, i64, String)> =
+                    list_query("EXPLAIN QUERY PLAN ", &viewer, &page)
+                        .build_query_as()
+                        .fetch_all(&store.pool)
+                        .await
+                        .unwrap();
+                let details: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+                assert!(
+                    details.iter().all(|d| !d.starts_with("SCAN connectors")),
+                    "{ownership:?}: {details:?}"
+                );
+                assert!(
+                    details.iter().any(|d| d.contains("USING INDEX")),
+                    "{details:?}"
+                );
+            }
+        }
     }
 }
