@@ -242,11 +242,7 @@ impl Store for SqliteStore {
 
 /// The page query: one index range per visibility rule, merged, so no list
 /// scans the table. `prefix` lets tests ask for the query plan.
-fn list_query<'a>(
-    prefix: &str,
-    viewer: &'a Principal,
-    page: &ConnectorPage,
-) -> QueryBuilder<Sqlite> {
+fn list_query(prefix: &str, viewer: &Principal, page: &ConnectorPage) -> QueryBuilder<Sqlite> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
     let branches: &[Ownership] = match page.ownership {
         Ownership::All => &[Ownership::Owned, Ownership::Shared],
