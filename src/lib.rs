@@ -4,6 +4,7 @@
 //! server that [`Application::run_until_stopped`] drives to a graceful end.
 
 pub mod api;
+pub mod blobs;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -2,6 +2,7 @@
 //! values that are valid by construction, and who may see or change what.
 
 pub mod connector;
+pub mod document;
 pub mod email_address;
 pub mod principal;
 pub mod time;
@@ -9,6 +10,7 @@ pub mod time;
 pub use connector::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, LastSync,
 };
+pub use document::{Document, DocumentId, DocumentStatus, RequestOrigin, Tag};
 pub use principal::Principal;
 pub use time::Timestamp;
 

@@ -1,6 +1,6 @@
 //! The authenticated caller and the visibility rules of contract §1.
 
-use super::Connector;
+use super::{Connector, Document};
 
 /// Who is calling: resolved from an API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,14 +10,45 @@ pub struct Principal {
     pub key_id: String,
 }
 
+/// Something a user owns and may share with their org.
+pub trait Shareable {
+    fn owner_id(&self) -> &str;
+    fn owner_org_id(&self) -> &str;
+    fn shared_with_org(&self) -> bool;
+}
+
 impl Principal {
-    /// A connector is visible to its owner, and to its org when shared.
-    pub fn can_see(&self, connector: &Connector) -> bool {
-        self.owns(connector) || (connector.share_with_org && connector.org_id == self.org_id)
+    /// Visible to its owner, and to the owner's org when shared.
+    pub fn can_see(&self, item: &impl Shareable) -> bool {
+        self.owns(item) || (item.shared_with_org() && item.owner_org_id() == self.org_id)
     }
 
-    /// Only the owner may update, delete or sync a connector.
-    pub fn owns(&self, connector: &Connector) -> bool {
-        connector.user_id == self.user_id
+    /// Only the owner may change, delete or sync it.
+    pub fn owns(&self, item: &impl Shareable) -> bool {
+        item.owner_id() == self.user_id
+    }
+}
+
+impl Shareable for Connector {
+    fn owner_id(&self) -> &str {
+        &self.user_id
+    }
+    fn owner_org_id(&self) -> &str {
+        &self.org_id
+    }
+    fn shared_with_org(&self) -> bool {
+        self.share_with_org
+    }
+}
+
+impl Shareable for Document {
+    fn owner_id(&self) -> &str {
+        &self.user_id
+    }
+    fn owner_org_id(&self) -> &str {
+        &self.org_id
+    }
+    fn shared_with_org(&self) -> bool {
+        self.share_with_org
     }
 }

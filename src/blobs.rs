@@ -1,0 +1,239 @@
+//! Blob storage over `object_store`: a local directory by default (writes
+//! fsync'd before they count as stored), S3-compatible storage later.
+//! Blobs are addressed by keys Inlet makes; client file names never become paths.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("blob not found")]
+    NotFound,
+    #[error("reading the upload failed: {0}")]
+    Source(String),
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+}
+
+/// A stored object's key and age, for the orphan sweep.
+#[derive(Debug, Clone)]
+pub struct BlobInfo {
+    pub key: String,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+/// Chunks buffered before a part is handed to the store.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+impl BlobStore {
+    /// A durable store under `root` (created when missing).
+    pub fn local(root: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| anyhow::anyhow!("cannot create blob dir {}: {e}", root.display()))?;
+        let fs = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
+        Ok(Self {
+            inner: Arc::new(fs),
+        })
+    }
+
+    /// Streams `body` into `key`, at most `limit` bytes; returns the size.
+    /// Nothing is left behind when the body fails or is too large.
+    pub async fn put_stream<S, E>(&self, key: &str, body: S, limit: u64) -> Result<u64, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = ObjectPath::from(key);
+        let mut upload =
+            WriteMultipart::new_with_chunk_size(self.inner.put_multipart(&path).await?, PART_SIZE);
+        let mut body = body;
+        let mut size: u64 = 0;
+        let failure = loop {
+            match body.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(BlobError::Source(e.to_string())),
+                Some(Ok(chunk)) => {
+                    size += chunk.len() as u64;
+                    if size > limit {
+                        break Some(BlobError::TooLarge { limit });
+                    }
+                    if let Err(e) = upload.wait_for_capacity(2).await {
+                        break Some(e.into());
+                    }
+                    upload.put(chunk);
+                }
+            }
+        };
+        match failure {
+            None => {
+                upload.finish().await?;
+                Ok(size)
+            }
+            Some(e) => {
+                let _ = upload.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The blob's size and a stream of its bytes.
+    pub async fn get(
+        &self,
+        key: &str,
+    ) -> Result<
+        (
+            u64,
+            impl Stream<Item = Result<Bytes, BlobError>> + Send + 'static,
+        ),
+        BlobError,
+    > {
+        let result = self
+            .inner
+            .get(&ObjectPath::from(key))
+            .await
+            .map_err(not_found)?;
+        let size = result.meta.size;
+        Ok((size, result.into_stream().map_err(BlobError::from)))
+    }
+
+    /// Deletes `key`; a blob that is already gone is fine.
+    pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match self.inner.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every blob under `prefix`, streamed.
+    pub fn list(
+        &self,
+        prefix: &str,
+    ) -> impl Stream<Item = Result<BlobInfo, BlobError>> + Send + 'static {
+        self.inner
+            .list(Some(&ObjectPath::from(prefix)))
+            .map_ok(|meta| BlobInfo {
+                key: meta.location.to_string(),
+                last_modified: meta.last_modified,
+            })
+            .map_err(BlobError::from)
+    }
+
+    /// Reachability, for readiness checks.
+    pub async fn ping(&self) -> Result<(), BlobError> {
+        let mut listing = self.inner.list(None);
+        match listing.next().await {
+            Some(Err(e)) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn not_found(e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound,
+        other => other.into(),
+    }
+}
+
+/// The key of a document's bytes: one per upload attempt, so a losing
+/// concurrent upload can never overwrite the winner's blob.
+pub fn document_key(document_id: &str) -> String {
+    format!(
+        "documents/{}/{document_id}/{}",
+        &document_id[document_id.len().saturating_sub(2)..],
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(
+        parts: Vec<&'static [u8]>,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
+    }
+
+    #[tokio::test]
+    async fn stores_streams_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let size = blobs
+            .put_stream("a/b", chunks(vec![b"hello ", b"world"]), 100)
+            .await
+            .unwrap();
+        assert_eq!(size, 11);
+        let (len, stream) = blobs.get("a/b").await.unwrap();
+        assert_eq!(len, 11);
+        let bytes: Vec<Bytes> = stream.try_collect().await.unwrap();
+        assert_eq!(bytes.concat(), b"hello world");
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b")).unwrap(),
+            b"hello world"
+        );
+        let listed: Vec<BlobInfo> = blobs.list("a").try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        blobs.delete("a/b").await.unwrap();
+        blobs.delete("a/b").await.unwrap();
+        assert!(matches!(
+            blobs.get("a/b").await.err(),
+            Some(BlobError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversize_and_failing_bodies_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let err = blobs
+            .put_stream("big", chunks(vec![b"12345", b"67890"]), 8)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlobError::TooLarge { limit: 8 }));
+        let failing = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        assert!(matches!(
+            blobs.put_stream("broken", failing, 100).await,
+            Err(BlobError::Source(_))
+        ));
+        let left: Vec<BlobInfo> = blobs.list("").try_collect().await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let files: Vec<_> = walk(dir.path());
+        assert!(files.is_empty(), "no staged files remain: {files:?}");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn document_keys_are_ours_and_unique() {
+        let a = document_key("0123456789ABCDEF0123456789ABCDEF");
+        let b = document_key("0123456789ABCDEF0123456789ABCDEF");
+        assert!(a.starts_with("documents/EF/0123456789ABCDEF0123456789ABCDEF/"));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,229 @@
+//! Documents and tags: identifiers, states and the rules for client values.
+
+use super::{Timestamp, ValidationError};
+use uuid::Uuid;
+
+pub const MAX_FILE_NAME_CHARS: usize = 1024;
+pub const MAX_TAG_NAME_CHARS: usize = 256;
+pub const MAX_TAGS_PER_REQUEST: usize = 100;
+
+/// 32 uppercase hex characters (a UUIDv7 without hyphens, so ids sort by
+/// creation time and index well).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocumentId(String);
+
+impl DocumentId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7().simple().to_string().to_ascii_uppercase())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 32
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+        .then(|| Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for DocumentId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// `pending` (awaiting its bytes), `processing`, `completed` or `failed`.
+    DocumentStatus {
+        Pending = "pending",
+        Processing = "processing",
+        Completed = "completed",
+        Failed = "failed",
+    }
+);
+
+string_enum!(
+    /// How a document came in.
+    RequestOrigin {
+        Email = "email",
+        InvestmentResearch = "investment_research",
+        FileUpload = "file_upload",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub id: Uuid,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: DocumentId,
+    pub user_id: String,
+    pub org_id: String,
+    pub connector_id: Option<Uuid>,
+    pub rp_collection_id: Option<String>,
+    pub file_name: String,
+    pub raw_size: Option<i64>,
+    pub content_type: Option<String>,
+    pub request_origin: RequestOrigin,
+    pub status: DocumentStatus,
+    pub error_code: Option<String>,
+    pub share_with_org: bool,
+    pub published_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Origin-specific facts (`subject`, `from`, … or `broker`, `remote_path`).
+    pub file_metadata: serde_json::Map<String, serde_json::Value>,
+    pub sha256: Option<String>,
+    /// Where the bytes are, once stored; never derived from `file_name`.
+    pub blob_key: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// A display name only: trimmed, non-empty, no control characters, bounded.
+pub fn parse_file_name(raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ValidationError::new("file_name", "must not be empty"));
+    }
+    if name.chars().count() > MAX_FILE_NAME_CHARS {
+        return Err(ValidationError::new(
+            "file_name",
+            format!("must be at most {MAX_FILE_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "file_name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Tag names: trimmed, non-empty, bounded, no control characters.
+pub fn parse_tag_name(raw: &str, field: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_TAG_NAME_CHARS {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_TAG_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// A list of tag names, deduplicated, in order.
+pub fn parse_tag_names(raw: &[String]) -> Result<Vec<String>, ValidationError> {
+    if raw.len() > MAX_TAGS_PER_REQUEST {
+        return Err(ValidationError::new(
+            "tags",
+            format!("must hold at most {MAX_TAGS_PER_REQUEST} tags"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, name) in raw.iter().enumerate() {
+        let name = parse_tag_name(name, &format!("tags[{i}]"))?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Names of the tags ingestion adds by itself.
+pub mod auto_tag {
+    pub fn from(address: &str) -> String {
+        format!("from:{}", address.to_ascii_lowercase())
+    }
+    pub fn to(address: &str) -> String {
+        format!("to:{}", address.to_ascii_lowercase())
+    }
+    pub fn broker(name: &str) -> String {
+        format!("broker:{name}")
+    }
+    pub fn label(label: &str) -> String {
+        format!("label:{label}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids_are_32_uppercase_hex() {
+        let id = DocumentId::new();
+        assert_eq!(id.as_str().len(), 32);
+        assert!(DocumentId::parse(id.as_str()).is_some());
+        assert!(DocumentId::parse(&id.as_str().to_ascii_lowercase()).is_none());
+        assert!(DocumentId::parse("ABC").is_none());
+        assert!(DocumentId::parse(&"G".repeat(32)).is_none());
+        assert!(DocumentId::new() > id, "ids sort by creation");
+    }
+
+    #[test]
+    fn file_names_are_display_names() {
+        assert_eq!(parse_file_name("  report.pdf ").unwrap(), "report.pdf");
+        assert_eq!(
+            parse_file_name("../../etc/passwd").unwrap(),
+            "../../etc/passwd"
+        );
+        assert!(parse_file_name("").is_err());
+        assert!(parse_file_name("a\nb").is_err());
+        assert!(parse_file_name(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn tag_names_are_trimmed_and_deduplicated() {
+        let names = vec![" a ".to_string(), "b".into(), "a".into()];
+        assert_eq!(parse_tag_names(&names).unwrap(), vec!["a", "b"]);
+        let err = parse_tag_names(&["ok".into(), " ".into()]).unwrap_err();
+        assert_eq!(err.field, "tags[1]");
+        assert_eq!(auto_tag::from("Desk@Broker.COM"), "from:desk@broker.com");
+    }
+}
