@@ -6,9 +6,14 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use crate::domain::{Connector, ConnectorKind, Principal, Timestamp};
+use crate::domain::{
+    Connector, ConnectorKind, Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Tag,
+    Timestamp,
+};
 use async_trait::async_trait;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,76 @@ pub struct ConnectorPage {
     pub limit: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentSort {
+    CreatedAt,
+    UpdatedAt,
+    FileName,
+    RawSize,
+    ContentType,
+    Status,
+}
+
+/// Filters, order and page of a document list (Bigdata's query parameters).
+#[derive(Debug, Clone)]
+pub struct DocumentQuery {
+    pub origin: Option<RequestOrigin>,
+    pub from_date: Option<Timestamp>,
+    pub ownership: Ownership,
+    pub owner: Option<String>,
+    /// Case-insensitive substring of the file name.
+    pub file_name: Option<String>,
+    pub rp_collection_id: Option<String>,
+    pub connector_id: Option<Uuid>,
+    /// Any of these tag names or ids.
+    pub tags: Vec<String>,
+    pub sort_by: DocumentSort,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// What processing learned from a document's bytes.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub status: DocumentStatus,
+    pub raw_size: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub error_code: Option<String>,
+}
+
+/// A unit of durable background work.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: Timestamp,
+    pub max_attempts: i64,
+    /// At most one queued or running job per key.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Dead,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub run_at: Timestamp,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness checks.
@@ -96,6 +171,78 @@ pub trait Store: Send + Sync + 'static {
     async fn update_connector(&self, connector: &Connector) -> StoreResult<bool>;
     /// Moves an `active` connector to `archived`; other states are left alone.
     async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
+
+    /// Inserts a document with tags by name (created for its owner when
+    /// new), counting it in its connector's `files_count`.
+    async fn insert_document(&self, doc: &Document, tag_names: &[String]) -> StoreResult<Document>;
+    async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>>;
+    async fn list_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+    ) -> StoreResult<Vec<Document>>;
+    /// Records the uploaded blob of a `pending` document, moves it to
+    /// `processing` and enqueues its processing, in one transaction. `false`
+    /// when the document is not pending (the upload URL was already used).
+    async fn attach_upload(
+        &self,
+        id: &DocumentId,
+        blob_key: &str,
+        at: Timestamp,
+        process: &NewJob,
+    ) -> StoreResult<bool>;
+    async fn record_processing(
+        &self,
+        id: &DocumentId,
+        outcome: &Processed,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces the tag set (ids already checked to be the owner's) and/or
+    /// the sharing of a document.
+    async fn update_document(
+        &self,
+        id: &DocumentId,
+        tag_ids: Option<&[Uuid]>,
+        share_with_org: Option<bool>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes the row (its blob must already be gone); `false` when absent.
+    async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool>;
+    /// The subset of `keys` that some document references.
+    async fn referenced_blob_keys(&self, keys: &[String]) -> StoreResult<HashSet<String>>;
+
+    /// The user's tag with this name, created when new.
+    async fn ensure_tag(&self, user_id: &str, name: &str, at: Timestamp) -> StoreResult<Tag>;
+    /// The user's tags whose name starts with `prefix`, with their document counts.
+    async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>>;
+    /// Those of `ids` that are the user's tags.
+    async fn owned_tags(&self, user_id: &str, ids: &[Uuid]) -> StoreResult<Vec<Tag>>;
+
+    /// `false` when a job with the same dedupe key is already pending.
+    async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool>;
+    /// Leases the next due job (queued and due, or running with an expired
+    /// lease) to `worker` until `now + lease`.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<Option<Job>>;
+    /// Done: the job is removed. Only the lease holder may finish it.
+    async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()>;
+    /// Failed, to be tried again at `run_at`.
+    async fn retry_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        run_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Failed for good: kept as `dead` for the operator.
+    async fn bury_job(&self, id: Uuid, worker: &str, error: &str) -> StoreResult<()>;
+    /// Hands back every lease `worker` holds (graceful shutdown).
+    async fn release_leases(&self, worker: &str) -> StoreResult<u64>;
+    async fn jobs(&self) -> StoreResult<Vec<Job>>;
 }
 
 /// Opens the store named by `database_url` and brings its schema up to date.

@@ -1,10 +1,10 @@
 //! Row shapes shared by the SQL backends, and their conversion to domain types.
 
-use super::StoreError;
+use super::{Job, JobState, StoreError};
 use crate::domain::connector::Sealed;
 use crate::domain::{
-    Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, LastSync,
-    Timestamp,
+    Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Document, DocumentId,
+    DocumentStatus, Label, LastSync, RequestOrigin, Tag, Timestamp,
 };
 use uuid::Uuid;
 
@@ -126,5 +126,131 @@ pub(super) fn config_columns(config: &ConnectorConfig) -> ConfigColumns<'_> {
             portal,
             password,
         } => (None, None, Some(user_id), Some(portal), Some(&password.0)),
+    }
+}
+
+/// Columns of `documents`, in the order of [`DOCUMENT_COLUMNS`].
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct DocumentRow {
+    pub document_id: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub connector_id: Option<String>,
+    pub rp_collection_id: Option<String>,
+    pub file_name: String,
+    pub raw_size: Option<i64>,
+    pub content_type: Option<String>,
+    pub request_origin: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub share_with_org: bool,
+    pub published_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub file_metadata: String,
+    pub sha256: Option<String>,
+    pub blob_key: Option<String>,
+}
+
+pub(super) const DOCUMENT_COLUMNS: &str = "d.document_id, d.user_id, d.org_id, d.connector_id, \
+    d.rp_collection_id, d.file_name, d.raw_size, d.content_type, d.request_origin, d.status, \
+    d.error_code, d.share_with_org, d.published_at, d.created_at, d.updated_at, d.file_metadata, \
+    d.sha256, d.blob_key";
+
+impl TryFrom<DocumentRow> for Document {
+    type Error = StoreError;
+
+    fn try_from(r: DocumentRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt(format!("document {}: {what}", r.document_id));
+        Ok(Document {
+            id: DocumentId::parse(&r.document_id).ok_or_else(|| bad("id"))?,
+            connector_id: r
+                .connector_id
+                .as_deref()
+                .map(Uuid::try_parse)
+                .transpose()
+                .map_err(|_| bad("connector_id"))?,
+            request_origin: RequestOrigin::parse(&r.request_origin).ok_or_else(|| bad("origin"))?,
+            status: DocumentStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+            file_metadata: serde_json::from_str(&r.file_metadata).map_err(|_| bad("metadata"))?,
+            user_id: r.user_id,
+            org_id: r.org_id,
+            rp_collection_id: r.rp_collection_id,
+            file_name: r.file_name,
+            raw_size: r.raw_size,
+            content_type: r.content_type,
+            error_code: r.error_code,
+            share_with_org: r.share_with_org,
+            published_at: r.published_at.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+            sha256: r.sha256,
+            blob_key: r.blob_key,
+            tags: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct TagRow {
+    pub tag_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub(super) const TAG_COLUMNS: &str = "t.tag_id, t.user_id, t.name, t.created_at, t.updated_at";
+
+impl TryFrom<TagRow> for Tag {
+    type Error = StoreError;
+
+    fn try_from(r: TagRow) -> Result<Self, StoreError> {
+        Ok(Tag {
+            id: Uuid::try_parse(&r.tag_id)
+                .map_err(|_| StoreError::Corrupt(format!("tag id {}", r.tag_id)))?,
+            user_id: r.user_id,
+            name: r.name,
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct JobRow {
+    pub job_id: String,
+    pub kind: String,
+    pub payload: String,
+    pub state: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+}
+
+pub(super) const JOB_COLUMNS: &str =
+    "job_id, kind, payload, state, run_at, attempts, max_attempts, last_error";
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt(format!("job {}: {what}", r.job_id));
+        Ok(Job {
+            id: Uuid::try_parse(&r.job_id).map_err(|_| bad("id"))?,
+            payload: serde_json::from_str(&r.payload).map_err(|_| bad("payload"))?,
+            state: match r.state.as_str() {
+                "queued" => JobState::Queued,
+                "running" => JobState::Running,
+                "dead" => JobState::Dead,
+                _ => return Err(bad("state")),
+            },
+            kind: r.kind,
+            run_at: Timestamp::from_micros(r.run_at),
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            last_error: r.last_error,
+        })
     }
 }

@@ -1,13 +1,21 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
-use super::rows::{config_columns, ConnectorRow, CONNECTOR_COLUMNS};
-use super::{ApiKeyRecord, ConnectorPage, NewApiKey, Ownership, Store, StoreError, StoreResult};
-use crate::domain::{Connector, ConnectorState, Principal, Timestamp};
+use super::rows::{
+    config_columns, ConnectorRow, DocumentRow, JobRow, TagRow, CONNECTOR_COLUMNS, DOCUMENT_COLUMNS,
+    JOB_COLUMNS, TAG_COLUMNS,
+};
+use super::{
+    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Job, NewApiKey, NewJob, Ownership,
+    Processed, Store, StoreError, StoreResult,
+};
+use crate::domain::{Connector, ConnectorState, Document, DocumentId, Principal, Tag, Timestamp};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -210,6 +218,7 @@ impl Store for SqliteStore {
 
     async fn update_connector(&self, c: &Connector) -> StoreResult<bool> {
         let (_, allowed, ..) = config_columns(&c.config);
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE connectors SET label = ?, description = ?, share_with_org = ?, \
              allowed_emails = COALESCE(?, allowed_emails), updated_at = ? \
@@ -221,9 +230,24 @@ impl Store for SqliteStore {
         .bind(allowed)
         .bind(c.updated_at.as_micros())
         .bind(c.id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Sharing a connector shares everything it ingested, and vice versa.
+        sqlx::query(
+            "UPDATE documents SET share_with_org = ?, updated_at = ? \
+             WHERE connector_id = ? AND share_with_org <> ?",
+        )
+        .bind(c.share_with_org)
+        .bind(c.updated_at.as_micros())
+        .bind(c.id.to_string())
+        .bind(c.share_with_org)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
@@ -238,6 +262,524 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn insert_document(&self, doc: &Document, tag_names: &[String]) -> StoreResult<Document> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
+             file_name, raw_size, content_type, request_origin, status, error_code, share_with_org, \
+             published_at, created_at, updated_at, file_metadata, sha256, blob_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(doc.id.as_str())
+        .bind(&doc.user_id)
+        .bind(&doc.org_id)
+        .bind(doc.connector_id.map(|c| c.to_string()))
+        .bind(&doc.rp_collection_id)
+        .bind(&doc.file_name)
+        .bind(doc.raw_size)
+        .bind(&doc.content_type)
+        .bind(doc.request_origin.as_str())
+        .bind(doc.status.as_str())
+        .bind(&doc.error_code)
+        .bind(doc.share_with_org)
+        .bind(doc.published_at.map(Timestamp::as_micros))
+        .bind(doc.created_at.as_micros())
+        .bind(doc.updated_at.as_micros())
+        .bind(serde_json::Value::Object(doc.file_metadata.clone()).to_string())
+        .bind(&doc.sha256)
+        .bind(&doc.blob_key)
+        .execute(&mut *tx)
+        .await?;
+        let mut tags = Vec::with_capacity(tag_names.len());
+        for name in tag_names {
+            let tag = ensure_tag_in(&mut tx, &doc.user_id, name, doc.created_at).await?;
+            sqlx::query("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)")
+                .bind(doc.id.as_str())
+                .bind(tag.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            tags.push(tag);
+        }
+        if let Some(connector) = doc.connector_id {
+            sqlx::query(
+                "UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = ?",
+            )
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut stored = doc.clone();
+        stored.tags = tags;
+        Ok(stored)
+    }
+
+    async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = ?"
+        ));
+        let row: Option<DocumentRow> = sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut docs = vec![Document::try_from(row)?];
+        self.attach_tags(&mut docs).await?;
+        Ok(docs.pop())
+    }
+
+    async fn list_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+    ) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = document_list_query("", viewer, query)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        let mut docs = rows
+            .into_iter()
+            .map(Document::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.attach_tags(&mut docs).await?;
+        Ok(docs)
+    }
+
+    async fn attach_upload(
+        &self,
+        id: &DocumentId,
+        blob_key: &str,
+        at: Timestamp,
+        process: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'processing', blob_key = ?, updated_at = ? \
+             WHERE document_id = ? AND status = 'pending'",
+        )
+        .bind(blob_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_processing(
+        &self,
+        id: &DocumentId,
+        p: &Processed,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE documents SET status = ?, raw_size = ?, sha256 = ?, content_type = ?, \
+             error_code = ?, updated_at = ? WHERE document_id = ?",
+        )
+        .bind(p.status.as_str())
+        .bind(p.raw_size)
+        .bind(&p.sha256)
+        .bind(&p.content_type)
+        .bind(&p.error_code)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_document(
+        &self,
+        id: &DocumentId,
+        tag_ids: Option<&[Uuid]>,
+        share_with_org: Option<bool>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(ids) = tag_ids {
+            sqlx::query("DELETE FROM document_tags WHERE document_id = ?")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            for tag in ids {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)",
+                )
+                .bind(id.as_str())
+                .bind(tag.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "UPDATE documents SET share_with_org = COALESCE(?, share_with_org), updated_at = ? \
+             WHERE document_id = ?",
+        )
+        .bind(share_with_org)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let connector: Option<Option<String>> = sqlx::query_scalar(
+            "DELETE FROM documents WHERE document_id = ? RETURNING connector_id",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(connector) = connector else {
+            return Ok(false);
+        };
+        if let Some(connector) = connector {
+            sqlx::query(
+                "UPDATE connectors SET files_count = files_count - 1 WHERE connector_id = ?",
+            )
+            .bind(connector)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn referenced_blob_keys(&self, keys: &[String]) -> StoreResult<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT blob_key FROM documents WHERE blob_key IN (");
+            let mut list = q.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            q.push(")");
+            let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    async fn ensure_tag(&self, user_id: &str, name: &str, at: Timestamp) -> StoreResult<Tag> {
+        let mut conn = self.pool.acquire().await?;
+        ensure_tag_in(&mut conn, user_id, name, at).await
+    }
+
+    async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TAG_COLUMNS}, (SELECT COUNT(*) FROM document_tags dt WHERE dt.tag_id = t.tag_id) AS file_count \
+             FROM tags t WHERE t.user_id = ? AND substr(t.name, 1, length(?)) = ? ORDER BY t.name"
+        ));
+        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(prefix)
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(tag_id, user_id, name, created_at, updated_at, count)| {
+                Ok((
+                    Tag::try_from(TagRow {
+                        tag_id,
+                        user_id,
+                        name,
+                        created_at,
+                        updated_at,
+                    })?,
+                    count,
+                ))
+            })
+            .collect()
+    }
+
+    async fn owned_tags(&self, user_id: &str, ids: &[Uuid]) -> StoreResult<Vec<Tag>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {TAG_COLUMNS} FROM tags t WHERE t.user_id = "
+        ));
+        q.push_bind(user_id.to_string()).push(" AND t.tag_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_string());
+        }
+        q.push(")");
+        let rows: Vec<TagRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Tag::try_from).collect()
+    }
+
+    async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        match insert_job(&mut conn, job, Timestamp::now()).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Backend(e)) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<Option<Job>> {
+        let expires = now.as_micros() + lease.as_micros() as i64;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
+             attempts = attempts + 1, updated_at = ? \
+             WHERE job_id = (SELECT job_id FROM jobs \
+                 WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_expires_at < ?) \
+                 ORDER BY run_at LIMIT 1) \
+             RETURNING {JOB_COLUMNS}"
+        ));
+        let row: Option<JobRow> = sqlx::query_as(sql)
+            .bind(worker)
+            .bind(expires)
+            .bind(now.as_micros())
+            .bind(now.as_micros())
+            .bind(now.as_micros())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM jobs WHERE job_id = ? AND lease_owner = ?")
+            .bind(id.to_string())
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        run_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ? WHERE job_id = ? AND lease_owner = ?",
+        )
+        .bind(run_at.as_micros())
+        .bind(error)
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bury_job(&self, id: Uuid, worker: &str, error: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = ?, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ? WHERE job_id = ? AND lease_owner = ?",
+        )
+        .bind(error)
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, worker: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, \
+             attempts = MAX(attempts - 1, 0) WHERE state = 'running' AND lease_owner = ?",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn jobs(&self) -> StoreResult<Vec<Job>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY run_at"));
+        let rows: Vec<JobRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+}
+
+impl SqliteStore {
+    /// Fills in the tags of a page of documents with one query.
+    async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT dt.document_id, {TAG_COLUMNS} FROM document_tags dt \
+             JOIN tags t ON t.tag_id = dt.tag_id WHERE dt.document_id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for d in docs.iter() {
+            list.push_bind(d.id.as_str().to_string());
+        }
+        q.push(") ORDER BY t.name");
+        let rows: Vec<(String, String, String, String, i64, i64)> =
+            q.build_query_as().fetch_all(&self.pool).await?;
+        let mut by_doc: HashMap<String, Vec<Tag>> = HashMap::new();
+        for (doc_id, tag_id, user_id, name, created_at, updated_at) in rows {
+            by_doc
+                .entry(doc_id)
+                .or_default()
+                .push(Tag::try_from(TagRow {
+                    tag_id,
+                    user_id,
+                    name,
+                    created_at,
+                    updated_at,
+                })?);
+        }
+        for d in docs.iter_mut() {
+            d.tags = by_doc.remove(d.id.as_str()).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+async fn ensure_tag_in(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    name: &str,
+    at: Timestamp,
+) -> StoreResult<Tag> {
+    sqlx::query(
+        "INSERT INTO tags (tag_id, user_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (user_id, name) DO NOTHING",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(user_id)
+    .bind(name)
+    .bind(at.as_micros())
+    .bind(at.as_micros())
+    .execute(&mut *conn)
+    .await?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {TAG_COLUMNS} FROM tags t WHERE t.user_id = ? AND t.name = ?"
+    ));
+    let row: TagRow = sqlx::query_as(sql)
+        .bind(user_id)
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Tag::try_from(row)
+}
+
+async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
+         dedupe_key, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(&job.kind)
+    .bind(job.payload.to_string())
+    .bind(job.run_at.as_micros())
+    .bind(job.max_attempts)
+    .bind(&job.dedupe_key)
+    .bind(now.as_micros())
+    .bind(now.as_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The document list: visibility, Bigdata's filters, a sort and a page.
+fn document_list_query(
+    prefix: &str,
+    viewer: &Principal,
+    q: &DocumentQuery,
+) -> QueryBuilder<Sqlite> {
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "{prefix}SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE "
+    ));
+    match q.ownership {
+        Ownership::All => b
+            .push("(d.user_id = ")
+            .push_bind(viewer.user_id.clone())
+            .push(" OR (d.org_id = ")
+            .push_bind(viewer.org_id.clone())
+            .push(" AND d.share_with_org = 1))"),
+        Ownership::Owned => b.push("d.user_id = ").push_bind(viewer.user_id.clone()),
+        Ownership::Shared => b
+            .push("d.org_id = ")
+            .push_bind(viewer.org_id.clone())
+            .push(" AND d.share_with_org = 1 AND d.user_id <> ")
+            .push_bind(viewer.user_id.clone()),
+    };
+    if let Some(origin) = q.origin {
+        b.push(" AND d.request_origin = ")
+            .push_bind(origin.as_str());
+    }
+    if let Some(from) = q.from_date {
+        b.push(" AND d.created_at >= ").push_bind(from.as_micros());
+    }
+    if let Some(owner) = &q.owner {
+        b.push(" AND d.user_id = ").push_bind(owner.clone());
+    }
+    if let Some(name) = &q.file_name {
+        let escaped = name
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        b.push(" AND d.file_name LIKE ")
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(collection) = &q.rp_collection_id {
+        b.push(" AND d.rp_collection_id = ")
+            .push_bind(collection.clone());
+    }
+    if let Some(connector) = q.connector_id {
+        b.push(" AND d.connector_id = ")
+            .push_bind(connector.to_string());
+    }
+    if !q.tags.is_empty() {
+        b.push(
+            " AND EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
+             WHERE dt.document_id = d.document_id AND (t.name IN (",
+        );
+        let mut names = b.separated(", ");
+        for t in &q.tags {
+            names.push_bind(t.clone());
+        }
+        b.push(") OR t.tag_id IN (");
+        let mut ids = b.separated(", ");
+        for t in &q.tags {
+            ids.push_bind(t.to_ascii_lowercase());
+        }
+        b.push(")))");
+    }
+    let column = match q.sort_by {
+        DocumentSort::CreatedAt => "d.created_at",
+        DocumentSort::UpdatedAt => "d.updated_at",
+        DocumentSort::FileName => "d.file_name COLLATE NOCASE",
+        DocumentSort::RawSize => "d.raw_size",
+        DocumentSort::ContentType => "d.content_type",
+        DocumentSort::Status => "d.status",
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    // The id breaks ties, so pages never overlap or skip.
+    b.push(format_args!(
+        " ORDER BY {column} {direction}, d.document_id {direction} LIMIT "
+    ))
+    .push_bind(i64::from(q.limit))
+    .push(" OFFSET ")
+    .push_bind(q.offset as i64);
+    b
 }
 
 /// The page query: one index range per visibility rule, merged, so no list
