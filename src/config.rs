@@ -7,6 +7,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Top-level keys that `INLET_<KEY>` environment variables may override.
 const ENV_KEYS: &[&str] = &[
@@ -18,6 +19,7 @@ const ENV_KEYS: &[&str] = &[
     "secret_key",
     "default_portal",
     "log_format",
+    "public_url",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -34,7 +36,13 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub default_portal: Option<String>,
     pub log_format: LogFormat,
+    /// Base URL of signed upload and download links, e.g.
+    /// `https://inlet.example.com`. Empty: the request's `Host`.
+    pub public_url: Option<String>,
     pub http: HttpConfig,
+    pub documents: DocumentsConfig,
+    pub jobs: JobsConfig,
+    pub blobs: BlobsConfig,
     pub portals: Vec<PortalConfig>,
 }
 
@@ -49,7 +57,11 @@ impl Default for Config {
             secret_key: None,
             default_portal: None,
             log_format: LogFormat::Text,
+            public_url: None,
             http: HttpConfig::default(),
+            documents: DocumentsConfig::default(),
+            jobs: JobsConfig::default(),
+            blobs: BlobsConfig::default(),
             portals: Vec::new(),
         }
     }
@@ -75,6 +87,102 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// Largest upload through a signed URL, in bytes (413 beyond).
+    pub max_upload_bytes: u64,
+    /// How long an upload URL is valid.
+    pub upload_url_ttl: String,
+    /// How long a download URL is valid.
+    pub download_url_ttl: String,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            upload_url_ttl: "15m".into(),
+            download_url_ttl: "24h".into(),
+        }
+    }
+}
+
+impl DocumentsConfig {
+    pub fn upload_url_ttl(&self) -> Duration {
+        secs(&self.upload_url_ttl)
+    }
+    pub fn download_url_ttl(&self) -> Duration {
+        secs(&self.download_url_ttl)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Background workers in this process; 0 leaves jobs to other replicas
+    /// or to `inlet admin run-jobs`.
+    pub workers: usize,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval: String,
+    /// How long a claimed job stays leased before another worker may take it.
+    pub lease: String,
+    /// Attempts before a failing job is marked dead.
+    pub max_attempts: i64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            poll_interval: "1s".into(),
+            lease: "5m".into(),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl JobsConfig {
+    pub fn poll_interval(&self) -> Duration {
+        secs(&self.poll_interval)
+    }
+    pub fn lease_duration(&self) -> Duration {
+        secs(&self.lease)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// Unreferenced blobs younger than this are left alone (uploads in flight).
+    pub orphan_grace: String,
+    /// How often each worker process sweeps orphan blobs.
+    pub sweep_interval: String,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        Self {
+            orphan_grace: "1h".into(),
+            sweep_interval: "1h".into(),
+        }
+    }
+}
+
+impl BlobsConfig {
+    pub fn orphan_grace(&self) -> Duration {
+        secs(&self.orphan_grace)
+    }
+    pub fn sweep_interval(&self) -> Duration {
+        secs(&self.sweep_interval)
+    }
+}
+
+/// A duration already checked by `validate`.
+fn secs(s: &str) -> Duration {
+    Duration::from_secs(parse_duration_secs(s).unwrap_or(1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -169,6 +277,31 @@ impl Config {
         if let Some(key) = &self.secret_key {
             crate::crypto::SecretKey::from_hex(key)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: secret_key {e}"))?;
+        }
+        for (key, value) in [
+            ("documents.upload_url_ttl", &self.documents.upload_url_ttl),
+            (
+                "documents.download_url_ttl",
+                &self.documents.download_url_ttl,
+            ),
+            ("jobs.poll_interval", &self.jobs.poll_interval),
+            ("jobs.lease", &self.jobs.lease),
+            ("blobs.orphan_grace", &self.blobs.orphan_grace),
+            ("blobs.sweep_interval", &self.blobs.sweep_interval),
+        ] {
+            parse_duration_secs(value)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
+        }
+        if self.jobs.max_attempts < 1 {
+            bail!("invalid configuration: jobs.max_attempts must be at least 1");
+        }
+        if self.documents.max_upload_bytes == 0 {
+            bail!("invalid configuration: documents.max_upload_bytes must be greater than 0");
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("invalid configuration: public_url must start with http:// or https://");
+            }
         }
         if self.http.max_body_bytes == 0 {
             bail!("invalid configuration: http.max_body_bytes must be greater than 0");

@@ -16,6 +16,21 @@ pub enum Error {
     ConnectorArchived,
     #[error("Connector is being deleted")]
     ConnectorDeleting,
+    /// Absent, or not visible to the caller.
+    #[error("Document not found")]
+    DocumentNotFound,
+    /// Visible to the caller but not theirs to change.
+    #[error("Only the owner may change or delete this document")]
+    Forbidden,
+    #[error("{0}")]
+    InvalidTags(String),
+    #[error("Tag not found")]
+    TagNotFound,
+    /// A signed URL that is tampered, expired or already used.
+    #[error("{0}")]
+    InvalidSignature(&'static str),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("{0}")]
     NotImplemented(&'static str),
     #[error(transparent)]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod jobs;
 pub mod service;
 pub mod store;
 pub mod telemetry;
@@ -51,10 +52,20 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.http_addr();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..self.state.config.jobs.workers)
+            .map(|_| tokio::spawn(jobs::Runner::new(self.state.clone()).work(stop_rx.clone())))
+            .collect();
         tracing::info!(%addr, "HTTP listener bound");
         axum::serve(self.http, api::router(self.state))
             .with_graceful_shutdown(shutdown)
             .await?;
+        // HTTP has drained; let workers finish their current job and hand
+        // back their leases.
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -67,9 +78,12 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     })?;
     let store = store::open(&config.database_url()).await?;
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
+    let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;
     Ok(AppState {
         store,
         config: Arc::new(config),
         secret: Arc::new(secret),
+        blobs,
+        wake_jobs: Arc::new(tokio::sync::Notify::new()),
     })
 }

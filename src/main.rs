@@ -60,6 +60,12 @@ enum Admin {
         #[arg(value_name = "KEY_ID")]
         key_id: uuid::Uuid,
     },
+    /// Run every due background job to completion, then exit; prints how many ran.
+    RunJobs,
+    /// Remove blobs no document references (older than `blobs.orphan_grace`); prints how many.
+    SweepBlobs,
+    /// List jobs waiting, running or dead.
+    ListJobs,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +110,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin { command } => {
             let state = inlet::open_state(config).await?;
             let store = state.store.as_ref();
+            let now = inlet::domain::Timestamp::now;
             match command {
                 Admin::CreateKey { org, user, name } => {
                     let (record, plain) = keys::create(store, &org, &user, name.as_deref()).await?;
@@ -135,6 +142,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         anyhow::bail!("no API key with id {key_id}");
                     }
                     tracing::info!(%key_id, "API key revoked");
+                }
+                Admin::RunJobs => {
+                    let ran = inlet::jobs::Runner::new(state.clone())
+                        .run_pending()
+                        .await?;
+                    println!("{ran}");
+                }
+                Admin::SweepBlobs => {
+                    let removed = inlet::jobs::sweep::sweep_orphan_blobs(&state, now()).await?;
+                    println!("{removed}");
+                }
+                Admin::ListJobs => {
+                    println!("JOB_ID\tKIND\tSTATE\tATTEMPTS\tRUN_AT\tLAST_ERROR");
+                    for j in store.jobs().await? {
+                        println!(
+                            "{}\t{}\t{:?}\t{}/{}\t{}\t{}",
+                            j.id,
+                            j.kind,
+                            j.state,
+                            j.attempts,
+                            j.max_attempts,
+                            j.run_at.to_rfc3339(),
+                            j.last_error.unwrap_or_default()
+                        );
+                    }
                 }
             }
             Ok(())

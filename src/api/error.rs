@@ -104,6 +104,14 @@ impl From<Error> for ApiError {
             }
             Error::ConnectorArchived => Self::new(S::CONFLICT, "CONNECTOR_ARCHIVED", e.to_string()),
             Error::ConnectorDeleting => Self::new(S::CONFLICT, "CONNECTOR_DELETING", e.to_string()),
+            Error::DocumentNotFound => {
+                Self::new(S::NOT_FOUND, "PRIVATE_CONTENT_NOT_FOUND", e.to_string())
+            }
+            Error::Forbidden => Self::new(S::FORBIDDEN, "FORBIDDEN", e.to_string()),
+            Error::InvalidTags(m) => Self::new(S::BAD_REQUEST, "INVALID_TAGS_ERROR", m),
+            Error::TagNotFound => Self::new(S::NOT_FOUND, "TAG_NOT_FOUND", e.to_string()),
+            Error::InvalidSignature(m) => Self::new(S::FORBIDDEN, "INVALID_SIGNATURE", m),
+            Error::PayloadTooLarge(m) => Self::new(S::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", m),
             Error::NotImplemented(what) => Self::new(S::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", what),
             Error::Store(_) | Error::Internal(_) => {
                 // The details stay in the log, under this request's id.

@@ -3,12 +3,15 @@
 
 pub mod auth;
 pub mod connectors;
+pub mod documents;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod json;
 pub mod openapi;
 pub mod params;
 pub mod request_id;
+pub mod tags;
 
 use crate::service::AppState;
 use axum::body::Bytes;
@@ -34,6 +37,17 @@ pub fn router(app: AppState) -> Router {
             connectors::update_connector,
             connectors::delete_connector
         ))
+        .routes(routes!(
+            documents::create_document,
+            documents::list_documents
+        ))
+        .routes(routes!(
+            documents::get_document,
+            documents::patch_document,
+            documents::delete_document
+        ))
+        .routes(routes!(documents::original_url))
+        .routes(routes!(tags::list_tags, tags::create_tag))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             auth::require_key,
@@ -42,6 +56,8 @@ pub fn router(app: AppState) -> Router {
     let (ops, ops_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(files::upload))
+        .routes(routes!(files::download))
         .split_for_parts();
     doc.merge(ops_doc);
     let doc = Bytes::from(doc.to_json().expect("the OpenAPI document serializes"));

@@ -14,6 +14,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(super::error::ErrorBody)),
     tags(
         (name = "Connectors", description = "Email inboxes and research-portal syncs"),
+        (name = "Documents", description = "The private document store"),
+        (name = "Tags", description = "Per-user labels on documents"),
         (name = "Operations", description = "Health and service documents"),
     )
 )]

@@ -20,6 +20,26 @@ impl Timestamp {
         self.0
     }
 
+    /// An RFC 3339 date-time, or a `YYYY-MM-DD` date (midnight UTC).
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Some(Self(t.timestamp_micros()));
+        }
+        let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        Some(Self(
+            date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros(),
+        ))
+    }
+
+    /// Whole seconds since the epoch.
+    pub fn as_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(self.0.saturating_add(d.as_micros() as i64))
+    }
+
     pub fn to_rfc3339(self) -> String {
         DateTime::<Utc>::from_timestamp_micros(self.0)
             .unwrap_or_default()
@@ -48,5 +68,21 @@ mod tests {
             Timestamp::from_micros(0).to_rfc3339(),
             "1970-01-01T00:00:00.000000Z"
         );
+    }
+
+    #[test]
+    fn parses_dates_and_date_times() {
+        assert_eq!(
+            Timestamp::parse("2026-02-11").unwrap().to_rfc3339(),
+            "2026-02-11T00:00:00.000000Z"
+        );
+        assert_eq!(
+            Timestamp::parse("2026-02-11T12:00:00+01:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-02-11T11:00:00.000000Z"
+        );
+        assert!(Timestamp::parse("11/02/2026").is_none());
+        assert!(Timestamp::parse("2026-02-30").is_none());
     }
 }

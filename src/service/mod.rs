@@ -2,8 +2,11 @@
 //! Protocol adapters (HTTP, SMTP, CLI) call these and only translate.
 
 pub mod connectors;
+pub mod documents;
 pub mod keys;
+pub mod tags;
 
+use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::store::Store;
@@ -15,4 +18,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub secret: Arc<SecretKey>,
+    pub blobs: BlobStore,
+    /// Wakes idle job workers when work was just enqueued.
+    pub wake_jobs: Arc<tokio::sync::Notify>,
 }

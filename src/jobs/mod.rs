@@ -1,0 +1,183 @@
+//! The durable job runner: jobs live in the store, workers lease them, a
+//! lease that expires (crashed worker) makes the job claimable again, and
+//! failures retry with exponential backoff until the job is marked dead.
+
+pub mod process;
+pub mod sweep;
+
+use crate::domain::Timestamp;
+use crate::service::AppState;
+use crate::store::{Job, NewJob};
+use std::time::Duration;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Job kinds.
+pub const PROCESS_DOCUMENT: &str = "process_document";
+
+/// How a job step ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try later (I/O, database busy, …).
+    #[error("{0}")]
+    Transient(String),
+    /// Will never succeed; retrying is pointless.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn transient(e: impl std::fmt::Display) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+/// The processing job for an uploaded or ingested document.
+pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
+    NewJob {
+        kind: PROCESS_DOCUMENT.into(),
+        payload: serde_json::json!({ "document_id": document_id }),
+        run_at: Timestamp::now(),
+        max_attempts,
+        dedupe_key: Some(format!("{PROCESS_DOCUMENT}:{document_id}")),
+    }
+}
+
+/// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s, … capped at one hour.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 13) as u32 - 1;
+    Duration::from_secs((1u64 << exp).min(3600))
+}
+
+pub struct Runner {
+    app: AppState,
+    worker_id: String,
+    lease: Duration,
+}
+
+impl Runner {
+    pub fn new(app: AppState) -> Self {
+        let lease = app.config.jobs.lease_duration();
+        Self {
+            app,
+            worker_id: format!("{}-{}", hostname(), Uuid::now_v7().simple()),
+            lease,
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Claims and runs one job due at `now`; `None` when nothing is due.
+    pub async fn run_one(&self, now: Timestamp) -> anyhow::Result<Option<Job>> {
+        let store = &self.app.store;
+        let Some(job) = store.claim_job(&self.worker_id, now, self.lease).await? else {
+            return Ok(None);
+        };
+        let span =
+            tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+        let outcome = if job.attempts > job.max_attempts {
+            Err(JobError::Permanent(format!(
+                "gave up after {} attempts",
+                job.max_attempts
+            )))
+        } else {
+            self.dispatch(&job).instrument(span).await
+        };
+        match outcome {
+            Ok(()) => {
+                store.finish_job(job.id, &self.worker_id).await?;
+                tracing::debug!(job_id = %job.id, kind = %job.kind, "job done");
+            }
+            Err(JobError::Transient(e)) if job.attempts < job.max_attempts => {
+                let delay = backoff(job.attempts);
+                let at = Timestamp::from_micros(now.as_micros() + delay.as_micros() as i64);
+                tracing::warn!(job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, retry_in_s = delay.as_secs(), "job failed; will retry");
+                store.retry_job(job.id, &self.worker_id, &e, at).await?;
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed for good; marked dead");
+                store
+                    .bury_job(job.id, &self.worker_id, &e.to_string())
+                    .await?;
+            }
+        }
+        Ok(Some(job))
+    }
+
+    /// Runs every job that is due, including those its own runs make due,
+    /// until none is left. Returns how many ran. Deterministic: for tests
+    /// and `inlet admin run-jobs`.
+    pub async fn run_pending(&self) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        while self.run_one(Timestamp::now()).await?.is_some() {
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            PROCESS_DOCUMENT => {
+                let id = job.payload["document_id"].as_str().unwrap_or_default();
+                process::process_document(&self.app, id).await
+            }
+            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+        }
+    }
+
+    /// Works until `stop` turns true: runs due jobs, sleeps between polls
+    /// (or until woken), and sweeps orphan blobs periodically. Hands its
+    /// leases back when it stops.
+    pub async fn work(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let poll = self.app.config.jobs.poll_interval();
+        let sweep_every = self.app.config.blobs.sweep_interval();
+        let mut next_sweep = tokio::time::Instant::now() + sweep_every;
+        while !*stop.borrow() {
+            match self.run_one(Timestamp::now()).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "job runner error"),
+            }
+            if tokio::time::Instant::now() >= next_sweep {
+                if let Err(e) = sweep::sweep_orphan_blobs(&self.app, Timestamp::now()).await {
+                    tracing::error!(error = %e, "orphan blob sweep failed");
+                }
+                next_sweep = tokio::time::Instant::now() + sweep_every;
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = self.app.wake_jobs.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        match self.app.store.release_leases(&self.worker_id).await {
+            Ok(n) if n > 0 => tracing::info!(released = n, "job leases released"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not release job leases"),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "inlet".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(40), Duration::from_secs(3600));
+    }
+}

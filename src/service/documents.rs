@@ -1,0 +1,270 @@
+//! Documents: direct uploads through signed URLs, reading, listing,
+//! tagging, sharing, deleting and downloading.
+
+use super::AppState;
+use crate::blobs::{self, BlobError};
+use crate::domain::document::parse_tag_names;
+use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
+use crate::error::{Error, Result};
+use crate::jobs;
+use crate::store::DocumentQuery;
+use bytes::Bytes;
+use futures_util::Stream;
+use uuid::Uuid;
+
+/// A validated `POST /documents`.
+#[derive(Debug)]
+pub struct NewUpload {
+    pub file_name: String,
+    pub published_at: Option<Timestamp>,
+    pub tags: Vec<String>,
+    pub share_with_org: bool,
+}
+
+/// Which signed URL: the method is part of what is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPurpose {
+    Upload,
+    Download,
+}
+
+impl UrlPurpose {
+    fn method(self) -> &'static str {
+        match self {
+            Self::Upload => "PUT",
+            Self::Download => "GET",
+        }
+    }
+}
+
+/// A signed URL's query: `expires` (Unix seconds) and `signature`.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub expires: i64,
+    pub signature: String,
+}
+
+/// The path and query of a signed URL for `id`, valid until `expires`.
+pub fn signed_path(
+    app: &AppState,
+    purpose: UrlPurpose,
+    id: &DocumentId,
+    expires: Timestamp,
+) -> String {
+    let exp = expires.as_secs();
+    let sig = app.secret.sign_url(purpose.method(), id.as_str(), exp);
+    let route = match purpose {
+        UrlPurpose::Upload => "uploads",
+        UrlPurpose::Download => "downloads",
+    };
+    format!("/{route}/{id}?expires={exp}&signature={sig}")
+}
+
+fn check_signature(
+    app: &AppState,
+    purpose: UrlPurpose,
+    id: &DocumentId,
+    sig: &Signature,
+) -> Result<()> {
+    if !app
+        .secret
+        .verify_url(purpose.method(), id.as_str(), sig.expires, &sig.signature)
+    {
+        return Err(Error::InvalidSignature("The URL signature is not valid"));
+    }
+    if Timestamp::now().as_secs() > sig.expires {
+        return Err(Error::InvalidSignature("The URL has expired"));
+    }
+    Ok(())
+}
+
+/// Creates a `pending` document owned by the caller; its bytes come
+/// through the signed upload URL.
+pub async fn create_upload(app: &AppState, owner: &Principal, new: NewUpload) -> Result<Document> {
+    let tags = parse_tag_names(&new.tags)?;
+    let now = Timestamp::now();
+    let doc = Document {
+        id: DocumentId::new(),
+        user_id: owner.user_id.clone(),
+        org_id: owner.org_id.clone(),
+        connector_id: None,
+        rp_collection_id: None,
+        file_name: new.file_name,
+        raw_size: None,
+        content_type: None,
+        request_origin: RequestOrigin::FileUpload,
+        status: DocumentStatus::Pending,
+        error_code: None,
+        share_with_org: new.share_with_org,
+        published_at: new.published_at,
+        created_at: now,
+        updated_at: now,
+        file_metadata: Default::default(),
+        sha256: None,
+        blob_key: None,
+        tags: Vec::new(),
+    };
+    Ok(app.store.insert_document(&doc, &tags).await?)
+}
+
+/// Streams an upload into the blob store. The URL is single-use: only the
+/// first complete upload is kept; the document then goes `processing`.
+pub async fn receive_upload<S, E>(
+    app: &AppState,
+    id: &DocumentId,
+    sig: &Signature,
+    declared_len: Option<u64>,
+    body: S,
+) -> Result<Document>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    check_signature(app, UrlPurpose::Upload, id, sig)?;
+    let limit = app.config.documents.max_upload_bytes;
+    let too_large = || Error::PayloadTooLarge(format!("The upload is larger than {limit} bytes"));
+    let used = || Error::InvalidSignature("The upload URL has already been used");
+    match app.store.document(id).await? {
+        Some(d) if d.status == DocumentStatus::Pending => {}
+        _ => return Err(used()),
+    }
+    if declared_len.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let key = blobs::document_key(id.as_str());
+    match app.blobs.put_stream(&key, body, limit).await {
+        Ok(_) => {}
+        Err(BlobError::TooLarge { .. }) => return Err(too_large()),
+        Err(BlobError::Source(e)) => {
+            return Err(crate::domain::ValidationError::new(
+                "body",
+                format!("the upload was interrupted: {e}"),
+            )
+            .into())
+        }
+        Err(e) => return Err(Error::Internal(e.into())),
+    }
+    let job = jobs::process_document_job(id.as_str(), app.config.jobs.max_attempts);
+    if !app
+        .store
+        .attach_upload(id, &key, Timestamp::now(), &job)
+        .await?
+    {
+        // A concurrent upload won; ours must not linger.
+        app.blobs
+            .delete(&key)
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        return Err(used());
+    }
+    app.wake_jobs.notify_one();
+    app.store.document(id).await?.ok_or(Error::DocumentNotFound)
+}
+
+/// A document the caller can see.
+pub async fn get(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Document> {
+    match app.store.document(id).await? {
+        Some(d) if caller.can_see(&d) => Ok(d),
+        _ => Err(Error::DocumentNotFound),
+    }
+}
+
+/// A document the caller owns: 403 when they can only see it, 404 when not even that.
+async fn get_owned(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Document> {
+    let doc = get(app, caller, id).await?;
+    if !caller.owns(&doc) {
+        return Err(Error::Forbidden);
+    }
+    Ok(doc)
+}
+
+pub async fn list(
+    app: &AppState,
+    caller: &Principal,
+    query: &DocumentQuery,
+) -> Result<Vec<Document>> {
+    Ok(app.store.list_documents(caller, query).await?)
+}
+
+/// `PATCH`: replaces the tag set (the caller's own tag ids) and/or sharing.
+pub async fn update(
+    app: &AppState,
+    caller: &Principal,
+    id: &DocumentId,
+    tag_ids: Option<Vec<String>>,
+    share_with_org: Option<bool>,
+) -> Result<Document> {
+    let doc = get_owned(app, caller, id).await?;
+    let tag_ids = match tag_ids {
+        None => None,
+        Some(raw) => {
+            let mut ids = Vec::with_capacity(raw.len());
+            for t in &raw {
+                let id = Uuid::try_parse(t)
+                    .map_err(|_| Error::InvalidTags(format!("tags: {t:?} is not a tag id")))?;
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            let owned = app.store.owned_tags(&doc.user_id, &ids).await?;
+            if let Some(missing) = ids.iter().find(|i| !owned.iter().any(|t| t.id == **i)) {
+                return Err(Error::InvalidTags(format!(
+                    "tags: {missing} is not one of your tags"
+                )));
+            }
+            Some(ids)
+        }
+    };
+    app.store
+        .update_document(id, tag_ids.as_deref(), share_with_org, Timestamp::now())
+        .await?;
+    app.store.document(id).await?.ok_or(Error::DocumentNotFound)
+}
+
+/// Deletes the blob, then the row. Owner only.
+pub async fn delete(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Document> {
+    let doc = get_owned(app, caller, id).await?;
+    if let Some(key) = &doc.blob_key {
+        app.blobs
+            .delete(key)
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+    }
+    app.store.delete_document(id).await?;
+    tracing::info!(document_id = %id, "document deleted");
+    Ok(doc)
+}
+
+/// A signed download URL path for a completed document the caller can see.
+pub async fn download_path(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<String> {
+    let doc = get(app, caller, id).await?;
+    if doc.status != DocumentStatus::Completed {
+        return Err(Error::DocumentNotFound);
+    }
+    let expires = Timestamp::now().plus(app.config.documents.download_url_ttl());
+    Ok(signed_path(app, UrlPurpose::Download, id, expires))
+}
+
+/// The bytes behind a signed download URL.
+pub async fn open_download(
+    app: &AppState,
+    id: &DocumentId,
+    sig: &Signature,
+) -> Result<(
+    Document,
+    u64,
+    impl Stream<Item = std::result::Result<Bytes, BlobError>> + Send + 'static,
+)> {
+    check_signature(app, UrlPurpose::Download, id, sig)?;
+    let doc = app
+        .store
+        .document(id)
+        .await?
+        .ok_or(Error::DocumentNotFound)?;
+    let key = doc.blob_key.clone().ok_or(Error::DocumentNotFound)?;
+    match app.blobs.get(&key).await {
+        Ok((size, stream)) => Ok((doc, size, stream)),
+        Err(BlobError::NotFound) => Err(Error::DocumentNotFound),
+        Err(e) => Err(Error::Internal(e.into())),
+    }
+}
