@@ -33,8 +33,9 @@ pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
 }
 
-/// Chunks buffered before a part is handed to the store.
-const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Bytes buffered per part (S3's minimum part size); with one part in
+/// flight, an upload holds at most about two parts in memory.
+const PART_SIZE: usize = 5 * 1024 * 1024;
 
 impl BlobStore {
     /// A durable store under `root` (created when missing).
@@ -68,7 +69,7 @@ impl BlobStore {
                     if size > limit {
                         break Some(BlobError::TooLarge { limit });
                     }
-                    if let Err(e) = upload.wait_for_capacity(2).await {
+                    if let Err(e) = upload.wait_for_capacity(1).await {
                         break Some(e.into());
                     }
                     upload.put(chunk);

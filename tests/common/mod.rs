@@ -153,6 +153,60 @@ impl TestServer {
         send(self.request(Method::PUT, path, Some(key)).json(body))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs every due job to completion (`inlet admin run-jobs`); returns how many ran.
+    pub fn run_jobs(&self) -> usize {
+        let out = self.cli(&["admin", "run-jobs"]);
+        assert!(
+            out.status.success(),
+            "run-jobs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Registers an upload and returns `(id, signed url)`.
+    pub async fn new_upload(&self, key: &str, body: &Value) -> (String, String) {
+        let resp = self.post_json("/contents/v1/documents", key, body).await;
+        assert_eq!(resp.status(), 200, "POST /documents");
+        let ticket: Value = resp.json().await.unwrap();
+        (
+            ticket["id"].as_str().unwrap().to_string(),
+            ticket["url"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Uploads `bytes` as `file_name` and processes it; returns the document.
+    pub async fn upload(&self, key: &str, file_name: &str, bytes: &[u8], extra: Value) -> Value {
+        let mut body = json!({"file_name": file_name});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let (id, url) = self.new_upload(key, &body).await;
+        let resp = self
+            .http
+            .put(&url)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "PUT upload");
+        self.run_jobs();
+        self.get(&format!("/contents/v1/documents/{id}"), key)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Creates an email connector and returns its JSON.
     pub async fn email_connector(&self, key: &str, label: &str, shared: bool) -> Value {
         let resp = self

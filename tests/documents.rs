@@ -1,0 +1,940 @@
+//! Contract §4 through the real server: uploads through signed URLs,
+//! processing, listing, tagging, sharing, deleting and downloading.
+
+mod common;
+
+use common::{assert_error, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const DOCS: &str = "/contents/v1/documents";
+const TAGS: &str = "/contents/v1/tags";
+/// Jobs run only when a test says so.
+const MANUAL_JOBS: &str = "[jobs]\nworkers = 0";
+
+fn doc_path(id: &str) -> String {
+    format!("{DOCS}/{id}")
+}
+
+fn pdf(body: &str) -> Vec<u8> {
+    format!("%PDF-1.7\n{body}\n%%EOF\n").into_bytes()
+}
+
+#[tokio::test]
+async fn upload_process_and_download_a_document() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (id, url) = s
+        .new_upload(
+            key,
+            &json!({"file_name": "Q3 Outlook – ACME.pdf", "tags": ["q3", "acme", "q3"],
+                                 "published_ts": "2026-02-11T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(id.len(), 32);
+    assert!(id
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
+    assert!(
+        url.starts_with(&s.base) && url.contains(&format!("/uploads/{id}?")),
+        "{url}"
+    );
+
+    let pending: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["request_origin"], "file_upload");
+    assert!(pending["connector_id"].is_null() && pending["rp_collection_id"].is_null());
+    assert_eq!(pending["shared_with_orgs"], json!([]));
+    assert_eq!(pending["published_at"], "2026-02-11T09:00:00.000000Z");
+    let names: Vec<&str> = pending["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["acme", "q3"]);
+    assert_error(
+        s.get(&format!("{}/original", doc_path(&id)), key).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+
+    let bytes = pdf(&"research ".repeat(1000));
+    let resp = s
+        .http
+        .put(&url)
+        .header("x-anything", "tolerated")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["status"], "processing");
+    let processing: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    assert_eq!(processing["status"], "processing");
+
+    assert_eq!(s.run_jobs(), 1);
+    assert_eq!(s.run_jobs(), 0, "nothing left");
+    let done: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["raw_size"], bytes.len());
+    assert_eq!(done["content_type"], "application/pdf");
+    assert_eq!(done["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert!(done["error_code"].is_null());
+    assert!(done["updated_at"].as_str() > pending["updated_at"].as_str());
+
+    let original: Value = s
+        .get(&format!("{}/original", doc_path(&id)), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let download = original["url"].as_str().unwrap();
+    for _ in 0..2 {
+        let resp = s.http.get(download).send().await.unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "download URLs work for their whole validity"
+        );
+        assert_eq!(resp.headers()["content-type"], "application/pdf");
+        let disposition = resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            disposition.starts_with("attachment;")
+                && disposition.contains("filename*=UTF-8''Q3%20Outlook%20%E2%80%93%20ACME.pdf"),
+            "{disposition}"
+        );
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+}
+
+#[tokio::test]
+async fn upload_urls_are_single_use_and_tamper_proof() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "a.txt"}))
+        .await;
+    let (other_id, _) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "b.txt"}))
+        .await;
+    let put = |u: String| s.http.put(u).body("hello").send();
+
+    let flipped = {
+        let last = url.chars().last().unwrap();
+        format!(
+            "{}{}",
+            &url[..url.len() - 1],
+            if last == '0' { '1' } else { '0' }
+        )
+    };
+    let (path, query) = url.split_once('?').unwrap();
+    let expires: i64 = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("expires="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signature = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("signature="))
+        .unwrap();
+    for bad in [
+        flipped,
+        format!("{path}?expires={}&signature={signature}", expires + 3600),
+        url.replace(&id, &other_id),
+        path.to_string(),
+        format!("{path}?expires={expires}"),
+        format!("{path}?expires=soon&signature={signature}"),
+        format!("{url}&extra=1"),
+    ] {
+        assert_error(put(bad).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    }
+    // A correctly signed URL whose time is up.
+    let past = chrono::Utc::now().timestamp() - 60;
+    let key_hex = std::fs::read_to_string(s.data_dir().join("secret.key")).unwrap();
+    let expired = format!(
+        "{path}?expires={past}&signature={}",
+        sign(&key_hex, "PUT", &id, past)
+    );
+    let body = assert_error(put(expired).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    let doc: Value = s
+        .get(&doc_path(&id), &s.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["status"], "pending", "rejected uploads store nothing");
+
+    assert_eq!(put(url.clone()).await.unwrap().status(), 200);
+    let body = assert_error(put(url.clone()).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been used"),
+        "{body}"
+    );
+    // An upload signature does not open the download route.
+    let download = url.replace("/uploads/", "/downloads/");
+    assert_error(
+        s.http.get(download).send().await.unwrap(),
+        403,
+        "INVALID_SIGNATURE",
+    )
+    .await;
+    assert_eq!(
+        blob_files(&s).len(),
+        1,
+        "one blob, from the one accepted upload"
+    );
+}
+
+/// The signed-URL format: HMAC-SHA256 under a key derived from the server key.
+fn sign(key_hex: &str, method: &str, id: &str, expires: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let key = hex::decode(key_hex.trim()).unwrap();
+    let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    derive.update(b"inlet signed urls v1");
+    let sub = derive.finalize().into_bytes();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&sub).unwrap();
+    mac.update(format!("{method}\n{id}\n{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn blob_files(s: &TestServer) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(&s.data_dir().join("blobs"), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_413_and_leave_the_url_usable() {
+    let s =
+        TestServer::start_with("[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 1000").await;
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
+        .await;
+    let resp = s
+        .http
+        .put(&url)
+        .body(vec![b'x'; 2000])
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 413, "PAYLOAD_TOO_LARGE").await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..4).map(|_| Ok(vec![b'y'; 400])).collect();
+    let resp = s
+        .http
+        .put(&url)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 413, "PAYLOAD_TOO_LARGE").await;
+    assert!(
+        blob_files(&s).is_empty(),
+        "nothing of a rejected upload is kept"
+    );
+    assert_eq!(
+        s.http
+            .put(&url)
+            .body(vec![b'z'; 1000])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.run_jobs();
+    let doc: Value = s
+        .get(&doc_path(&id), &s.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (doc["status"].as_str(), doc["raw_size"].as_i64()),
+        (Some("completed"), Some(1000))
+    );
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_50_mib_upload_streams_with_bounded_memory() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
+        .await;
+    let before = peak_rss_kib(s.pid());
+    let mut hasher = Sha256::new();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..50u8)
+        .map(|i| {
+            let chunk = vec![i; 1024 * 1024];
+            hasher.update(&chunk);
+            Ok(chunk)
+        })
+        .collect();
+    let digest = hex::encode(hasher.finalize());
+    let resp = s
+        .http
+        .put(&url)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    s.run_jobs();
+    let doc: Value = s
+        .get(&doc_path(&id), &s.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["raw_size"], 50 * 1024 * 1024);
+    assert_eq!(doc["sha256"], digest);
+    let original: Value = s
+        .get(&format!("{}/original", doc_path(&id)), &s.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut download = s
+        .http
+        .get(original["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut check = Sha256::new();
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        check.update(&chunk);
+    }
+    assert_eq!(hex::encode(check.finalize()), digest);
+    let grown_mib = (peak_rss_kib(s.pid()) - before) / 1024;
+    assert!(
+        grown_mib < 30,
+        "peak memory grew by {grown_mib} MiB for a 50 MiB upload and download"
+    );
+}
+
+#[tokio::test]
+async fn empty_uploads_fail_with_an_error_code() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let doc = s.upload(&s.admin_key, "empty.txt", b"", json!({})).await;
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(doc["error_code"], "EMPTY_FILE");
+    assert_error(
+        s.get(
+            &format!("{}/original", doc_path(doc["id"].as_str().unwrap())),
+            &s.admin_key,
+        )
+        .await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn create_validates_its_body() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    for (body, field) in [
+        (json!({}), "file_name"),
+        (json!({"file_name": "  "}), "file_name"),
+        (json!({"file_name": "a\u{0}b"}), "file_name"),
+        (json!({"file_name": "x".repeat(1025)}), "file_name"),
+        (
+            json!({"file_name": "a", "published_ts": "yesterday"}),
+            "published_ts",
+        ),
+        (json!({"file_name": "a", "tags": ["ok", ""]}), "tags[1]"),
+        (json!({"file_name": "a", "tags": "q3"}), "tags"),
+        (
+            json!({"file_name": "a", "share_with_org": 1}),
+            "share_with_org",
+        ),
+        (json!({"file_name": "a", "colour": "red"}), "colour"),
+    ] {
+        let err = assert_error(
+            s.post_json(DOCS, &s.admin_key, &body).await,
+            400,
+            "INVALID_REQUEST",
+        )
+        .await;
+        assert!(
+            err["message"].as_str().unwrap().contains(field),
+            "{body}: {err}"
+        );
+    }
+    let list: Value = s.get(DOCS, &s.admin_key).await.json().await.unwrap();
+    assert_eq!(list["results"], json!([]));
+}
+
+#[tokio::test]
+async fn list_filters_sorts_and_pages() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let member = s.create_key("default", "bob");
+    let a = s
+        .upload(
+            key,
+            "Alpha Report.pdf",
+            &pdf("a"),
+            json!({"tags": ["macro"]}),
+        )
+        .await;
+    let b = s
+        .upload(
+            key,
+            "beta notes.txt",
+            b"plain text, longer than the others",
+            json!({"tags": ["rates", "macro"], "share_with_org": true}),
+        )
+        .await;
+    let c = s
+        .upload(key, "Gamma.txt", b"g", json!({"tags": ["fx"]}))
+        .await;
+    let bobs = s
+        .upload(
+            &member,
+            "bob alpha.txt",
+            b"bob",
+            json!({"share_with_org": true}),
+        )
+        .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let id = |d: &Value| d["id"].as_str().unwrap().to_string();
+    let list = |q: &str| s.get(&format!("{DOCS}?{q}"), key);
+
+    let all: Value = list("").await.json().await.unwrap();
+    assert_eq!(
+        ids(&all),
+        vec![id(&bobs), id(&c), id(&b), id(&a)],
+        "newest first"
+    );
+    assert_eq!(
+        (
+            all["page"].as_u64(),
+            all["page_size"].as_u64(),
+            all["has_more"].as_bool()
+        ),
+        (Some(1), Some(50), Some(false))
+    );
+
+    assert_eq!(
+        ids(&list("file_name=ALPHA").await.json().await.unwrap()),
+        vec![id(&bobs), id(&a)]
+    );
+    assert_eq!(
+        ids(&list("file_name=%25").await.json().await.unwrap()),
+        Vec::<String>::new(),
+        "% is literal"
+    );
+    assert_eq!(
+        ids(&list("tags=rates&tags=fx").await.json().await.unwrap()),
+        vec![id(&c), id(&b)]
+    );
+    let macro_id = a["tags"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        ids(&list(&format!("tags={macro_id}"))
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&b), id(&a)],
+        "tags by id too"
+    );
+    assert_eq!(
+        ids(&list("ownership=owned").await.json().await.unwrap()),
+        vec![id(&c), id(&b), id(&a)]
+    );
+    assert_eq!(
+        ids(&list("ownership=shared").await.json().await.unwrap()),
+        vec![id(&bobs)]
+    );
+    assert_eq!(
+        ids(&list("owner=bob").await.json().await.unwrap()),
+        vec![id(&bobs)]
+    );
+    assert_eq!(
+        ids(&list("origin=file_upload&page_size=1")
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&bobs)]
+    );
+    assert_eq!(
+        ids(&list("origin=email").await.json().await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&list("from_date=2999-01-01").await.json().await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&list("from_date=2000-01-01").await.json().await.unwrap()).len(),
+        4
+    );
+    assert_eq!(
+        ids(&list("sort_by=file_name&sort_order=asc")
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&a), id(&b), id(&bobs), id(&c)]
+    );
+    assert_eq!(
+        ids(&list("sort_by=raw_size&sort_order=desc&ownership=owned")
+            .await
+            .json()
+            .await
+            .unwrap()),
+        vec![id(&b), id(&a), id(&c)]
+    );
+    for q in [
+        "sort_by=updated_at",
+        "sort_by=content_type",
+        "sort_by=status",
+    ] {
+        assert_eq!(ids(&list(q).await.json().await.unwrap()).len(), 4, "{q}");
+    }
+
+    let p1: Value = list("page_size=3").await.json().await.unwrap();
+    let p2: Value = list("page_size=3&page=2").await.json().await.unwrap();
+    assert_eq!(
+        (p1["has_more"].as_bool(), p2["has_more"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!([ids(&p1), ids(&p2)].concat(), ids(&all));
+    assert_eq!(
+        ids(&list("page=3&page_size=3").await.json().await.unwrap()),
+        Vec::<String>::new()
+    );
+
+    // A connector the caller cannot see filters to nothing, exactly like one without documents.
+    let hidden = s
+        .email_connector(&s.create_key("globex", "carol"), "hidden", false)
+        .await;
+    for q in [
+        format!("connector_id={}", hidden["connector_id"].as_str().unwrap()),
+        format!("connector={}", uuid::Uuid::now_v7()),
+    ] {
+        let r: Value = list(&q).await.json().await.unwrap();
+        assert_eq!(r["results"], json!([]));
+    }
+    for (q, name) in [
+        ("page=0", "page"),
+        ("page_size=101", "page_size"),
+        ("sort_by=size", "sort_by"),
+        ("sort_order=up", "sort_order"),
+        ("origin=fax", "origin"),
+        ("from_date=soon", "from_date"),
+        ("connector_id=nope", "connector_id"),
+        ("ownership=mine", "ownership"),
+        ("limit=5", "limit"),
+    ] {
+        let err = assert_error(list(q).await, 400, "INVALID_REQUEST").await;
+        assert!(
+            err["message"].as_str().unwrap().contains(name),
+            "{q}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tenancy_over_every_document_endpoint() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let owner = s.create_key("acme", "alice");
+    let member = s.create_key("acme", "bob");
+    let outsider = s.create_key("globex", "carol");
+    let shared = s
+        .upload(
+            &owner,
+            "shared.txt",
+            b"shared",
+            json!({"share_with_org": true}),
+        )
+        .await;
+    let private = s.upload(&owner, "private.txt", b"private", json!({})).await;
+    assert_eq!(shared["shared_with_orgs"], json!(["acme"]));
+    let p = |d: &Value| doc_path(d["id"].as_str().unwrap());
+
+    for d in [&shared, &private] {
+        assert_eq!(s.get(&p(d), &owner).await.status(), 200);
+        assert_error(
+            s.request(Method::GET, &p(d), None).send().await.unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+        for call in [Method::GET, Method::PATCH, Method::DELETE] {
+            let resp = s
+                .request(call.clone(), &p(d), Some(&outsider))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_error(resp, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+        }
+        assert_error(
+            s.get(&format!("{}/original", p(d)), &outsider).await,
+            404,
+            "PRIVATE_CONTENT_NOT_FOUND",
+        )
+        .await;
+    }
+    // The org member sees the shared document, may download it, but not change it.
+    let seen: Value = s.get(&p(&shared), &member).await.json().await.unwrap();
+    assert_eq!(seen["id"], shared["id"]);
+    assert_eq!(
+        s.get(&format!("{}/original", p(&shared)), &member)
+            .await
+            .status(),
+        200
+    );
+    assert_error(
+        s.request(Method::PATCH, &p(&shared), Some(&member))
+            .json(&json!({"share_with_org": false}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_error(s.delete(&p(&shared), &member).await, 403, "FORBIDDEN").await;
+    assert_error(
+        s.get(&p(&private), &member).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+    assert_error(
+        s.delete(&p(&private), &member).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+
+    let member_list: Value = s.get(DOCS, &member).await.json().await.unwrap();
+    assert_eq!(member_list["results"].as_array().unwrap().len(), 1);
+    let outsider_list: Value = s.get(DOCS, &outsider).await.json().await.unwrap();
+    assert_eq!(outsider_list["results"], json!([]));
+    for id in [
+        "abc",
+        "019a9612bfad758c884e37dd8c6ad2cb",
+        "019A9612BFAD758C884E37DD8C6AD2CG",
+    ] {
+        assert_error(
+            s.get(&doc_path(id), &owner).await,
+            400,
+            "INVALID_DOCUMENT_ID",
+        )
+        .await;
+        assert_error(
+            s.request(Method::GET, &doc_path(id), None)
+                .send()
+                .await
+                .unwrap(),
+            401,
+            "UNAUTHORIZED",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn patch_replaces_tags_and_sharing() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let doc = s.upload(key, "r.txt", b"r", json!({"tags": ["old"]})).await;
+    let p = doc_path(doc["id"].as_str().unwrap());
+    let t1: Value = s
+        .post_json(TAGS, key, &json!({"tag_name": "one"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let t2: Value = s
+        .post_json(TAGS, key, &json!({"tag_name": "two"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let patch = |body: Value| s.request(Method::PATCH, &p, Some(key)).json(&body).send();
+
+    let updated: Value = patch(json!({"tags": [t2["id"], t1["id"]], "share_with_org": true}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = updated["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["one", "two"]);
+    assert_eq!(updated["shared_with_orgs"], json!(["default"]));
+    let only_sharing: Value = patch(json!({"share_with_org": false}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        only_sharing["tags"], updated["tags"],
+        "omitted tags are unchanged"
+    );
+    assert_eq!(only_sharing["shared_with_orgs"], json!([]));
+    let cleared: Value = patch(json!({"tags": []}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["tags"], json!([]));
+
+    let foreign: Value = s
+        .post_json(
+            TAGS,
+            &s.create_key("default", "bob"),
+            &json!({"tag_name": "bobs"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    for tags in [
+        json!(["not-a-uuid"]),
+        json!([uuid::Uuid::now_v7().to_string()]),
+        json!([foreign["id"]]),
+        json!([t1["id"], "x"]),
+    ] {
+        assert_error(
+            patch(json!({"tags": tags})).await.unwrap(),
+            400,
+            "INVALID_TAGS_ERROR",
+        )
+        .await;
+    }
+    assert_error(
+        patch(json!({"tags": "one"})).await.unwrap(),
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    assert_error(
+        patch(json!({"label": "x"})).await.unwrap(),
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    let after: Value = s.get(&p, key).await.json().await.unwrap();
+    assert_eq!(after["tags"], json!([]), "rejected patches change nothing");
+}
+
+#[tokio::test]
+async fn delete_removes_blob_and_row() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let doc = s
+        .upload(key, "gone.txt", b"soon gone", json!({"tags": ["tmp"]}))
+        .await;
+    let keep = s
+        .upload(key, "kept.txt", b"kept", json!({"tags": ["tmp"]}))
+        .await;
+    let p = doc_path(doc["id"].as_str().unwrap());
+    let original: Value = s
+        .get(&format!("{p}/original"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(blob_files(&s).len(), 2);
+
+    let resp = s.delete(&p, key).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], doc["id"]);
+    assert_eq!(blob_files(&s).len(), 1, "the blob is gone");
+    assert_error(s.get(&p, key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+    assert_error(s.delete(&p, key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+    assert_error(
+        s.http
+            .get(original["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+    let tags: Value = s
+        .get(&format!("{TAGS}?prefix=tmp"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["results"][0]["file_count"], 1);
+    assert_eq!(
+        s.get(&doc_path(keep["id"].as_str().unwrap()), key)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn tags_are_per_user_idempotent_and_counted() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let first: Value = s
+        .post_json(TAGS, key, &json!({"tag_name": " broker:acme "}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again: Value = s
+        .post_json(TAGS, key, &json!({"tag_name": "broker:acme"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["name"], "broker:acme");
+    assert_eq!(first["file_count"], 0);
+    uuid::Uuid::parse_str(first["id"].as_str().unwrap()).unwrap();
+    s.upload(
+        key,
+        "x.txt",
+        b"x",
+        json!({"tags": ["broker:acme", "macro"]}),
+    )
+    .await;
+
+    let all: Value = s.get(TAGS, key).await.json().await.unwrap();
+    let listed: Vec<(&str, i64)> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["file_count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![("broker:acme", 1), ("macro", 1)]);
+    let prefixed: Value = s
+        .get(&format!("{TAGS}?prefix=broker%3A"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prefixed["results"].as_array().unwrap().len(), 1);
+    let other: Value = s
+        .get(TAGS, &s.create_key("default", "bob"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["results"], json!([]), "tags belong to their user");
+
+    for body in [
+        json!({}),
+        json!({"tag_name": ""}),
+        json!({"tag_name": 5}),
+        json!({"tag_name": "x", "extra": 1}),
+    ] {
+        assert_error(s.post_json(TAGS, key, &body).await, 400, "INVALID_REQUEST").await;
+    }
+    assert_error(
+        s.get(&format!("{TAGS}?starts=x"), key).await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    assert_error(
+        s.request(Method::GET, TAGS, None).send().await.unwrap(),
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_servers_own_workers_process_uploads() {
+    let s = TestServer::start().await;
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "auto.txt"}))
+        .await;
+    assert_eq!(
+        s.http
+            .put(&url)
+            .body("hello")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let doc: Value = s
+            .get(&doc_path(&id), &s.admin_key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if doc["status"] == "completed" {
+            assert_eq!(doc["content_type"], "text/plain");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not processed in time: {doc}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
