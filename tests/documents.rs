@@ -938,3 +938,60 @@ async fn the_servers_own_workers_process_uploads() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_sweep_removes_old_orphan_blobs_only() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let doc = s
+        .upload(&s.admin_key, "kept.txt", b"referenced", json!({}))
+        .await;
+    let blobs = s.data_dir().join("blobs/documents/ZZ/ORPHANS");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let old = blobs.join("crashed-before-commit");
+    let young = blobs.join("upload-in-flight");
+    std::fs::write(&old, b"left by a crash").unwrap();
+    std::fs::write(&young, b"still being committed").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for f in std::iter::once(old.clone()).chain(
+        blob_files(&s)
+            .into_iter()
+            .filter(|p| !p.starts_with(&blobs)),
+    ) {
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+
+    let out = s.cli(&["admin", "sweep-blobs"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "1");
+    assert!(!old.exists(), "an old unreferenced blob is removed");
+    assert!(young.exists(), "a young one is within the grace period");
+    let original: Value = s
+        .get(
+            &format!("{}/original", doc_path(doc["id"].as_str().unwrap())),
+            &s.admin_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resp = s
+        .http
+        .get(original["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.bytes().await.unwrap().as_ref(),
+        b"referenced",
+        "referenced blobs stay, however old"
+    );
+}

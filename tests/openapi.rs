@@ -47,6 +47,15 @@ async fn every_endpoint_is_documented() {
         (ONE, vec!["get", "put", "delete"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
+        ("/contents/v1/documents", vec!["get", "post"]),
+        (
+            "/contents/v1/documents/{id}",
+            vec!["get", "patch", "delete"],
+        ),
+        ("/contents/v1/documents/{id}/original", vec!["get"]),
+        ("/contents/v1/tags", vec!["get", "post"]),
+        ("/uploads/{id}", vec!["put"]),
+        ("/downloads/{id}", vec!["get"]),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} missing");

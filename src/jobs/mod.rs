@@ -71,6 +71,21 @@ impl Runner {
 
     /// Claims and runs one job due at `now`; `None` when nothing is due.
     pub async fn run_one(&self, now: Timestamp) -> anyhow::Result<Option<Job>> {
+        self.run_one_with(now, |job| async move { self.dispatch(&job).await })
+            .await
+    }
+
+    /// Claims one due job and runs `handler` on it, then records the
+    /// outcome: finished, retried after a backoff, or dead.
+    pub async fn run_one_with<F, Fut>(
+        &self,
+        now: Timestamp,
+        handler: F,
+    ) -> anyhow::Result<Option<Job>>
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: std::future::Future<Output = Result<(), JobError>>,
+    {
         let store = &self.app.store;
         let Some(job) = store.claim_job(&self.worker_id, now, self.lease).await? else {
             return Ok(None);
@@ -83,7 +98,7 @@ impl Runner {
                 job.max_attempts
             )))
         } else {
-            self.dispatch(&job).instrument(span).await
+            handler(job.clone()).instrument(span).await
         };
         match outcome {
             Ok(()) => {
@@ -179,5 +194,170 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_secs(2));
         assert_eq!(backoff(5), Duration::from_secs(16));
         assert_eq!(backoff(40), Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+mod runner_tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::JobState;
+
+    async fn app(dir: &std::path::Path) -> AppState {
+        let config = Config {
+            data_dir: dir.to_path_buf(),
+            ..Config::default()
+        };
+        crate::open_state(config).await.unwrap()
+    }
+
+    fn job(kind: &str, max_attempts: i64) -> NewJob {
+        NewJob {
+            kind: kind.into(),
+            payload: serde_json::json!({}),
+            run_at: Timestamp::from_micros(0),
+            max_attempts,
+            dedupe_key: None,
+        }
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    #[tokio::test]
+    async fn transient_failures_back_off_then_die() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        app.store.enqueue_job(&job("flaky", 3)).await.unwrap();
+        let runner = Runner::new(app.clone());
+        let fail = |_| async { Err(JobError::Transient("portal timed out".into())) };
+
+        let first = runner.run_one_with(at(100), fail).await.unwrap().unwrap();
+        assert_eq!(first.attempts, 1);
+        assert!(
+            runner.run_one_with(at(100), fail).await.unwrap().is_none(),
+            "not due during backoff"
+        );
+        let queued = &app.store.jobs().await.unwrap()[0];
+        assert_eq!(
+            (queued.state.clone(), queued.run_at),
+            (JobState::Queued, at(101)),
+            "1 s backoff"
+        );
+        assert_eq!(queued.last_error.as_deref(), Some("portal timed out"));
+
+        runner.run_one_with(at(101), fail).await.unwrap().unwrap();
+        assert_eq!(
+            app.store.jobs().await.unwrap()[0].run_at,
+            at(103),
+            "then 2 s"
+        );
+        assert!(runner.run_one_with(at(102), fail).await.unwrap().is_none());
+        let third = runner.run_one_with(at(103), fail).await.unwrap().unwrap();
+        assert_eq!(third.attempts, 3);
+        let dead = &app.store.jobs().await.unwrap()[0];
+        assert_eq!(dead.state, JobState::Dead, "max_attempts reached");
+        assert!(
+            runner
+                .run_one_with(at(10_000), fail)
+                .await
+                .unwrap()
+                .is_none(),
+            "dead jobs stay dead"
+        );
+    }
+
+    #[tokio::test]
+    async fn success_removes_the_job_and_permanent_failures_die_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let runner = Runner::new(app.clone());
+        app.store.enqueue_job(&job("ok", 5)).await.unwrap();
+        runner
+            .run_one_with(at(1), |_| async { Ok(()) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(app.store.jobs().await.unwrap().is_empty());
+
+        app.store
+            .enqueue_job(&job("unknown-kind", 5))
+            .await
+            .unwrap();
+        runner.run_one(at(1)).await.unwrap().unwrap();
+        let dead = &app.store.jobs().await.unwrap()[0];
+        assert_eq!(dead.state, JobState::Dead);
+        assert!(dead
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unknown job kind"));
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_lets_another_worker_take_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        app.store.enqueue_job(&job("slow", 5)).await.unwrap();
+        let lease = app.config.jobs.lease_duration();
+        let crashed = app
+            .store
+            .claim_job("worker-a", at(10), lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            app.store
+                .claim_job("worker-b", at(10), lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "leased"
+        );
+        let later = Timestamp::from_micros(at(10).as_micros() + lease.as_micros() as i64 + 1);
+        let taken = app
+            .store
+            .claim_job("worker-b", later, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.id, taken.attempts), (crashed.id, 2));
+        // The first worker's late completion is ignored: it lost the lease.
+        app.store.finish_job(crashed.id, "worker-a").await.unwrap();
+        assert_eq!(app.store.jobs().await.unwrap().len(), 1);
+        app.store.finish_job(taken.id, "worker-b").await.unwrap();
+        assert!(app.store.jobs().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn released_leases_are_claimable_at_once_and_dedupe_keys_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let mut j = job("dedupe", 5);
+        j.dedupe_key = Some("one".into());
+        assert!(app.store.enqueue_job(&j).await.unwrap());
+        assert!(
+            !app.store.enqueue_job(&j).await.unwrap(),
+            "same key while pending"
+        );
+        let claimed = app
+            .store
+            .claim_job("a", at(1), Duration::from_secs(300))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(app.store.release_leases("a").await.unwrap(), 1);
+        let again = app
+            .store
+            .claim_job("b", at(1), Duration::from_secs(300))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.id, again.attempts),
+            (claimed.id, 1),
+            "a released job does not count an attempt"
+        );
     }
 }

@@ -838,7 +838,10 @@ fn list_query(prefix: &str, viewer: &Principal, page: &ConnectorPage) -> QueryBu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ConnectorKind;
+    use crate::domain::connector::Sealed;
+    use crate::domain::{
+        ConnectorConfig, ConnectorKind, Description, DocumentStatus, Label, RequestOrigin,
+    };
 
     #[tokio::test]
     async fn connector_lists_search_an_index_and_never_scan() {
@@ -876,5 +879,84 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn connector_documents_are_counted_and_follow_its_sharing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let now = Timestamp::now();
+        store
+            .create_api_key(&crate::store::NewApiKey {
+                key_id: Uuid::now_v7(),
+                key_hash: "h".into(),
+                org_id: "o".into(),
+                user_id: "u".into(),
+                name: None,
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let mut connector = Connector {
+            id: Uuid::now_v7(),
+            user_id: "u".into(),
+            org_id: "o".into(),
+            share_with_org: false,
+            label: Label::parse("c").unwrap(),
+            description: Description::default(),
+            config: ConnectorConfig::InvestmentResearch {
+                user_id: "x".into(),
+                portal: "p".into(),
+                password: Sealed(vec![1]),
+            },
+            state: ConnectorState::Active,
+            files_count: 0,
+            last_sync: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_connector(&connector).await.unwrap();
+        let mut ids = vec![];
+        for _ in 0..3 {
+            let doc = Document {
+                id: DocumentId::new(),
+                user_id: "u".into(),
+                org_id: "o".into(),
+                connector_id: Some(connector.id),
+                rp_collection_id: None,
+                file_name: "f".into(),
+                raw_size: None,
+                content_type: None,
+                request_origin: RequestOrigin::InvestmentResearch,
+                status: DocumentStatus::Completed,
+                error_code: None,
+                share_with_org: false,
+                published_at: None,
+                created_at: now,
+                updated_at: now,
+                file_metadata: Default::default(),
+                sha256: None,
+                blob_key: None,
+                tags: vec![],
+            };
+            ids.push(
+                store
+                    .insert_document(&doc, &["broker:B".into()])
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let files_count = || store.connector(connector.id);
+        assert_eq!(files_count().await.unwrap().unwrap().files_count, 3);
+        connector.share_with_org = true;
+        assert!(store.update_connector(&connector).await.unwrap());
+        for id in &ids {
+            assert!(store.document(id).await.unwrap().unwrap().share_with_org);
+        }
+        assert!(store.delete_document(&ids[0]).await.unwrap());
+        assert!(!store.delete_document(&ids[0]).await.unwrap());
+        assert_eq!(files_count().await.unwrap().unwrap().files_count, 2);
     }
 }
