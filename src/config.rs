@@ -127,7 +127,8 @@ pub struct JobsConfig {
     pub workers: usize,
     /// How often an idle worker looks for due jobs.
     pub poll_interval: String,
-    /// How long a claimed job stays leased before another worker may take it.
+    /// How long a claimed job stays leased without renewal before another
+    /// worker may take it (running jobs renew every third of it).
     pub lease: String,
     /// Attempts before a failing job is marked dead.
     pub max_attempts: i64,
@@ -138,7 +139,7 @@ impl Default for JobsConfig {
         Self {
             workers: 2,
             poll_interval: "1s".into(),
-            lease: "5m".into(),
+            lease: "30s".into(),
             max_attempts: 8,
         }
     }
@@ -291,6 +292,9 @@ impl Config {
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
+        }
+        if parse_duration_secs(&self.jobs.lease).unwrap_or(0) < 2 {
+            bail!("invalid configuration: jobs.lease must be at least 2s");
         }
         if self.jobs.max_attempts < 1 {
             bail!("invalid configuration: jobs.max_attempts must be at least 1");

@@ -31,8 +31,6 @@ pub enum Error {
     InvalidSignature(&'static str),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("{0}")]
-    NotImplemented(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -771,22 +771,3 @@ async fn delete_validates_its_query() {
     let still: Value = s.get(&p, &s.admin_key).await.json().await.unwrap();
     assert_eq!(still["state"], "active", "a rejected delete does nothing");
 }
-
-#[tokio::test]
-async fn hard_delete_is_not_available_yet_and_changes_nothing() {
-    let s = TestServer::start().await;
-    let c = s.email_connector(&s.admin_key, "hard", false).await;
-    let p = path(&c);
-    for query in ["force_delete=true", "hard=true"] {
-        assert_error(
-            s.delete(&format!("{p}?{query}"), &s.admin_key).await,
-            501,
-            "NOT_IMPLEMENTED",
-        )
-        .await;
-    }
-    assert_eq!(
-        s.get(&p, &s.admin_key).await.json::<Value>().await.unwrap(),
-        c
-    );
-}

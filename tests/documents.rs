@@ -212,19 +212,7 @@ fn sign(key_hex: &str, method: &str, id: &str, expires: i64) -> String {
 }
 
 fn blob_files(s: &TestServer) -> Vec<std::path::PathBuf> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out)
-            } else {
-                out.push(p)
-            }
-        }
-    }
-    let mut out = vec![];
-    walk(&s.data_dir().join("blobs"), &mut out);
-    out
+    s.blob_files()
 }
 
 #[tokio::test]

@@ -599,8 +599,9 @@ impl DeleteConnectorParams {
 /// Delete a connector
 ///
 /// By default archives the connector (soft delete): it stops ingesting at
-/// once and its documents stay. Idempotent. `force_delete=true` requests a
-/// hard delete.
+/// once and its documents stay. Idempotent. `force_delete=true` (alias
+/// `hard`) is the hard delete: the connector turns `deleting` at once and its
+/// documents, then the connector itself, are purged asynchronously.
 #[utoipa::path(
     delete,
     path = "/contents/v1/connectors/{connector_id}",
@@ -611,7 +612,6 @@ impl DeleteConnectorParams {
         (status = 400, description = "Malformed id or query", body = ErrorBody),
         (status = 401, description = "Missing or bad X-API-KEY", body = ErrorBody),
         (status = 404, description = "No such connector, or not the caller's", body = ErrorBody),
-        (status = 501, description = "Hard delete is not available yet", body = ErrorBody),
     ),
     security(("ApiKeyAuth" = []))
 )]

@@ -112,7 +112,6 @@ impl From<Error> for ApiError {
             Error::TagNotFound => Self::new(S::NOT_FOUND, "TAG_NOT_FOUND", e.to_string()),
             Error::InvalidSignature(m) => Self::new(S::FORBIDDEN, "INVALID_SIGNATURE", m),
             Error::PayloadTooLarge(m) => Self::new(S::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", m),
-            Error::NotImplemented(what) => Self::new(S::NOT_IMPLEMENTED, "NOT_IMPLEMENTED", what),
             Error::Store(_) | Error::Internal(_) => {
                 // The details stay in the log, under this request's id.
                 tracing::error!(error = %e, "request failed");

@@ -3,6 +3,7 @@
 //! failures retry with exponential backoff until the job is marked dead.
 
 pub mod process;
+pub mod purge;
 pub mod sweep;
 
 use crate::domain::Timestamp;
@@ -14,6 +15,17 @@ use uuid::Uuid;
 
 /// Job kinds.
 pub const PROCESS_DOCUMENT: &str = "process_document";
+pub const PURGE_CONNECTOR: &str = "purge_connector";
+
+/// How a job step that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The job is complete.
+    Done,
+    /// Progress was made and more remains: run again soon, without counting
+    /// an attempt (keeps each run short, well within its lease).
+    Again,
+}
 
 /// How a job step ended when it did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +52,17 @@ pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
         run_at: Timestamp::now(),
         max_attempts,
         dedupe_key: Some(format!("{PROCESS_DOCUMENT}:{document_id}")),
+    }
+}
+
+/// The purge of a hard-deleted connector.
+pub fn purge_connector_job(connector_id: Uuid, max_attempts: i64) -> NewJob {
+    NewJob {
+        kind: PURGE_CONNECTOR.into(),
+        payload: serde_json::json!({ "connector_id": connector_id }),
+        run_at: Timestamp::now(),
+        max_attempts,
+        dedupe_key: Some(format!("{PURGE_CONNECTOR}:{connector_id}")),
     }
 }
 
@@ -84,7 +107,7 @@ impl Runner {
     ) -> anyhow::Result<Option<Job>>
     where
         F: FnOnce(Job) -> Fut,
-        Fut: std::future::Future<Output = Result<(), JobError>>,
+        Fut: std::future::Future<Output = Result<Step, JobError>>,
     {
         let store = &self.app.store;
         let Some(job) = store.claim_job(&self.worker_id, now, self.lease).await? else {
@@ -98,12 +121,19 @@ impl Runner {
                 job.max_attempts
             )))
         } else {
-            handler(job.clone()).instrument(span).await
+            let work = handler(job.clone()).instrument(span);
+            tokio::select! {
+                outcome = work => outcome,
+                never = self.keep_lease(job.id) => match never {},
+            }
         };
         match outcome {
-            Ok(()) => {
+            Ok(Step::Done) => {
                 store.finish_job(job.id, &self.worker_id).await?;
                 tracing::debug!(job_id = %job.id, kind = %job.kind, "job done");
+            }
+            Ok(Step::Again) => {
+                store.requeue_job(job.id, &self.worker_id, now).await?;
             }
             Err(JobError::Transient(e)) if job.attempts < job.max_attempts => {
                 let delay = backoff(job.attempts);
@@ -121,6 +151,27 @@ impl Runner {
         Ok(Some(job))
     }
 
+    /// Renews the lease while a job runs, so a long job keeps it and a
+    /// crashed worker's job is free again within one lease period.
+    async fn keep_lease(&self, id: Uuid) -> std::convert::Infallible {
+        let mut tick = tokio::time::interval(self.lease / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let until = Timestamp::now().plus(self.lease);
+            match self
+                .app
+                .store
+                .extend_lease(id, &self.worker_id, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(job_id = %id, "job lease lost"),
+                Err(e) => tracing::warn!(job_id = %id, error = %e, "could not renew job lease"),
+            }
+        }
+    }
+
     /// Runs every job that is due, including those its own runs make due,
     /// until none is left. Returns how many ran. Deterministic: for tests
     /// and `inlet admin run-jobs`.
@@ -132,11 +183,20 @@ impl Runner {
         Ok(ran)
     }
 
-    async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
+    async fn dispatch(&self, job: &Job) -> Result<Step, JobError> {
         match job.kind.as_str() {
             PROCESS_DOCUMENT => {
                 let id = job.payload["document_id"].as_str().unwrap_or_default();
-                process::process_document(&self.app, id).await
+                process::process_document(&self.app, id)
+                    .await
+                    .map(|()| Step::Done)
+            }
+            PURGE_CONNECTOR => {
+                let id = job.payload["connector_id"]
+                    .as_str()
+                    .and_then(|s| Uuid::try_parse(s).ok())
+                    .ok_or_else(|| JobError::Permanent("bad connector id".into()))?;
+                purge::purge_connector(&self.app, id).await
             }
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
@@ -275,7 +335,7 @@ mod runner_tests {
         let runner = Runner::new(app.clone());
         app.store.enqueue_job(&job("ok", 5)).await.unwrap();
         runner
-            .run_one_with(at(1), |_| async { Ok(()) })
+            .run_one_with(at(1), |_| async { Ok(Step::Done) })
             .await
             .unwrap()
             .unwrap();
@@ -293,6 +353,32 @@ mod runner_tests {
             .as_deref()
             .unwrap()
             .contains("unknown job kind"));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_makes_progress_runs_again_without_using_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let runner = Runner::new(app.clone());
+        app.store.enqueue_job(&job("long", 1)).await.unwrap();
+        for _ in 0..5 {
+            runner
+                .run_one_with(at(1), |_| async { Ok(Step::Again) })
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let queued = &app.store.jobs().await.unwrap()[0];
+        assert_eq!(
+            (queued.state.clone(), queued.attempts),
+            (JobState::Queued, 0)
+        );
+        runner
+            .run_one_with(at(1), |_| async { Ok(Step::Done) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(app.store.jobs().await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ use crate::domain::{
     ValidationError,
 };
 use crate::error::{Error, Result};
+use crate::jobs;
 use crate::store::{ConnectorPage, StoreError};
 use uuid::Uuid;
 
@@ -175,8 +176,10 @@ pub async fn update<E: From<Error>>(
     Ok(connector)
 }
 
-/// Soft delete (archive) by default; idempotent on archived and deleting
-/// connectors.
+/// Soft delete (archive) by default; with `force`, the hard delete: the
+/// connector turns `deleting` and a durable purge job is recorded in the
+/// same transaction. Both are idempotent, and a soft delete of a `deleting`
+/// connector changes nothing.
 pub async fn delete(
     app: &AppState,
     caller: &Principal,
@@ -185,11 +188,18 @@ pub async fn delete(
 ) -> Result<Connector> {
     let connector = get_owned(app, caller, id).await?;
     if options.force {
-        return Err(Error::NotImplemented(
-            "hard delete (force_delete=true) is not available yet; archive the connector instead",
-        ));
-    }
-    if connector.state == ConnectorState::Active {
+        if connector.state != ConnectorState::Deleting {
+            let purge = jobs::purge_connector_job(id, app.config.jobs.max_attempts);
+            if app
+                .store
+                .begin_hard_delete(id, Timestamp::now(), &purge)
+                .await?
+            {
+                app.wake_jobs.notify_one();
+                tracing::info!(connector_id = %id, "hard delete accepted; purge queued");
+            }
+        }
+    } else if connector.state == ConnectorState::Active {
         app.store.archive_connector(id, Timestamp::now()).await?;
         tracing::info!(connector_id = %id, "connector archived");
     }

@@ -104,7 +104,7 @@ pub async fn create_upload(app: &AppState, owner: &Principal, new: NewUpload) ->
         blob_key: None,
         tags: Vec::new(),
     };
-    Ok(app.store.insert_document(&doc, &tags).await?)
+    Ok(app.store.insert_document(&doc, &tags, &[]).await?)
 }
 
 /// Streams an upload into the blob store. The URL is single-use: only the

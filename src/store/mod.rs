@@ -171,10 +171,32 @@ pub trait Store: Send + Sync + 'static {
     async fn update_connector(&self, connector: &Connector) -> StoreResult<bool>;
     /// Moves an `active` connector to `archived`; other states are left alone.
     async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
+    /// Moves a connector to `deleting` and records its purge job, in one
+    /// transaction. `false` when it was already being deleted.
+    async fn begin_hard_delete(&self, id: Uuid, at: Timestamp, purge: &NewJob)
+        -> StoreResult<bool>;
+    /// Up to `limit` of the connector's documents: ids and blob keys.
+    async fn connector_documents(
+        &self,
+        connector: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<(DocumentId, Option<String>)>>;
+    /// Deletes these document rows (their blobs must already be gone) in one
+    /// transaction; returns how many were deleted.
+    async fn delete_documents(&self, ids: &[DocumentId]) -> StoreResult<u64>;
+    /// The purge's last step, in one transaction: the owner's automatic tags
+    /// that no document uses any more, then the connector row.
+    async fn finish_purge(&self, connector: Uuid) -> StoreResult<()>;
 
     /// Inserts a document with tags by name (created for its owner when
-    /// new), counting it in its connector's `files_count`.
-    async fn insert_document(&self, doc: &Document, tag_names: &[String]) -> StoreResult<Document>;
+    /// new): `user_tags` the owner chose, `auto_tags` ingestion added. It
+    /// counts in its connector's `files_count`.
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        user_tags: &[String],
+        auto_tags: &[String],
+    ) -> StoreResult<Document>;
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>>;
     async fn list_documents(
         &self,
@@ -228,8 +250,13 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease: Duration,
     ) -> StoreResult<Option<Job>>;
+    /// Extends a lease the worker still holds; `false` when it lost it.
+    async fn extend_lease(&self, id: Uuid, worker: &str, until: Timestamp) -> StoreResult<bool>;
     /// Done: the job is removed. Only the lease holder may finish it.
     async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()>;
+    /// Not finished but made progress: queued again at `run_at` without
+    /// counting the attempt.
+    async fn requeue_job(&self, id: Uuid, worker: &str, run_at: Timestamp) -> StoreResult<()>;
     /// Failed, to be tried again at `run_at`.
     async fn retry_job(
         &self,

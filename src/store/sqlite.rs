@@ -263,7 +263,116 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_document(&self, doc: &Document, tag_names: &[String]) -> StoreResult<Document> {
+    async fn begin_hard_delete(
+        &self,
+        id: Uuid,
+        at: Timestamp,
+        purge: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connectors SET state = 'deleting', updated_at = ? \
+             WHERE connector_id = ? AND state <> 'deleting'",
+        )
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, purge, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn connector_documents(
+        &self,
+        connector: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<(DocumentId, Option<String>)>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT document_id, blob_key FROM documents WHERE connector_id = ? LIMIT ?",
+        )
+        .bind(connector.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, key)| {
+                DocumentId::parse(&id)
+                    .map(|id| (id, key))
+                    .ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
+            })
+            .collect()
+    }
+
+    async fn delete_documents(&self, ids: &[DocumentId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("DELETE FROM documents WHERE document_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str().to_string());
+            }
+            q.push(") RETURNING connector_id");
+            let connectors: Vec<Option<String>> =
+                q.build_query_scalar().fetch_all(&mut *tx).await?;
+            deleted += connectors.len() as u64;
+            let mut per_connector: HashMap<String, i64> = HashMap::new();
+            for c in connectors.into_iter().flatten() {
+                *per_connector.entry(c).or_default() += 1;
+            }
+            for (connector, n) in per_connector {
+                sqlx::query(
+                    "UPDATE connectors SET files_count = files_count - ? WHERE connector_id = ?",
+                )
+                .bind(n)
+                .bind(connector)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn finish_purge(&self, connector: Uuid) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM connectors WHERE connector_id = ?")
+                .bind(connector.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(owner) = owner else {
+            return Ok(()); // already purged
+        };
+        sqlx::query(
+            "DELETE FROM tags WHERE user_id = ? AND automatic = 1 \
+             AND NOT EXISTS (SELECT 1 FROM document_tags dt WHERE dt.tag_id = tags.tag_id)",
+        )
+        .bind(&owner)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM connectors WHERE connector_id = ?")
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        user_tags: &[String],
+        auto_tags: &[String],
+    ) -> StoreResult<Document> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
@@ -291,9 +400,13 @@ impl Store for SqliteStore {
         .bind(&doc.blob_key)
         .execute(&mut *tx)
         .await?;
-        let mut tags = Vec::with_capacity(tag_names.len());
-        for name in tag_names {
-            let tag = ensure_tag_in(&mut tx, &doc.user_id, name, doc.created_at).await?;
+        let mut tags = Vec::with_capacity(user_tags.len() + auto_tags.len());
+        let named = user_tags
+            .iter()
+            .map(|n| (n, false))
+            .chain(auto_tags.iter().map(|n| (n, true)));
+        for (name, automatic) in named {
+            let tag = ensure_tag_in(&mut tx, &doc.user_id, name, automatic, doc.created_at).await?;
             sqlx::query("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)")
                 .bind(doc.id.as_str())
                 .bind(tag.id.to_string())
@@ -470,7 +583,7 @@ impl Store for SqliteStore {
 
     async fn ensure_tag(&self, user_id: &str, name: &str, at: Timestamp) -> StoreResult<Tag> {
         let mut conn = self.pool.acquire().await?;
-        ensure_tag_in(&mut conn, user_id, name, at).await
+        ensure_tag_in(&mut conn, user_id, name, false, at).await
     }
 
     async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>> {
@@ -558,6 +671,33 @@ impl Store for SqliteStore {
             .bind(worker)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn extend_lease(&self, id: Uuid, worker: &str, until: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = ? WHERE job_id = ? AND lease_owner = ? AND state = 'running'",
+        )
+        .bind(until.as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_job(&self, id: Uuid, worker: &str, run_at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = ?, attempts = MAX(attempts - 1, 0), \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
+             WHERE job_id = ? AND lease_owner = ?",
+        )
+        .bind(run_at.as_micros())
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -651,19 +791,24 @@ impl SqliteStore {
     }
 }
 
+/// A user-made tag stays user-made; an automatic one becomes user-made once
+/// the user asks for it by name.
 async fn ensure_tag_in(
     conn: &mut SqliteConnection,
     user_id: &str,
     name: &str,
+    automatic: bool,
     at: Timestamp,
 ) -> StoreResult<Tag> {
     sqlx::query(
-        "INSERT INTO tags (tag_id, user_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (user_id, name) DO NOTHING",
+        "INSERT INTO tags (tag_id, user_id, name, automatic, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (user_id, name) DO UPDATE SET automatic = MIN(tags.automatic, excluded.automatic)",
     )
     .bind(Uuid::now_v7().to_string())
     .bind(user_id)
     .bind(name)
+    .bind(automatic)
     .bind(at.as_micros())
     .bind(at.as_micros())
     .execute(&mut *conn)
@@ -942,7 +1087,7 @@ mod tests {
             };
             ids.push(
                 store
-                    .insert_document(&doc, &["broker:B".into()])
+                    .insert_document(&doc, &[], &["broker:B".into()])
                     .await
                     .unwrap()
                     .id,

@@ -207,6 +207,82 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Opens this server's data dir in-process, as a second replica would:
+    /// the real store and blob store, for seeding and inspecting.
+    pub async fn open_state(&self) -> inlet::service::AppState {
+        let config =
+            inlet::config::Config::load(Some(&self.config_path), &Default::default()).unwrap();
+        inlet::open_state(config).await.unwrap()
+    }
+
+    /// Stores `n` documents for a connector the way ingestion does (blob,
+    /// then row with automatic tags), returning their ids.
+    pub async fn seed_connector_documents(
+        &self,
+        connector: &Value,
+        n: usize,
+        auto_tags: &[&str],
+    ) -> Vec<String> {
+        let app = self.open_state().await;
+        let connector_id =
+            uuid::Uuid::parse_str(connector["connector_id"].as_str().unwrap()).unwrap();
+        let auto_tags: Vec<String> = auto_tags.iter().map(|t| t.to_string()).collect();
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let id = inlet::domain::DocumentId::new();
+            let key = inlet::blobs::document_key(id.as_str());
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+                format!("research {i}"),
+            ))]);
+            app.blobs.put_stream(&key, body, 1 << 20).await.unwrap();
+            let now = inlet::domain::Timestamp::now();
+            let doc = inlet::domain::Document {
+                id: id.clone(),
+                user_id: connector["user_id"].as_str().unwrap().into(),
+                org_id: connector["org_id"].as_str().unwrap().into(),
+                connector_id: Some(connector_id),
+                rp_collection_id: None,
+                file_name: format!("report-{i}.txt"),
+                raw_size: None,
+                content_type: None,
+                request_origin: inlet::domain::RequestOrigin::InvestmentResearch,
+                status: inlet::domain::DocumentStatus::Completed,
+                error_code: None,
+                share_with_org: connector["share_with_org"].as_bool().unwrap(),
+                published_at: None,
+                created_at: now,
+                updated_at: now,
+                file_metadata: Default::default(),
+                sha256: None,
+                blob_key: Some(key),
+                tags: vec![],
+            };
+            app.store
+                .insert_document(&doc, &[], &auto_tags)
+                .await
+                .unwrap();
+            ids.push(id.to_string());
+        }
+        ids
+    }
+
+    /// Every file under the blob directory.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out)
+                } else {
+                    out.push(p)
+                }
+            }
+        }
+        let mut out = vec![];
+        walk(&self.data_dir().join("blobs"), &mut out);
+        out
+    }
+
     /// Creates an email connector and returns its JSON.
     pub async fn email_connector(&self, key: &str, label: &str, shared: bool) -> Value {
         let resp = self
