@@ -108,6 +108,14 @@ impl BlobStore {
         Ok((size, result.into_stream().map_err(BlobError::from)))
     }
 
+    /// A durable copy of `from` at `to`.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError> {
+        self.inner
+            .copy(&ObjectPath::from(from), &ObjectPath::from(to))
+            .await
+            .map_err(not_found)
+    }
+
     /// Deletes `key`; a blob that is already gone is fine.
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self.inner.delete(&ObjectPath::from(key)).await {

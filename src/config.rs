@@ -43,6 +43,7 @@ pub struct Config {
     pub documents: DocumentsConfig,
     pub jobs: JobsConfig,
     pub blobs: BlobsConfig,
+    pub smtp: SmtpConfig,
     pub portals: Vec<PortalConfig>,
 }
 
@@ -62,6 +63,7 @@ impl Default for Config {
             documents: DocumentsConfig::default(),
             jobs: JobsConfig::default(),
             blobs: BlobsConfig::default(),
+            smtp: SmtpConfig::default(),
             portals: Vec::new(),
         }
     }
@@ -181,6 +183,47 @@ impl BlobsConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (advertised with SIZE; 552 beyond).
+    pub max_message_bytes: u64,
+    /// Recipients per message (452 beyond).
+    pub max_recipients: usize,
+    /// Longest command line, in bytes (500 beyond).
+    pub max_line_length: usize,
+    /// Sessions at once (421 beyond).
+    pub max_sessions: usize,
+    /// How long the server waits for a command or a chunk of DATA.
+    pub command_timeout: String,
+    /// PEM certificate chain and key; both set: STARTTLS is offered.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            hostname: "inlet".into(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_line_length: 4096,
+            max_sessions: 100,
+            command_timeout: "5m".into(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl SmtpConfig {
+    pub fn command_timeout(&self) -> Duration {
+        secs(&self.command_timeout)
+    }
+}
+
 /// A duration already checked by `validate`.
 fn secs(s: &str) -> Duration {
     Duration::from_secs(parse_duration_secs(s).unwrap_or(1))
@@ -289,12 +332,23 @@ impl Config {
             ("jobs.lease", &self.jobs.lease),
             ("blobs.orphan_grace", &self.blobs.orphan_grace),
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
+            ("smtp.command_timeout", &self.smtp.command_timeout),
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
         }
         if parse_duration_secs(&self.jobs.lease).unwrap_or(0) < 2 {
             bail!("invalid configuration: jobs.lease must be at least 2s");
+        }
+        let smtp = &self.smtp;
+        if smtp.max_message_bytes == 0 || smtp.max_recipients == 0 || smtp.max_sessions == 0 {
+            bail!("invalid configuration: smtp.max_message_bytes, max_recipients and max_sessions must be greater than 0");
+        }
+        if smtp.max_line_length < 512 {
+            bail!("invalid configuration: smtp.max_line_length must be at least 512 (RFC 5321)");
+        }
+        if smtp.tls_cert.is_some() != smtp.tls_key.is_some() {
+            bail!("invalid configuration: smtp.tls_cert and smtp.tls_key go together");
         }
         if self.jobs.max_attempts < 1 {
             bail!("invalid configuration: jobs.max_attempts must be at least 1");

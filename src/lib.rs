@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod service;
+pub mod smtp;
 pub mod store;
 pub mod telemetry;
 
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 
 pub struct Application {
     http: TcpListener,
+    smtp: smtp::SmtpServer,
     state: AppState,
 }
 
@@ -37,13 +39,18 @@ impl Application {
             .map_err(|e| {
                 anyhow::anyhow!("cannot listen on http_addr {}: {e}", state.config.http_addr)
             })?;
-        Ok(Self { http, state })
+        let smtp = smtp::SmtpServer::bind(state.clone()).await?;
+        Ok(Self { http, smtp, state })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp.local_addr()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -56,13 +63,20 @@ impl Application {
         let workers: Vec<_> = (0..self.state.config.jobs.workers)
             .map(|_| tokio::spawn(jobs::Runner::new(self.state.clone()).work(stop_rx.clone())))
             .collect();
+        tracing::info!(addr = %self.smtp_addr(), "SMTP listener bound");
+        let smtp = tokio::spawn(
+            self.smtp
+                .run(stop_rx.clone(), std::time::Duration::from_secs(30)),
+        );
         tracing::info!(%addr, "HTTP listener bound");
         axum::serve(self.http, api::router(self.state))
             .with_graceful_shutdown(shutdown)
             .await?;
-        // HTTP has drained; let workers finish their current job and hand
+        // HTTP has drained; SMTP stops accepting and finishes the
+        // transactions under way; workers finish their current job and hand
         // back their leases.
         let _ = stop_tx.send(true);
+        let _ = smtp.await;
         for w in workers {
             let _ = w.await;
         }

@@ -2,6 +2,7 @@
 //! lease that expires (crashed worker) makes the job claimable again, and
 //! failures retry with exponential backoff until the job is marked dead.
 
+pub mod attachments;
 pub mod process;
 pub mod purge;
 pub mod sweep;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 /// Job kinds.
 pub const PROCESS_DOCUMENT: &str = "process_document";
 pub const PURGE_CONNECTOR: &str = "purge_connector";
+pub const EXTRACT_ATTACHMENTS: &str = "extract_attachments";
 
 /// How a job step that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,17 @@ pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
         run_at: Timestamp::now(),
         max_attempts,
         dedupe_key: Some(format!("{PROCESS_DOCUMENT}:{document_id}")),
+    }
+}
+
+/// Turning a stored email's attachments into documents.
+pub fn extract_attachments_job(document_id: &str, max_attempts: i64) -> NewJob {
+    NewJob {
+        kind: EXTRACT_ATTACHMENTS.into(),
+        payload: serde_json::json!({ "document_id": document_id }),
+        run_at: Timestamp::now(),
+        max_attempts,
+        dedupe_key: Some(format!("{EXTRACT_ATTACHMENTS}:{document_id}")),
     }
 }
 
@@ -188,6 +201,12 @@ impl Runner {
             PROCESS_DOCUMENT => {
                 let id = job.payload["document_id"].as_str().unwrap_or_default();
                 process::process_document(&self.app, id)
+                    .await
+                    .map(|()| Step::Done)
+            }
+            EXTRACT_ATTACHMENTS => {
+                let id = job.payload["document_id"].as_str().unwrap_or_default();
+                attachments::extract_attachments(&self.app, id)
                     .await
                     .map(|()| Step::Done)
             }

@@ -14,7 +14,7 @@ const BATCH: usize = 500;
 pub async fn sweep_orphan_blobs(app: &AppState, now: Timestamp) -> anyhow::Result<u64> {
     let grace = app.config.blobs.orphan_grace();
     let cutoff = now.as_micros() - grace.as_micros() as i64;
-    let mut listing = std::pin::pin!(app.blobs.list("documents"));
+    let mut listing = std::pin::pin!(app.blobs.list(""));
     let mut batch: Vec<String> = Vec::with_capacity(BATCH);
     let mut removed = 0;
     while let Some(BlobInfo { key, last_modified }) = listing.try_next().await? {

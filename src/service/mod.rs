@@ -3,6 +3,7 @@
 
 pub mod connectors;
 pub mod documents;
+pub mod email;
 pub mod keys;
 pub mod tags;
 

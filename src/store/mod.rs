@@ -99,6 +99,16 @@ pub struct DocumentQuery {
     pub limit: u32,
 }
 
+/// The outcome of storing an ingested document.
+#[derive(Debug, Clone)]
+pub enum Ingested {
+    Stored(Document),
+    /// A document with the same dedupe key already exists for the connector.
+    Duplicate,
+    /// The connector was archived or is being deleted: nothing was stored.
+    ConnectorInactive,
+}
+
 /// What processing learned from a document's bytes.
 #[derive(Debug, Clone)]
 pub struct Processed {
@@ -159,6 +169,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_connector(&self, connector: &Connector) -> StoreResult<()>;
     /// Any connector still in the database, whoever owns it.
     async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>>;
+    /// The email connector whose inbox id this is (lowercase).
+    async fn connector_by_email_hash(&self, email_hash: &str) -> StoreResult<Option<Connector>>;
     /// Connectors the viewer can see, excluding those being hard-deleted.
     async fn list_connectors(
         &self,
@@ -197,6 +209,20 @@ pub trait Store: Send + Sync + 'static {
         user_tags: &[String],
         auto_tags: &[String],
     ) -> StoreResult<Document>;
+    /// Stores a document a connector ingested, in one transaction that also
+    /// checks the connector is still active (so nothing is accepted after an
+    /// archive or hard delete has been answered), skips a duplicate
+    /// `dedupe_key`, and enqueues `follow_up`.
+    /// `also_archived`: parts of a message accepted earlier are still kept
+    /// when the connector has been archived since (never while deleting).
+    async fn insert_ingested(
+        &self,
+        doc: &Document,
+        auto_tags: &[String],
+        dedupe_key: &str,
+        follow_up: Option<&NewJob>,
+        also_archived: bool,
+    ) -> StoreResult<Ingested>;
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>>;
     async fn list_documents(
         &self,

@@ -5,8 +5,8 @@ use super::rows::{
     JOB_COLUMNS, TAG_COLUMNS,
 };
 use super::{
-    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Job, NewApiKey, NewJob, Ownership,
-    Processed, Store, StoreError, StoreResult,
+    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingested, Job, NewApiKey, NewJob,
+    Ownership, Processed, Store, StoreError, StoreResult,
 };
 use crate::domain::{Connector, ConnectorState, Document, DocumentId, Principal, Tag, Timestamp};
 use async_trait::async_trait;
@@ -204,6 +204,17 @@ impl Store for SqliteStore {
         row.map(Connector::try_from).transpose()
     }
 
+    async fn connector_by_email_hash(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE email_hash = ?"
+        ));
+        let row: Option<ConnectorRow> = sqlx::query_as(sql)
+            .bind(email_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Connector::try_from).transpose()
+    }
+
     async fn list_connectors(
         &self,
         viewer: &Principal,
@@ -374,58 +385,51 @@ impl Store for SqliteStore {
         auto_tags: &[String],
     ) -> StoreResult<Document> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
-             file_name, raw_size, content_type, request_origin, status, error_code, share_with_org, \
-             published_at, created_at, updated_at, file_metadata, sha256, blob_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let stored = insert_document_in(&mut tx, doc, user_tags, auto_tags, None).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn insert_ingested(
+        &self,
+        doc: &Document,
+        auto_tags: &[String],
+        dedupe_key: &str,
+        follow_up: Option<&NewJob>,
+        also_archived: bool,
+    ) -> StoreResult<Ingested> {
+        let connector = doc
+            .connector_id
+            .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
+        // BEGIN IMMEDIATE: the state read below and the insert are one
+        // serialized step, so an archive either precedes it or follows it.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM connectors WHERE connector_id = ? \
+             AND (state = 'active' OR (? AND state = 'archived'))",
         )
-        .bind(doc.id.as_str())
-        .bind(&doc.user_id)
-        .bind(&doc.org_id)
-        .bind(doc.connector_id.map(|c| c.to_string()))
-        .bind(&doc.rp_collection_id)
-        .bind(&doc.file_name)
-        .bind(doc.raw_size)
-        .bind(&doc.content_type)
-        .bind(doc.request_origin.as_str())
-        .bind(doc.status.as_str())
-        .bind(&doc.error_code)
-        .bind(doc.share_with_org)
-        .bind(doc.published_at.map(Timestamp::as_micros))
-        .bind(doc.created_at.as_micros())
-        .bind(doc.updated_at.as_micros())
-        .bind(serde_json::Value::Object(doc.file_metadata.clone()).to_string())
-        .bind(&doc.sha256)
-        .bind(&doc.blob_key)
-        .execute(&mut *tx)
+        .bind(connector.to_string())
+        .bind(also_archived)
+        .fetch_optional(&mut *tx)
         .await?;
-        let mut tags = Vec::with_capacity(user_tags.len() + auto_tags.len());
-        let named = user_tags
-            .iter()
-            .map(|n| (n, false))
-            .chain(auto_tags.iter().map(|n| (n, true)));
-        for (name, automatic) in named {
-            let tag = ensure_tag_in(&mut tx, &doc.user_id, name, automatic, doc.created_at).await?;
-            sqlx::query("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)")
-                .bind(doc.id.as_str())
-                .bind(tag.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            tags.push(tag);
+        if active.is_none() {
+            return Ok(Ingested::ConnectorInactive);
         }
-        if let Some(connector) = doc.connector_id {
-            sqlx::query(
-                "UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = ?",
-            )
-            .bind(connector.to_string())
-            .execute(&mut *tx)
-            .await?;
+        let duplicate: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM documents WHERE connector_id = ? AND dedupe_key = ?")
+                .bind(connector.to_string())
+                .bind(dedupe_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if duplicate.is_some() {
+            return Ok(Ingested::Duplicate);
+        }
+        let stored = insert_document_in(&mut tx, doc, &[], auto_tags, Some(dedupe_key)).await?;
+        if let Some(job) = follow_up {
+            insert_job(&mut tx, job, doc.created_at).await?;
         }
         tx.commit().await?;
-        let mut stored = doc.clone();
-        stored.tags = tags;
-        Ok(stored)
+        Ok(Ingested::Stored(stored))
     }
 
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
@@ -822,6 +826,68 @@ async fn ensure_tag_in(
         .fetch_one(&mut *conn)
         .await?;
     Tag::try_from(row)
+}
+
+/// Inserts a document with its tags and counts it in its connector.
+async fn insert_document_in(
+    conn: &mut SqliteConnection,
+    doc: &Document,
+    user_tags: &[String],
+    auto_tags: &[String],
+    dedupe_key: Option<&str>,
+) -> StoreResult<Document> {
+    sqlx::query(
+        "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
+         file_name, raw_size, content_type, request_origin, status, error_code, share_with_org, \
+         published_at, created_at, updated_at, file_metadata, sha256, blob_key, dedupe_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(doc.id.as_str())
+    .bind(&doc.user_id)
+    .bind(&doc.org_id)
+    .bind(doc.connector_id.map(|c| c.to_string()))
+    .bind(&doc.rp_collection_id)
+    .bind(&doc.file_name)
+    .bind(doc.raw_size)
+    .bind(&doc.content_type)
+    .bind(doc.request_origin.as_str())
+    .bind(doc.status.as_str())
+    .bind(&doc.error_code)
+    .bind(doc.share_with_org)
+    .bind(doc.published_at.map(Timestamp::as_micros))
+    .bind(doc.created_at.as_micros())
+    .bind(doc.updated_at.as_micros())
+    .bind(serde_json::Value::Object(doc.file_metadata.clone()).to_string())
+    .bind(&doc.sha256)
+    .bind(&doc.blob_key)
+    .bind(dedupe_key)
+    .execute(&mut *conn)
+    .await?;
+    let mut tags = Vec::with_capacity(user_tags.len() + auto_tags.len());
+    let named = user_tags
+        .iter()
+        .map(|n| (n, false))
+        .chain(auto_tags.iter().map(|n| (n, true)));
+    for (name, automatic) in named {
+        let tag = ensure_tag_in(&mut *conn, &doc.user_id, name, automatic, doc.created_at).await?;
+        sqlx::query("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)")
+            .bind(doc.id.as_str())
+            .bind(tag.id.to_string())
+            .execute(&mut *conn)
+            .await?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if let Some(connector) = doc.connector_id {
+        sqlx::query("UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = ?")
+            .bind(connector.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut stored = doc.clone();
+    stored.tags = tags;
+    Ok(stored)
 }
 
 async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: Timestamp) -> StoreResult<()> {

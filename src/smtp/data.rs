@@ -1,0 +1,177 @@
+//! Receiving DATA: dot-unstuffing, the size limit, the header section for
+//! parsing, SHA-256, and streaming the bytes durably into the blob store.
+
+use crate::blobs::BlobStore;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use std::io;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
+
+/// Bytes handed to the blob writer at a time.
+const CHUNK: usize = 64 * 1024;
+/// The header section kept in memory for parsing, at most.
+const MAX_HEADERS: usize = 256 * 1024;
+
+pub enum DataOutcome {
+    /// Stored durably under the key given.
+    Stored {
+        size: u64,
+        sha256: String,
+        headers: Vec<u8>,
+    },
+    /// Larger than the limit: everything was read and discarded.
+    TooLarge,
+}
+
+/// Reads the message up to the terminating `CRLF.CRLF` and stores it under
+/// `key`. Only a `.` line after a CRLF ends the data, so bare-LF tricks
+/// cannot smuggle a second message in.
+pub async fn receive<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    blobs: &BlobStore,
+    key: &str,
+    limit: u64,
+) -> io::Result<DataOutcome> {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let writer = {
+        let blobs = blobs.clone();
+        let key = key.to_string();
+        tokio::spawn(async move {
+            let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            blobs.put_stream(&key, Box::pin(stream), limit).await
+        })
+    };
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut headers = Vec::new();
+    let mut headers_done = false;
+    let mut pending = BytesMut::with_capacity(CHUNK);
+    let mut line = Vec::with_capacity(1024);
+    let mut line_start = true;
+    let mut prev_crlf = true;
+    let mut too_large = false;
+    loop {
+        line.clear();
+        let n = read_segment(reader, &mut line, CHUNK).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed during DATA",
+            ));
+        }
+        let complete = line.ends_with(b"\n");
+        let mut content: &[u8] = &line;
+        if line_start {
+            if prev_crlf && line == b".\r\n" {
+                break;
+            }
+            if line.starts_with(b".") {
+                content = &line[1..]; // dot-stuffing
+            }
+        }
+        if complete {
+            prev_crlf = line.ends_with(b"\r\n");
+        }
+        line_start = complete;
+        size += content.len() as u64;
+        if size > limit {
+            too_large = true;
+        }
+        if too_large {
+            continue; // read on to the end, keep nothing
+        }
+        hasher.update(content);
+        if !headers_done {
+            headers.extend_from_slice(content);
+            if content == b"\r\n" || content == b"\n" || headers.len() >= MAX_HEADERS {
+                headers_done = true;
+            }
+        }
+        pending.extend_from_slice(content);
+        if pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
+            too_large = true; // the writer gave up: it only does so on the limit
+        }
+    }
+    if too_large {
+        let _ = tx.send(Err(io::Error::other("message too large"))).await;
+        drop(tx);
+        let _ = writer.await;
+        return Ok(DataOutcome::TooLarge);
+    }
+    if !pending.is_empty() {
+        let _ = tx.send(Ok(pending.freeze())).await;
+    }
+    drop(tx);
+    writer
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
+    Ok(DataOutcome::Stored {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        headers,
+    })
+}
+
+/// Reads up to and including the next LF, or at most `cap` bytes.
+async fn read_segment<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    out: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(total);
+        }
+        let room = cap - out.len();
+        let (take, done) = match memchr(available, room) {
+            Some(i) => (i + 1, true),
+            None => {
+                let take = available.len().min(room);
+                (take, out.len() + take >= cap)
+            }
+        };
+        out.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+fn memchr(bytes: &[u8], within: usize) -> Option<usize> {
+    bytes[..bytes.len().min(within)]
+        .iter()
+        .position(|&b| b == b'\n')
+}
+
+/// Reads one command line of at most `max` bytes. `Ok(None)` at end of
+/// input; `Err(InvalidData)` for a longer line (which is skipped).
+pub async fn read_command<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<()>> {
+    line.clear();
+    if read_segment(reader, line, max).await? == 0 {
+        return Ok(None);
+    }
+    if line.ends_with(b"\n") {
+        return Ok(Some(()));
+    }
+    if line.len() < max {
+        return Ok(None); // closed mid-line
+    }
+    // Too long: skip to the end of the line.
+    loop {
+        let mut rest = Vec::new();
+        let n = read_segment(reader, &mut rest, 64 * 1024).await?;
+        if n == 0 || rest.ends_with(b"\n") {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+        }
+    }
+}

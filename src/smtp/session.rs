@@ -1,0 +1,323 @@
+//! One SMTP session: the RFC 5321 state machine, pipelining, limits and
+//! STARTTLS. Replies are queued and flushed when the client has sent all it
+//! had (PIPELINING), and before any reply the client must wait for.
+
+use super::data::{self, DataOutcome};
+use crate::domain::{Connector, DocumentId};
+use crate::service::email::{self, Delivery, Recipient, StoredMessage};
+use crate::service::AppState;
+use smtp_proto::{Error as ParseError, Request};
+use std::io;
+use std::net::SocketAddr;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+pub async fn serve(app: AppState, tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
+    let span = tracing::info_span!("smtp", %peer, session = %uuid::Uuid::now_v7());
+    async move {
+        tracing::debug!("session opened");
+        let plain = Session::new(&app, tls.is_some(), false);
+        match plain.run(BufReader::new(tcp)).await {
+            Ok(Some(reader)) => {
+                let Some(acceptor) = tls else { return };
+                match acceptor.accept(reader.into_inner()).await {
+                    Ok(stream) => {
+                        if let Err(e) = Session::new(&app, false, true)
+                            .run(BufReader::new(stream))
+                            .await
+                        {
+                            tracing::debug!(error = %e, "session ended");
+                        }
+                    }
+                    Err(e) => tracing::info!(error = %e, "TLS handshake failed"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "session ended"),
+        }
+        tracing::debug!("session closed");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Session<'a> {
+    app: &'a AppState,
+    /// STARTTLS may be offered (configured, and not yet in TLS).
+    offer_tls: bool,
+    secure: bool,
+    greeted: bool,
+    mail_from: Option<String>,
+    recipients: Vec<Connector>,
+    out: Vec<u8>,
+}
+
+enum After {
+    Continue,
+    Quit,
+    StartTls,
+}
+
+impl<'a> Session<'a> {
+    fn new(app: &'a AppState, offer_tls: bool, secure: bool) -> Self {
+        Self {
+            app,
+            offer_tls,
+            secure,
+            greeted: false,
+            mail_from: None,
+            recipients: Vec::new(),
+            out: Vec::with_capacity(512),
+        }
+    }
+
+    fn reply(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> io::Result<()> {
+        if !self.out.is_empty() {
+            stream.write_all(&self.out).await?;
+            stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.mail_from = None;
+        self.recipients.clear();
+    }
+
+    /// Serves until QUIT or EOF; returns the reader when the client asked
+    /// for STARTTLS, so the caller can wrap the connection.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        mut self,
+        mut reader: BufReader<S>,
+    ) -> io::Result<Option<BufReader<S>>> {
+        let cfg = &self.app.config.smtp;
+        if !self.secure {
+            self.reply(&format!("220 {} ESMTP Inlet", cfg.hostname));
+        }
+        let mut line = Vec::with_capacity(512);
+        loop {
+            if reader.buffer().is_empty() {
+                self.flush(reader.get_mut()).await?;
+            }
+            let read = tokio::time::timeout(
+                cfg.command_timeout(),
+                data::read_command(&mut reader, &mut line, cfg.max_line_length),
+            )
+            .await;
+            match read {
+                Err(_) => {
+                    self.reply("421 4.4.2 Idle timeout, closing connection");
+                    self.flush(reader.get_mut()).await?;
+                    return Ok(None);
+                }
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.reply("500 5.5.2 Line too long");
+                    continue;
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Some(()))) => {}
+            }
+            match self.command(&line, &mut reader).await? {
+                After::Continue => {}
+                After::Quit => {
+                    self.flush(reader.get_mut()).await?;
+                    return Ok(None);
+                }
+                After::StartTls => {
+                    self.flush(reader.get_mut()).await?;
+                    return Ok(Some(reader));
+                }
+            }
+        }
+    }
+
+    async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        line: &[u8],
+        reader: &mut BufReader<S>,
+    ) -> io::Result<After> {
+        let request = match Request::parse(&mut line.iter()) {
+            Ok(r) => r,
+            Err(e) => {
+                let text = match e {
+                    ParseError::UnknownCommand => "500 5.5.1 Command unrecognized",
+                    ParseError::InvalidSenderAddress => "501 5.1.7 Invalid sender address",
+                    ParseError::InvalidRecipientAddress => "501 5.1.3 Invalid recipient address",
+                    ParseError::InvalidParameter { .. }
+                    | ParseError::UnsupportedParameter { .. } => "555 5.5.4 Unsupported parameter",
+                    _ => "501 5.5.4 Syntax error",
+                };
+                self.reply(text);
+                return Ok(After::Continue);
+            }
+        };
+        let cfg = &self.app.config.smtp;
+        match request {
+            Request::Ehlo { host } => {
+                self.reset();
+                self.greeted = true;
+                let mut lines = vec![
+                    format!("{} greets {host}", cfg.hostname),
+                    "PIPELINING".into(),
+                    format!("SIZE {}", cfg.max_message_bytes),
+                    "8BITMIME".into(),
+                    "ENHANCEDSTATUSCODES".into(),
+                ];
+                if self.offer_tls {
+                    lines.push("STARTTLS".into());
+                }
+                let last = lines.len() - 1;
+                for (i, l) in lines.iter().enumerate() {
+                    self.reply(&format!("250{}{l}", if i == last { ' ' } else { '-' }));
+                }
+            }
+            Request::Helo { host } => {
+                self.reset();
+                self.greeted = true;
+                self.reply(&format!("250 {} greets {host}", cfg.hostname));
+            }
+            Request::Lhlo { .. } => self.reply("500 5.5.1 This is an SMTP server, not LMTP"),
+            Request::Mail { from } => {
+                if !self.greeted {
+                    self.reply("503 5.5.1 Send EHLO or HELO first");
+                } else if self.mail_from.is_some() {
+                    self.reply("503 5.5.1 Nested MAIL command");
+                } else if from.size as u64 > cfg.max_message_bytes {
+                    self.reply(&format!(
+                        "552 5.3.4 Message size exceeds the limit of {} bytes",
+                        cfg.max_message_bytes
+                    ));
+                } else {
+                    self.mail_from = Some(from.address.to_string());
+                    self.reply("250 2.1.0 Sender OK");
+                }
+            }
+            Request::Rcpt { to } => {
+                if self.mail_from.is_none() {
+                    self.reply("503 5.5.1 Send MAIL first");
+                } else if self.recipients.len() >= cfg.max_recipients {
+                    self.reply("452 4.5.3 Too many recipients");
+                } else {
+                    match email::recipient(self.app, &to.address).await {
+                        Ok(Recipient::Inbox(c)) => {
+                            if !self.recipients.iter().any(|r| r.id == c.id) {
+                                self.recipients.push(c);
+                            }
+                            self.reply("250 2.1.5 Recipient OK");
+                        }
+                        Ok(Recipient::Unknown) => self.reply("550 5.1.1 No such inbox"),
+                        Ok(Recipient::Inactive) => {
+                            self.reply("550 5.7.1 This inbox no longer accepts mail")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "recipient lookup failed");
+                            self.reply("451 4.3.0 Temporary failure, try again later");
+                        }
+                    }
+                }
+            }
+            Request::Data => {
+                if self.mail_from.is_none() {
+                    self.reply("503 5.5.1 Send MAIL first");
+                } else if self.recipients.is_empty() {
+                    self.reply("554 5.5.1 No valid recipients");
+                } else {
+                    self.reply("354 Start mail input; end with <CRLF>.<CRLF>");
+                    self.flush(reader.get_mut()).await?;
+                    self.receive_message(reader).await?;
+                    self.reset();
+                }
+            }
+            Request::Bdat { .. } => self.reply("502 5.5.1 BDAT is not supported; use DATA"),
+            Request::Rset => {
+                self.reset();
+                self.reply("250 2.0.0 OK");
+            }
+            Request::Noop { .. } => self.reply("250 2.0.0 OK"),
+            Request::Vrfy { .. } => {
+                self.reply("252 2.5.2 Cannot VRFY; send the message and we will try")
+            }
+            Request::Help { .. } => self.reply("214 2.0.0 See RFC 5321"),
+            Request::Quit => {
+                self.reply("221 2.0.0 Bye");
+                return Ok(After::Quit);
+            }
+            Request::StartTls => {
+                if self.offer_tls {
+                    self.reply("220 2.0.0 Ready to start TLS");
+                    return Ok(After::StartTls);
+                } else if self.secure {
+                    self.reply("503 5.5.1 TLS already active");
+                } else {
+                    self.reply("502 5.5.1 STARTTLS is not available");
+                }
+            }
+            _ => self.reply("502 5.5.1 Command not implemented"),
+        }
+        Ok(After::Continue)
+    }
+
+    /// DATA: stores the bytes, then the documents, and only then says 250.
+    async fn receive_message<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        reader: &mut BufReader<S>,
+    ) -> io::Result<()> {
+        let cfg = &self.app.config.smtp;
+        let key = crate::blobs::document_key(DocumentId::new().as_str());
+        let received = tokio::time::timeout(
+            cfg.command_timeout(),
+            data::receive(reader, &self.app.blobs, &key, cfg.max_message_bytes),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "DATA timed out"))?;
+        let (size, sha256, headers) = match received {
+            Ok(DataOutcome::Stored {
+                size,
+                sha256,
+                headers,
+            }) => (size, sha256, headers),
+            Ok(DataOutcome::TooLarge) => {
+                self.reply(&format!(
+                    "552 5.3.4 Message size exceeds the limit of {} bytes",
+                    cfg.max_message_bytes
+                ));
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "storing a message failed");
+                let _ = self.app.blobs.delete(&key).await;
+                self.reply("451 4.3.0 Could not store the message, try again later");
+                return Ok(());
+            }
+        };
+        let message = StoredMessage {
+            blob_key: key,
+            size,
+            sha256,
+            headers,
+        };
+        let mail_from = self.mail_from.clone().unwrap_or_default();
+        match email::deliver(self.app, &mail_from, &self.recipients, message).await {
+            Ok(Delivery::Accepted { .. }) => self.reply("250 2.0.0 Message stored"),
+            Ok(Delivery::SenderNotAllowed) => {
+                self.reply("550 5.7.1 Sender not allowed for this inbox")
+            }
+            Ok(Delivery::Inactive) => self.reply("550 5.7.1 This inbox no longer accepts mail"),
+            Err(e) => {
+                tracing::error!(error = %e, "delivering a message failed");
+                self.reply("451 4.3.0 Could not store the message, try again later");
+            }
+        }
+        Ok(())
+    }
+}
