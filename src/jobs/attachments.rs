@@ -75,7 +75,7 @@ pub async fn extract_attachments(app: &AppState, id: &str) -> Result<(), JobErro
             .await
             .map_err(JobError::transient)?
         {
-            Ingested::Stored(_) => {}
+            Ingested::Stored => {}
             Ingested::Duplicate | Ingested::ConnectorInactive => {
                 app.blobs
                     .delete(&blob_key)

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug)]
 pub enum Recipient {
     /// An active email connector's inbox.
-    Inbox(Connector),
+    Inbox(Box<Connector>),
     /// No such inbox (or not ours).
     Unknown,
     /// An inbox whose connector is archived or being deleted.
@@ -41,7 +41,7 @@ pub async fn recipient(app: &AppState, address: &str) -> Result<Recipient> {
             .connector_by_email_hash(&local.to_ascii_lowercase())
             .await?
         {
-            Some(c) if c.state == ConnectorState::Active => Recipient::Inbox(c),
+            Some(c) if c.state == ConnectorState::Active => Recipient::Inbox(Box::new(c)),
             Some(_) => Recipient::Inactive,
             None => Recipient::Unknown,
         },
@@ -226,7 +226,7 @@ pub async fn deliver(
             .insert_ingested(&doc, &auto_tags, &dedupe_key, Some(&follow_up), false)
             .await?
         {
-            Ingested::Stored(_) => {
+            Ingested::Stored => {
                 stored += 1;
                 tracing::info!(document_id = %id, connector_id = %connector.id, size = message.size, "email stored");
                 true

@@ -210,7 +210,7 @@ impl<'a> Session<'a> {
                     match email::recipient(self.app, &to.address).await {
                         Ok(Recipient::Inbox(c)) => {
                             if !self.recipients.iter().any(|r| r.id == c.id) {
-                                self.recipients.push(c);
+                                self.recipients.push(*c);
                             }
                             self.reply("250 2.1.5 Recipient OK");
                         }

@@ -102,7 +102,7 @@ pub struct DocumentQuery {
 /// The outcome of storing an ingested document.
 #[derive(Debug, Clone)]
 pub enum Ingested {
-    Stored(Document),
+    Stored,
     /// A document with the same dedupe key already exists for the connector.
     Duplicate,
     /// The connector was archived or is being deleted: nothing was stored.

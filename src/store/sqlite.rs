@@ -424,12 +424,12 @@ impl Store for SqliteStore {
         if duplicate.is_some() {
             return Ok(Ingested::Duplicate);
         }
-        let stored = insert_document_in(&mut tx, doc, &[], auto_tags, Some(dedupe_key)).await?;
+        insert_document_in(&mut tx, doc, &[], auto_tags, Some(dedupe_key)).await?;
         if let Some(job) = follow_up {
             insert_job(&mut tx, job, doc.created_at).await?;
         }
         tx.commit().await?;
-        Ok(Ingested::Stored(stored))
+        Ok(Ingested::Stored)
     }
 
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
