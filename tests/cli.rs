@@ -34,7 +34,7 @@ async fn restart_keeps_data_and_does_not_mint_another_initial_key() {
     let mut s = TestServer::start().await;
     let c = s.email_connector(&s.admin_key, "persisted", false).await;
     s.kill();
-    let (child, addr) = spawn_serve(&s.config_path);
+    let (child, addr, _) = spawn_serve(&s.config_path);
     let _server = KillOnDrop(child);
     let key_again = std::fs::read_to_string(s.data_dir().join("initial-api-key")).unwrap();
     assert_eq!(key_again.trim(), s.admin_key);

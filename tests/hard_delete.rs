@@ -321,7 +321,7 @@ async fn a_purge_killed_midway_resumes_after_restart_and_leaves_no_orphan() {
     }
     s.kill();
 
-    let (child, addr) = spawn_serve(&s.config_path);
+    let (child, addr, _) = spawn_serve(&s.config_path);
     let _server = KillOnDrop(child);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);

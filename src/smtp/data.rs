@@ -48,8 +48,9 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     let mut headers_done = false;
     let mut pending = BytesMut::with_capacity(CHUNK);
     let mut line = Vec::with_capacity(1024);
+    // A line, for the terminator and dot-stuffing, starts after a CRLF only:
+    // after a bare LF we are mid-line as far as SMTP is concerned.
     let mut line_start = true;
-    let mut prev_crlf = true;
     let mut too_large = false;
     loop {
         line.clear();
@@ -60,20 +61,16 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
                 "connection closed during DATA",
             ));
         }
-        let complete = line.ends_with(b"\n");
         let mut content: &[u8] = &line;
         if line_start {
-            if prev_crlf && line == b".\r\n" {
+            if line == b".\r\n" {
                 break;
             }
             if line.starts_with(b".") {
                 content = &line[1..]; // dot-stuffing
             }
         }
-        if complete {
-            prev_crlf = line.ends_with(b"\r\n");
-        }
-        line_start = complete;
+        line_start = line.ends_with(b"\r\n");
         size += content.len() as u64;
         if size > limit {
             too_large = true;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod schema;
+pub mod smtp;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -36,6 +37,8 @@ host_key = "insecure-accept-any"
 pub struct TestServer {
     child: Child,
     pub base: String,
+    /// `host:port` of the SMTP listener.
+    pub smtp: String,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     /// The key written to `initial-api-key` on first start (org `default`).
@@ -75,7 +78,7 @@ impl TestServer {
             ),
         )
         .unwrap();
-        let (child, addr) = spawn_serve(&config_path);
+        let (child, addr, smtp) = spawn_serve(&config_path);
         let admin_key = std::fs::read_to_string(data_dir.join("initial-api-key"))
             .expect("initial key written")
             .trim()
@@ -83,6 +86,7 @@ impl TestServer {
         Self {
             child,
             base: format!("http://{addr}"),
+            smtp,
             dir,
             config_path,
             admin_key,
@@ -323,9 +327,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Spawns `inlet serve` and waits for the log line that names the bound
-/// HTTP address. Server logs are forwarded to the test's stderr.
-pub fn spawn_serve(config_path: &Path) -> (Child, String) {
+/// Spawns `inlet serve` and waits for the log lines that name the bound
+/// HTTP and SMTP addresses. Server logs are forwarded to the test's stderr.
+pub fn spawn_serve(config_path: &Path) -> (Child, String, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config_path)
@@ -336,22 +340,34 @@ pub fn spawn_serve(config_path: &Path) -> (Child, String) {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[inlet] {line}");
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "HTTP listener bound" {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                let addr = v["addr"].as_str().unwrap_or_default().to_string();
+                match v["message"].as_str() {
+                    Some("SMTP listener bound") => {
+                        let _ = tx.send(("smtp", addr));
                     }
+                    Some("HTTP listener bound") => {
+                        let _ = tx.send(("http", addr));
+                    }
+                    _ => {}
                 }
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("inlet serve reports its HTTP address");
-    (child, addr)
+    let (mut http, mut smtp) = (None, None);
+    while http.is_none() || smtp.is_none() {
+        let (which, addr) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("inlet serve reports its listeners");
+        if which == "http" {
+            http = Some(addr)
+        } else {
+            smtp = Some(addr)
+        }
+    }
+    (child, http.unwrap(), smtp.unwrap())
 }
 
 /// Asserts the contract's error body and header, returning the body.

@@ -1,0 +1,635 @@
+//! Contract §5, email connectors: the built-in SMTP receiver through real
+//! sockets (a raw client, lettre, and swaks), down to the stored documents.
+
+mod common;
+
+use common::smtp::{dot_stuff, message, Smtp};
+use common::{assert_error, TestServer};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const DOCS: &str = "/contents/v1/documents";
+const MANUAL_JOBS: &str = "[jobs]\nworkers = 0";
+const DESK: &str = "desk@broker.example";
+
+/// An email connector accepting `allowed`, and its inbox address.
+async fn inbox(s: &TestServer, key: &str, allowed: &[&str]) -> (Value, String) {
+    let resp = s
+        .post_json(
+            "/contents/v1/connectors",
+            key,
+            &json!({"type": "email", "label": "Broker mail", "config": {"allowed_emails": allowed}}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let c: Value = resp.json().await.unwrap();
+    let address = c["config"]["email"].as_str().unwrap().to_string();
+    (c, address)
+}
+
+async fn documents(s: &TestServer, key: &str, query: &str) -> Vec<Value> {
+    let v: Value = s
+        .get(&format!("{DOCS}?page_size=100&{query}"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["results"].as_array().unwrap().clone()
+}
+
+async fn download(s: &TestServer, key: &str, id: &str) -> Vec<u8> {
+    let original: Value = s
+        .get(&format!("{DOCS}/{id}/original"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    s.http
+        .get(original["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (c, address) = inbox(&s, key, &["Desk@Broker.Example"]).await;
+    let raw = format!(
+        "From: Research Desk <{DESK}>\r\nTo: {address}\r\nSubject: Q3 Outlook\r\nMessage-ID: <q3@broker.example>\r\n\
+         Date: Wed, 11 Feb 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached – réport.\r\n\
+         --b\r\nContent-Type: application/pdf; name=\"q3.pdf\"\r\nContent-Disposition: attachment; filename=\"q3.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjcKcmVzZWFyY2gK\r\n--b--\r\n"
+    );
+    let (mut smtp, code, greeting) = Smtp::connect(&s.smtp).await;
+    assert_eq!(code, 220, "{greeting}");
+    let (code, ehlo) = smtp.cmd("EHLO client.example").await;
+    assert_eq!(code, 250);
+    for ext in [
+        "PIPELINING",
+        "SIZE 26214400",
+        "8BITMIME",
+        "ENHANCEDSTATUSCODES",
+    ] {
+        assert!(ehlo.lines().any(|l| l == ext), "{ext} in {ehlo}");
+    }
+    assert!(
+        !ehlo.contains("STARTTLS"),
+        "no STARTTLS without a certificate"
+    );
+    let (code, text) = smtp
+        .deliver(
+            "bounce@broker.example",
+            &[&address.to_uppercase()],
+            raw.as_bytes(),
+        )
+        .await;
+    assert_eq!((code, text.as_str()), (250, "2.0.0 Message stored"));
+    assert_eq!(smtp.cmd("QUIT").await.0, 221);
+
+    // The .eml exists as soon as 250 was sent.
+    let docs = documents(&s, key, "").await;
+    assert_eq!(docs.len(), 1);
+    let eml = &docs[0];
+    assert_eq!(eml["content_type"], "message/rfc822");
+    assert_eq!(eml["file_name"], "Q3 Outlook.eml");
+    assert_eq!(eml["request_origin"], "email");
+    assert_eq!(eml["status"], "completed");
+    assert_eq!(eml["connector_id"], c["connector_id"]);
+    assert_eq!(eml["raw_size"], raw.len());
+    assert_eq!(eml["sha256"], hex::encode(Sha256::digest(raw.as_bytes())));
+    assert_eq!(eml["published_at"], "2026-02-11T09:00:00.000000Z");
+    let meta = &eml["file_metadata"];
+    assert_eq!(
+        (
+            meta["subject"].as_str(),
+            meta["from"].as_str(),
+            meta["message_id"].as_str()
+        ),
+        (Some("Q3 Outlook"), Some(DESK), Some("q3@broker.example"))
+    );
+    assert_eq!(meta["to"], json!([address]));
+    assert_eq!(meta["date"], "2026-02-11T09:00:00.000000Z");
+    let tags: Vec<&str> = eml["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        vec![
+            format!("from:{DESK}").as_str(),
+            "label:Broker mail",
+            format!("to:{address}").as_str()
+        ]
+    );
+    assert_eq!(
+        download(&s, key, eml["id"].as_str().unwrap()).await,
+        raw.as_bytes(),
+        "the raw message, byte for byte"
+    );
+
+    // Attachments follow through a durable job.
+    assert_eq!(s.run_jobs(), 1);
+    let docs = documents(
+        &s,
+        key,
+        &format!(
+            "rp_collection_id={}",
+            eml["rp_collection_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(docs.len(), 2);
+    let pdf = docs
+        .iter()
+        .find(|d| d["file_name"] == "q3.pdf")
+        .expect("the attachment");
+    assert_eq!(pdf["content_type"], "application/pdf");
+    assert_eq!(pdf["status"], "completed");
+    assert_eq!(pdf["request_origin"], "email");
+    assert_eq!(pdf["tags"], eml["tags"]);
+    assert_eq!(
+        download(&s, key, pdf["id"].as_str().unwrap()).await,
+        b"%PDF-1.7\nresearch\n"
+    );
+    let connector: Value = s
+        .get(
+            &format!(
+                "/contents/v1/connectors/{}",
+                c["connector_id"].as_str().unwrap()
+            ),
+            key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(connector["files_count"], 2);
+    assert!(
+        connector["last_sync_at"].is_null(),
+        "email connectors keep last_sync_* null"
+    );
+}
+
+#[tokio::test]
+async fn pipelining_rset_and_several_transactions_per_session() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    // All commands of a transaction in one write.
+    smtp.send(format!("MAIL FROM:<{DESK}>\r\nRCPT TO:<{address}>\r\nDATA\r\n").as_bytes())
+        .await;
+    assert_eq!(smtp.reply().await.0, 250);
+    assert_eq!(smtp.reply().await.0, 250);
+    assert_eq!(smtp.reply().await.0, 354);
+    smtp.send(&dot_stuff(&message(DESK, &address, "one", "1@x", "first")))
+        .await;
+    smtp.send(b".\r\n").await;
+    assert_eq!(smtp.reply().await.0, 250);
+    // RSET forgets the transaction.
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
+    assert_eq!(smtp.cmd("RSET").await.0, 250);
+    assert_eq!(
+        smtp.cmd(&format!("RCPT TO:<{address}>")).await.0,
+        503,
+        "no MAIL after RSET"
+    );
+    // A second and third message in the same session.
+    for (subject, id) in [("two", "2@x"), ("three", "3@x")] {
+        let (code, _) = smtp
+            .deliver(
+                DESK,
+                &[&address],
+                &message(DESK, &address, subject, id, "body"),
+            )
+            .await;
+        assert_eq!(code, 250);
+    }
+    assert_eq!(documents(&s, &s.admin_key, "").await.len(), 3);
+}
+
+#[tokio::test]
+async fn recipients_and_senders_are_checked() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (c, address) = inbox(&s, key, &[DESK]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    assert_eq!(
+        smtp.cmd("RCPT TO:<x@y.example>").await.0,
+        503,
+        "RCPT before MAIL"
+    );
+    assert_eq!(
+        smtp.cmd("MAIL FROM:<stranger@elsewhere.example>").await.0,
+        250
+    );
+    for unknown in [
+        "000000000000@inbox.test",
+        &address.replace("inbox.test", "other.test"),
+        "postmaster@inbox.test",
+    ] {
+        let (code, text) = smtp.cmd(&format!("RCPT TO:<{unknown}>")).await;
+        assert_eq!((code, &text[..5]), (550, "5.1.1"), "{unknown}");
+    }
+    assert_eq!(smtp.cmd("DATA").await.0, 554, "no valid recipient");
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
+    assert_eq!(smtp.cmd("DATA").await.0, 354);
+    smtp.send(&dot_stuff(&message(
+        "stranger@elsewhere.example",
+        &address,
+        "spam",
+        "s@x",
+        "no",
+    )))
+    .await;
+    smtp.send(b".\r\n").await;
+    let (code, text) = smtp.reply().await;
+    assert_eq!(
+        (code, &text[..5]),
+        (550, "5.7.1"),
+        "sender not allowed: {text}"
+    );
+    assert!(documents(&s, key, "").await.is_empty(), "nothing stored");
+    assert!(s.blob_files().is_empty(), "no blob kept");
+
+    // The header From alone is enough.
+    let (code, _) = smtp
+        .deliver(
+            "bounces@mailer.example",
+            &[&address],
+            &message(DESK, &address, "ok", "ok@x", "fine"),
+        )
+        .await;
+    assert_eq!(code, 250);
+    // A new allowed sender applies to the very next message.
+    let path = format!(
+        "/contents/v1/connectors/{}",
+        c["connector_id"].as_str().unwrap()
+    );
+    let mut update: Value = s.get(&path, key).await.json().await.unwrap();
+    update["config"]["allowed_emails"] = json!(["new@broker.example"]);
+    assert_eq!(s.put_json(&path, key, &update).await.status(), 200);
+    let (code, _) = smtp
+        .deliver(
+            DESK,
+            &[&address],
+            &message(DESK, &address, "late", "late@x", "no longer"),
+        )
+        .await;
+    assert_eq!(code, 550);
+    let (code, _) = smtp
+        .deliver(
+            "new@broker.example",
+            &[&address],
+            &message("new@broker.example", &address, "new", "new@x", "yes"),
+        )
+        .await;
+    assert_eq!(code, 250);
+    assert_eq!(documents(&s, key, "").await.len(), 2);
+}
+
+#[tokio::test]
+async fn archived_connectors_reject_mail_at_once() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (c, address) = inbox(&s, key, &[DESK]).await;
+    let path = format!(
+        "/contents/v1/connectors/{}",
+        c["connector_id"].as_str().unwrap()
+    );
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
+    // Archived between RCPT and the end of DATA: the message is refused.
+    assert_eq!(s.delete(&path, key).await.status(), 200);
+    assert_eq!(smtp.cmd("DATA").await.0, 354);
+    smtp.send(&dot_stuff(&message(
+        DESK, &address, "late", "late@x", "too late",
+    )))
+    .await;
+    smtp.send(b".\r\n").await;
+    let (code, text) = smtp.reply().await;
+    assert_eq!((code, &text[..5]), (550, "5.7.1"), "{text}");
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
+    let (code, text) = smtp.cmd(&format!("RCPT TO:<{address}>")).await;
+    assert_eq!((code, &text[..5]), (550, "5.7.1"));
+    assert!(documents(&s, key, "").await.is_empty());
+    assert!(s.blob_files().is_empty());
+}
+
+#[tokio::test]
+async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_response() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (c, address) = inbox(&s, key, &[DESK]).await;
+    let path = format!(
+        "/contents/v1/connectors/{}",
+        c["connector_id"].as_str().unwrap()
+    );
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    assert_eq!(
+        smtp.deliver(
+            DESK,
+            &[&address],
+            &message(DESK, &address, "before", "b@x", "kept until purge")
+        )
+        .await
+        .0,
+        250
+    );
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
+    assert_eq!(smtp.cmd("DATA").await.0, 354);
+    smtp.send(b"From: desk@broker.example\r\nSubject: half\r\n\r\nfirst half\r\n")
+        .await;
+    let deleting: Value = s
+        .delete(&format!("{path}?force_delete=true"), key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleting["state"], "deleting");
+    smtp.send(b"second half\r\n.\r\n").await;
+    let (code, text) = smtp.reply().await;
+    assert_eq!((code, &text[..5]), (550, "5.7.1"), "{text}");
+    s.run_jobs();
+    assert_error(s.get(&path, key).await, 404, "CONNECTOR_NOT_FOUND").await;
+    assert!(documents(&s, key, "").await.is_empty());
+    assert!(s.blob_files().is_empty(), "{:?}", s.blob_files());
+}
+
+#[tokio::test]
+async fn redeliveries_are_acknowledged_and_stored_once() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    let msg = message(DESK, &address, "same", "same@broker.example", "one");
+    let resent = message(
+        DESK,
+        &address,
+        "same",
+        "same@broker.example",
+        "resent with other bytes",
+    );
+    let no_id = format!("From: {DESK}\r\nSubject: no id\r\n\r\nbody\r\n").into_bytes();
+    for m in [&msg, &msg, &resent, &no_id, &no_id] {
+        assert_eq!(smtp.deliver(DESK, &[&address], m).await.0, 250);
+    }
+    assert_eq!(
+        documents(&s, &s.admin_key, "").await.len(),
+        2,
+        "one per Message-ID, one per identical body without one"
+    );
+    assert_eq!(s.blob_files().len(), 2);
+}
+
+#[tokio::test]
+async fn several_recipients_each_get_their_own_copy() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let bob = s.create_key("other-org", "bob");
+    let (_, mine) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (_, his) = inbox(&s, &bob, &[DESK]).await;
+    let (_, not_for_desk) = inbox(&s, &bob, &["someone@else.example"]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    let (code, _) = smtp
+        .deliver(
+            DESK,
+            &[&mine, &his, &not_for_desk, &mine],
+            &message(DESK, &mine, "both", "both@x", "hello"),
+        )
+        .await;
+    assert_eq!(code, 250, "accepted for the inboxes that allow the sender");
+    let my_docs = documents(&s, &s.admin_key, "").await;
+    let his_docs = documents(&s, &bob, "").await;
+    assert_eq!((my_docs.len(), his_docs.len()), (1, 1));
+    assert_ne!(my_docs[0]["id"], his_docs[0]["id"]);
+    assert_eq!(
+        download(&s, &s.admin_key, my_docs[0]["id"].as_str().unwrap()).await,
+        download(&s, &bob, his_docs[0]["id"].as_str().unwrap()).await
+    );
+    assert_eq!(s.blob_files().len(), 2, "one copy each");
+}
+
+#[tokio::test]
+async fn protocol_edges_dot_stuffing_bare_lf_8bit_and_bad_commands() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (_, address) = inbox(&s, key, &[DESK]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    assert_eq!(
+        smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0,
+        503,
+        "EHLO first"
+    );
+    assert_eq!(smtp.cmd("HELO c").await.0, 250);
+    assert_eq!(smtp.cmd("FROB x").await.0, 500);
+    assert_eq!(smtp.cmd("MAIL FROM:<<bad>").await.0, 501);
+    assert_eq!(smtp.cmd("BDAT 10 LAST").await.0, 502);
+    assert_eq!(smtp.cmd("VRFY someone").await.0, 252);
+    assert_eq!(smtp.cmd("NOOP").await.0, 250);
+    let (code, text) = smtp.cmd(&format!("NOOP {}", "x".repeat(5000))).await;
+    assert_eq!((code, &text[..5]), (500, "5.5.2"), "line too long");
+    assert_eq!(smtp.cmd("NOOP").await.0, 250, "the session goes on");
+
+    // Dot-stuffing, a bare-LF "." that must not end the data, 8-bit text.
+    let body = "Subject: edges\r\nFrom: desk@broker.example\r\n\r\n.leading dot\r\nbare\n.\nstill inside\r\nünïcödé ✓\r\n";
+    assert_eq!(
+        smtp.cmd(&format!("MAIL FROM:<{DESK}> BODY=8BITMIME"))
+            .await
+            .0,
+        250
+    );
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
+    assert_eq!(smtp.cmd("DATA").await.0, 354);
+    smtp.send(b"Subject: edges\r\nFrom: desk@broker.example\r\n\r\n..leading dot\r\nbare\n.\nstill inside\r\n").await;
+    smtp.send("ünïcödé ✓\r\n.\r\n".as_bytes()).await;
+    assert_eq!(smtp.reply().await.0, 250);
+    let docs = documents(&s, key, "").await;
+    assert_eq!(
+        download(&s, key, docs[0]["id"].as_str().unwrap()).await,
+        body.as_bytes()
+    );
+    assert_eq!(smtp.cmd("QUIT").await.0, 221);
+}
+
+#[tokio::test]
+async fn oversize_messages_are_refused_and_nothing_is_kept() {
+    let s = TestServer::start_with(
+        "[jobs]\nworkers = 0\n[smtp]\nmax_message_bytes = 10000\nmax_recipients = 2",
+    )
+    .await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    let (_, ehlo) = smtp.cmd("EHLO c").await;
+    assert!(ehlo.lines().any(|l| l == "SIZE 10000"), "{ehlo}");
+    let (code, text) = smtp.cmd(&format!("MAIL FROM:<{DESK}> SIZE=20000")).await;
+    assert_eq!((code, &text[..5]), (552, "5.3.4"));
+    let big = message(DESK, &address, "big", "big@x", &"x".repeat(20_000));
+    let (code, text) = smtp.deliver(DESK, &[&address], &big).await;
+    assert_eq!((code, &text[..5]), (552, "5.3.4"));
+    assert_eq!(smtp.cmd("NOOP").await.0, 250, "the session goes on");
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
+    let (_, other) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (_, third) = inbox(&s, &s.admin_key, &[DESK]).await;
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
+    assert_eq!(smtp.cmd(&format!("RCPT TO:<{other}>")).await.0, 250);
+    let (code, text) = smtp.cmd(&format!("RCPT TO:<{third}>")).await;
+    assert_eq!((code, &text[..5]), (452, "4.5.3"));
+    assert!(documents(&s, &s.admin_key, "").await.is_empty());
+    assert!(s.blob_files().is_empty());
+}
+
+#[tokio::test]
+async fn too_many_sessions_get_421() {
+    let s = TestServer::start_with("[smtp]\nmax_sessions = 2").await;
+    let (_a, ..) = Smtp::connect(&s.smtp).await;
+    let (_b, ..) = Smtp::connect(&s.smtp).await;
+    let (_, code, _) = Smtp::connect(&s.smtp).await;
+    assert_eq!(code, 421);
+}
+
+#[tokio::test]
+async fn lettre_delivers_like_any_mail_client() {
+    use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (host, port) = s.smtp.rsplit_once(':').unwrap();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port.parse().unwrap())
+        .build();
+    let email = Message::builder()
+        .from(DESK.parse().unwrap())
+        .to(address.parse().unwrap())
+        .subject("Weekly rates")
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain("See attached.".to_string()))
+                .singlepart(Attachment::new("rates.csv".into()).body(
+                    b"tenor,rate\n2y,3.1\n".to_vec(),
+                    ContentType::parse("text/csv").unwrap(),
+                )),
+        )
+        .unwrap();
+    mailer.send(email).await.expect("lettre delivers");
+    s.run_jobs();
+    let docs = documents(&s, &s.admin_key, "sort_by=file_name&sort_order=asc").await;
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["rates.csv", "Weekly rates.eml"]);
+}
+
+#[tokio::test]
+async fn swaks_delivers_too() {
+    let Ok(swaks) = which("swaks") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "swaks must be installed in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: swaks is not installed");
+        return;
+    };
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let (host, port) = s.smtp.rsplit_once(':').unwrap();
+    let args = [
+        "--server",
+        host,
+        "--port",
+        port,
+        "--from",
+        DESK,
+        "--to",
+        &address,
+        "--header",
+        "Subject: via swaks",
+        "--body",
+        "independent client",
+    ]
+    .map(str::to_string);
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(swaks).args(args).output())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("250 2.0.0 Message stored"));
+    let docs = documents(&s, &s.admin_key, "").await;
+    assert_eq!(docs[0]["file_metadata"]["subject"], "via swaks");
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}
+
+#[tokio::test]
+async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let key = &s.admin_key;
+    let (_, address) = inbox(&s, key, &[DESK]).await;
+    let corpus: Vec<Vec<u8>> = vec![
+        b"From: desk@broker.example\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\ntruncated".to_vec(),
+        b"From: desk@broker.example\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=bad.pdf\r\n\r\n@@@not base64@@@\r\n".to_vec(),
+        format!("From: desk@broker.example\r\nX-Huge: {}\r\n\r\nbody\r\n", "h".repeat(300_000)).into_bytes(),
+        b"From: desk@broker.example\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@x\r\nContent-Type: multipart/mixed; boundary=y\r\n\r\n--y\r\nContent-Disposition: attachment; filename=inner.txt\r\n\r\ninner\r\n--y--\r\n".to_vec(),
+        b"no headers at all, just text\r\n".to_vec(),
+        (0u8..=255).cycle().take(5000).filter(|b| *b != b'\n' && *b != b'\r').collect(),
+        b"From: desk@broker.example\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--\r\n".to_vec(),
+    ];
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    smtp.cmd("EHLO c").await;
+    for (i, raw) in corpus.iter().enumerate() {
+        let (code, text) = smtp.deliver(DESK, &[&address], raw).await;
+        assert_eq!(code, 250, "message {i}: {text}");
+    }
+    s.run_jobs();
+    let docs = documents(&s, key, "origin=email").await;
+    let emls: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["content_type"] == "message/rfc822")
+        .collect();
+    assert_eq!(emls.len(), corpus.len(), "every raw message is kept");
+    for d in &emls {
+        let raw = download(&s, key, d["id"].as_str().unwrap()).await;
+        assert!(
+            corpus.iter().any(|c| dot_stuff(c) == dot_stuff(&raw)),
+            "stored bytes are a message we sent"
+        );
+    }
+    assert_eq!(
+        s.request(reqwest::Method::GET, "/healthz", None)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let dead = String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout).unwrap();
+    assert_eq!(dead.lines().count(), 1, "no job failed: {dead}");
+}
