@@ -633,3 +633,181 @@ async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
     let dead = String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout).unwrap();
     assert_eq!(dead.lines().count(), 1, "no job failed: {dead}");
 }
+
+#[tokio::test]
+async fn starttls_with_a_self_signed_certificate() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let s = TestServer::start_with(&format!(
+        "[jobs]\nworkers = 0\n[smtp]\ntls_cert = {:?}\ntls_key = {:?}",
+        cert_path.display().to_string(),
+        key_path.display().to_string()
+    ))
+    .await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+
+    let (mut plain, ..) = Smtp::connect(&s.smtp).await;
+    let (_, ehlo) = plain.cmd("EHLO c").await;
+    assert!(ehlo.lines().any(|l| l == "STARTTLS"), "{ehlo}");
+    assert_eq!(plain.cmd("STARTTLS").await.0, 220);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector
+        .connect(name, plain.stream.into_inner())
+        .await
+        .expect("TLS handshake");
+    let mut secure = Smtp {
+        stream: tokio::io::BufReader::new(tls),
+    };
+    let (code, ehlo) = secure.cmd("EHLO c").await;
+    assert_eq!(code, 250);
+    assert!(!ehlo.contains("STARTTLS"), "not offered twice: {ehlo}");
+    assert_eq!(secure.cmd("STARTTLS").await.0, 503);
+    let (code, _) = secure
+        .deliver(
+            DESK,
+            &[&address],
+            &message(DESK, &address, "secret", "tls@x", "over TLS"),
+        )
+        .await;
+    assert_eq!(code, 250);
+    assert_eq!(documents(&s, &s.admin_key, "").await.len(), 1);
+}
+
+#[tokio::test]
+async fn messages_acknowledged_before_a_crash_are_all_there_exactly_once() {
+    let mut s = TestServer::start_with(MANUAL_JOBS).await;
+    let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let (smtp_addr, address, acked) = (s.smtp.clone(), address.clone(), acked.clone());
+        clients.push(tokio::spawn(async move {
+            let Ok(tcp) = tokio::net::TcpStream::connect(&smtp_addr).await else { return };
+            let mut smtp = Smtp { stream: tokio::io::BufReader::new(tcp) };
+            let mut reply = String::new();
+            let _ = tokio::io::AsyncBufReadExt::read_line(&mut smtp.stream, &mut reply).await;
+            let _ = try_cmd(&mut smtp, "EHLO crash").await;
+            for n in 0..1000 {
+                let id = format!("{client}-{n}@crash.example");
+                let body = format!(
+                    "From: {DESK}\r\nTo: {address}\r\nSubject: n{n}\r\nMessage-ID: <{id}>\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n\
+                     --z\r\nContent-Type: text/plain\r\n\r\n{}\r\n--z\r\nContent-Disposition: attachment; filename=a{n}.txt\r\n\r\nattachment {n}\r\n--z--\r\n",
+                    "research ".repeat(500)
+                );
+                let script = format!("MAIL FROM:<{DESK}>\r\nRCPT TO:<{address}>\r\nDATA\r\n");
+                if !send_all(&mut smtp, script.as_bytes()).await { return }
+                for _ in 0..3 {
+                    match try_reply(&mut smtp).await { Some(_) => {}, None => return }
+                }
+                if !send_all(&mut smtp, &dot_stuff(body.as_bytes())).await || !send_all(&mut smtp, b".\r\n").await { return }
+                match try_reply(&mut smtp).await {
+                    Some(250) => acked.lock().unwrap().push(id),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Kill the server mid-stream, once a good number of messages are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 40 {
+        assert!(std::time::Instant::now() < deadline, "deliveries too slow");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    s.kill();
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("{} messages acknowledged before SIGKILL", acked.len());
+
+    let (child, addr, _) = common::spawn_serve(&s.config_path);
+    let _server = common::KillOnDrop(child);
+    s.base = format!("http://{addr}");
+    s.run_jobs();
+    let mut emls: Vec<Value> = Vec::new();
+    let mut all: Vec<Value> = Vec::new();
+    for page in 1.. {
+        let v: Value = s
+            .get(&format!("{DOCS}?page_size=100&page={page}"), &s.admin_key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let results = v["results"].as_array().unwrap().clone();
+        all.extend(results.iter().cloned());
+        emls.extend(
+            results
+                .into_iter()
+                .filter(|d| d["content_type"] == "message/rfc822"),
+        );
+        if v["has_more"] == false {
+            break;
+        }
+    }
+    for id in &acked {
+        let n = emls
+            .iter()
+            .filter(|d| d["file_metadata"]["message_id"] == id.as_str())
+            .count();
+        assert_eq!(
+            n, 1,
+            "message {id} was acknowledged and must be stored exactly once"
+        );
+    }
+    assert!(
+        all.iter().all(|d| d["status"] == "completed"),
+        "every document completed"
+    );
+    let attachments = all.len() - emls.len();
+    assert_eq!(
+        attachments,
+        emls.len(),
+        "every stored message got its attachment"
+    );
+}
+
+async fn send_all<S: tokio::io::AsyncWrite + tokio::io::AsyncRead + Unpin>(
+    smtp: &mut Smtp<S>,
+    bytes: &[u8],
+) -> bool {
+    use tokio::io::AsyncWriteExt;
+    smtp.stream.get_mut().write_all(bytes).await.is_ok()
+}
+
+async fn try_reply<S: tokio::io::AsyncWrite + tokio::io::AsyncRead + Unpin>(
+    smtp: &mut Smtp<S>,
+) -> Option<u16> {
+    use tokio::io::AsyncBufReadExt;
+    loop {
+        let mut line = String::new();
+        if smtp.stream.read_line(&mut line).await.ok()? == 0 || line.len() < 4 {
+            return None;
+        }
+        if line.as_bytes()[3] == b' ' {
+            return line[..3].parse().ok();
+        }
+    }
+}
+
+async fn try_cmd<S: tokio::io::AsyncWrite + tokio::io::AsyncRead + Unpin>(
+    smtp: &mut Smtp<S>,
+    cmd: &str,
+) -> Option<u16> {
+    if !send_all(smtp, format!("{cmd}\r\n").as_bytes()).await {
+        return None;
+    }
+    try_reply(smtp).await
+}
