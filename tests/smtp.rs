@@ -811,3 +811,12 @@ async fn try_cmd<S: tokio::io::AsyncWrite + tokio::io::AsyncRead + Unpin>(
     }
     try_reply(smtp).await
 }
+
+#[tokio::test]
+async fn idle_sessions_are_closed_with_421() {
+    let s = TestServer::start_with("[smtp]\ncommand_timeout = \"1s\"").await;
+    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
+    assert_eq!(smtp.cmd("EHLO c").await.0, 250);
+    let (code, text) = smtp.reply().await; // nothing sent: the server gives up
+    assert_eq!((code, &text[..5]), (421, "4.4.2"));
+}
