@@ -138,13 +138,15 @@ impl BlobStore {
             .map_err(BlobError::from)
     }
 
-    /// Reachability, for readiness checks.
+    /// Readiness: a small object can be written (and so, stored durably).
     pub async fn ping(&self) -> Result<(), BlobError> {
-        let mut listing = self.inner.list(None);
-        match listing.next().await {
-            Some(Err(e)) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.inner
+            .put(
+                &ObjectPath::from(".probe/ready"),
+                Bytes::from_static(b"ok").into(),
+            )
+            .await?;
+        Ok(())
     }
 }
 

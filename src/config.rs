@@ -20,6 +20,7 @@ const ENV_KEYS: &[&str] = &[
     "default_portal",
     "log_format",
     "public_url",
+    "shutdown_timeout",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -44,6 +45,9 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub blobs: BlobsConfig,
     pub smtp: SmtpConfig,
+    pub rate_limit: RateLimitConfig,
+    /// After SIGTERM, how long in-flight work may take before the process exits anyway.
+    pub shutdown_timeout: String,
     pub portals: Vec<PortalConfig>,
 }
 
@@ -64,6 +68,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             blobs: BlobsConfig::default(),
             smtp: SmtpConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            shutdown_timeout: "30s".into(),
             portals: Vec::new(),
         }
     }
@@ -81,12 +87,43 @@ pub enum LogFormat {
 pub struct HttpConfig {
     /// Largest JSON request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Longest an API request may take (408 beyond); signed-URL transfers
+    /// are not bounded by it.
+    pub request_timeout: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            request_timeout: "30s".into(),
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn request_timeout(&self) -> Duration {
+        secs(&self.request_timeout)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per minute and API key.
+    pub requests_per_minute: u32,
+    /// Requests a key may make at once before the per-minute rate applies.
+    pub burst: u32,
+    /// Requests per minute and client IP without a valid key (key guessing).
+    pub unauthenticated_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            burst: 60,
+            unauthenticated_per_minute: 60,
         }
     }
 }
@@ -277,6 +314,10 @@ pub struct Overrides {
 }
 
 impl Config {
+    pub fn shutdown_timeout(&self) -> Duration {
+        secs(&self.shutdown_timeout)
+    }
+
     /// Defaults, then the file (when given), then `INLET_*`, then flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -333,12 +374,21 @@ impl Config {
             ("blobs.orphan_grace", &self.blobs.orphan_grace),
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
             ("smtp.command_timeout", &self.smtp.command_timeout),
+            ("http.request_timeout", &self.http.request_timeout),
+            ("shutdown_timeout", &self.shutdown_timeout),
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
         }
         if parse_duration_secs(&self.jobs.lease).unwrap_or(0) < 2 {
             bail!("invalid configuration: jobs.lease must be at least 2s");
+        }
+        let limits = &self.rate_limit;
+        if limits.requests_per_minute == 0
+            || limits.burst == 0
+            || limits.unauthenticated_per_minute == 0
+        {
+            bail!("invalid configuration: rate_limit values must be greater than 0");
         }
         let smtp = &self.smtp;
         if smtp.max_message_bytes == 0 || smtp.max_recipients == 0 || smtp.max_sessions == 0 {

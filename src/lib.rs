@@ -10,6 +10,8 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
+pub mod ratelimit;
 pub mod service;
 pub mod smtp;
 pub mod store;
@@ -69,7 +71,16 @@ impl Application {
                 .run(stop_rx.clone(), std::time::Duration::from_secs(30)),
         );
         tracing::info!(%addr, "HTTP listener bound");
-        axum::serve(self.http, api::router(self.state))
+        metrics::handle();
+        let app = api::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        // SMTP hears about the signal at the same time as HTTP, so sessions
+        // waiting for a command close while HTTP drains.
+        let stop_on_signal = stop_tx.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_on_signal.send(true);
+        };
+        axum::serve(self.http, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         // HTTP has drained; SMTP stops accepting and finishes the
@@ -93,7 +104,20 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let store = store::open(&config.database_url()).await?;
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
     let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;
+    let limits = &config.rate_limit;
+    let limiter = Arc::new(ratelimit::LocalLimiter::new(
+        limits.requests_per_minute,
+        limits.burst,
+        100_000,
+    ));
+    let ip_limiter = Arc::new(ratelimit::LocalLimiter::new(
+        limits.unauthenticated_per_minute,
+        limits.unauthenticated_per_minute.div_ceil(6).max(1),
+        100_000,
+    ));
     Ok(AppState {
+        limiter,
+        ip_limiter,
         store,
         config: Arc::new(config),
         secret: Arc::new(secret),

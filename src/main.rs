@@ -104,8 +104,27 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => {
+            let deadline = config.shutdown_timeout();
             let app = inlet::Application::build(config).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = signalled.send(true);
+            });
+            let mut stopped = on_signal.clone();
+            let serving = app.run_until_stopped(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            tokio::select! {
+                result = serving => result,
+                _ = async {
+                    let _ = on_signal.wait_for(|s| *s).await;
+                    tokio::time::sleep(deadline).await;
+                } => {
+                    tracing::warn!(deadline_s = deadline.as_secs(), "shutdown deadline passed; exiting with work unfinished");
+                    Ok(())
+                }
+            }
         }
         Command::Admin { command } => {
             let state = inlet::open_state(config).await?;

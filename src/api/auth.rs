@@ -1,43 +1,91 @@
-//! `X-API-KEY` authentication for every `/contents/v1` route.
+//! `X-API-KEY` authentication and per-key rate limits for every
+//! `/contents/v1` route.
 
 use super::error::ApiError;
 use crate::domain::Principal;
+use crate::ratelimit::Decision;
 use crate::service::{keys, AppState};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Runs on matched routes only, before any path or body is looked at, so an
 /// unknown route is 404 with or without a key and 401 wins over 400.
+/// Authenticated requests count against their key's limit; failed
+/// authentication against the client IP's own limit.
 pub async fn require_key(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(presented) = request.headers().get(API_KEY_HEADER) else {
-        return ApiError::unauthorized("Missing X-API-KEY header").into_response();
-    };
-    let principal = match presented.to_str() {
-        Ok(key) => match keys::authenticate(&app, key).await {
+    let principal = match request.headers().get(API_KEY_HEADER).map(|v| v.to_str()) {
+        Some(Ok(key)) => match keys::authenticate(&app, key).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "API key lookup failed");
                 return ApiError::internal().into_response();
             }
         },
-        Err(_) => None,
+        _ => None,
     };
-    match principal {
-        Some(p) => {
-            tracing::Span::current().record("user_id", p.user_id.as_str());
-            request.extensions_mut().insert(p);
-            next.run(request).await
+    let Some(principal) = principal else {
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+        let decision = app.ip_limiter.check(&ip).await;
+        if !decision.allowed {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "ip").increment(1);
+            return too_many(&decision);
         }
-        None => ApiError::unauthorized("Invalid or revoked API key").into_response(),
+        let message = if request.headers().contains_key(API_KEY_HEADER) {
+            "Invalid or revoked API key"
+        } else {
+            "Missing X-API-KEY header"
+        };
+        return ApiError::unauthorized(message).into_response();
+    };
+    let decision = app.limiter.check(&principal.key_id).await;
+    if !decision.allowed {
+        metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "key").increment(1);
+        let mut response = too_many(&decision);
+        rate_headers(response.headers_mut(), &decision);
+        return response;
     }
+    tracing::Span::current().record("user_id", principal.user_id.as_str());
+    request.extensions_mut().insert(principal);
+    let mut response = next.run(request).await;
+    rate_headers(response.headers_mut(), &decision);
+    response
+}
+
+fn too_many(decision: &Decision) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "Rate limit exceeded; retry in {} s",
+            decision.retry_after_secs
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from(decision.retry_after_secs));
+    response
+}
+
+/// Seed 004's headers: the per-minute limit, what is left now, and whole
+/// seconds until it is all back (relative, never an epoch time).
+fn rate_headers(headers: &mut HeaderMap, d: &Decision) {
+    headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

@@ -4,6 +4,7 @@ use super::error::{ApiError, ErrorBody};
 use crate::service::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,22 +22,52 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers
+/// Readiness: the database and the blob store answer
 #[utoipa::path(get, path = "/readyz", tag = "Operations",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "A dependency is unreachable", body = ErrorBody),
     ))]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match app.store.ping().await {
-        Ok(()) => Ok(Json(Health { status: "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed: database");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "The database is unreachable",
-            ))
-        }
+    let unavailable = |what: &str| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            format!("The {what} is unreachable"),
+        )
+    };
+    if let Err(e) = app.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed: database");
+        return Err(unavailable("database"));
     }
+    if let Err(e) = app.blobs.ping().await {
+        tracing::warn!(error = %e, "readiness check failed: blob store");
+        return Err(unavailable("blob store"));
+    }
+    Ok(Json(Health { status: "ready" }))
+}
+
+/// Prometheus metrics
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    match app.store.job_counts().await {
+        Ok(counts) => {
+            for state in ["queued", "running", "dead"] {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!(crate::metrics::JOB_QUEUE, "state" => state).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count jobs for metrics"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::handle().render(),
+    )
 }

@@ -21,6 +21,7 @@ use axum::routing::get;
 use axum::{middleware, Router};
 use error::ApiError;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -52,10 +53,15 @@ pub fn router(app: AppState) -> Router {
             app.clone(),
             auth::require_key,
         ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.config.http.request_timeout(),
+        ))
         .split_for_parts();
     let (ops, ops_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .routes(routes!(files::upload))
         .routes(routes!(files::download))
         .split_for_parts();
@@ -68,6 +74,7 @@ pub fn router(app: AppState) -> Router {
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) }),
         )
+        .route_layer(middleware::from_fn(request_id::record_route))
         .fallback(|| async { ApiError::from_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).into_response()

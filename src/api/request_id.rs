@@ -12,6 +12,23 @@ use tracing::Instrument;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The route template a request matched, for metrics (bounded cardinality).
+#[derive(Clone)]
+pub struct MatchedRoute(pub String);
+
+/// Runs after routing: hands the matched template out to the response.
+pub async fn record_route(
+    matched: axum::extract::MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .extensions_mut()
+        .insert(MatchedRoute(matched.as_str().to_string()));
+    response
+}
+
 /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._-]`.
 fn accept_client_id(value: &HeaderValue) -> Option<&str> {
     let s = value.to_str().ok()?;
@@ -36,8 +53,13 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         user_id = tracing::field::Empty,
     );
     let started = Instant::now();
+    let method = request.method().to_string();
     async move {
         let mut response = next.run(request).await;
+        let route = response
+            .extensions_mut()
+            .remove::<MatchedRoute>()
+            .map_or_else(|| "unmatched".to_string(), |r| r.0);
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
             let error = response
@@ -59,9 +81,15 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             X_REQUEST_ID.clone(),
             HeaderValue::from_str(&id).expect("request ids are ASCII"),
         );
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16().to_string();
+        metrics::counter!(crate::metrics::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+            .increment(1);
+        metrics::histogram!(crate::metrics::HTTP_DURATION, "method" => method, "route" => route)
+            .record(elapsed.as_secs_f64());
         tracing::info!(
             status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         );
         response

@@ -140,6 +140,14 @@ impl Runner {
                 never = self.keep_lease(job.id) => match never {},
             }
         };
+        let label = match &outcome {
+            Ok(Step::Done) => "done",
+            Ok(Step::Again) => "again",
+            Err(JobError::Transient(_)) if job.attempts < job.max_attempts => "retry",
+            Err(_) => "dead",
+        };
+        metrics::counter!(crate::metrics::JOBS, "kind" => job.kind.clone(), "outcome" => label)
+            .increment(1);
         match outcome {
             Ok(Step::Done) => {
                 store.finish_job(job.id, &self.worker_id).await?;

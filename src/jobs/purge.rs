@@ -48,11 +48,13 @@ pub async fn purge_connector(app: &AppState, id: Uuid) -> Result<Step, JobError>
                 .map_err(JobError::transient)?;
         }
         let ids: Vec<_> = batch.into_iter().map(|(doc, _)| doc).collect();
-        purged += app
+        let deleted = app
             .store
             .delete_documents(&ids)
             .await
             .map_err(JobError::transient)?;
+        metrics::counter!(crate::metrics::DOCUMENTS_PURGED).increment(deleted);
+        purged += deleted;
         // Let requests and deliveries in between batches.
         tokio::task::yield_now().await;
     }

@@ -20,6 +20,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub secret: Arc<SecretKey>,
     pub blobs: BlobStore,
+    /// Per API key.
+    pub limiter: Arc<dyn crate::ratelimit::RateLimiter>,
+    /// Per client IP, for requests without a valid key.
+    pub ip_limiter: Arc<dyn crate::ratelimit::RateLimiter>,
     /// Wakes idle job workers when work was just enqueued.
     pub wake_jobs: Arc<tokio::sync::Notify>,
 }

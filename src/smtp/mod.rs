@@ -66,15 +66,18 @@ impl SmtpServer {
                 }
             };
             let Ok(permit) = self.sessions.clone().try_acquire_owned() else {
+                metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => "refused")
+                    .increment(1);
                 tracing::warn!(%peer, "SMTP session refused: too many sessions");
                 let _ = tcp
                     .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
                     .await;
                 continue;
             };
-            let (app, tls) = (self.app.clone(), self.tls.clone());
+            metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => "accepted").increment(1);
+            let (app, tls, stop) = (self.app.clone(), self.tls.clone(), stop.clone());
             tokio::spawn(async move {
-                session::serve(app, tcp, peer, tls).await;
+                session::serve(app, tcp, peer, tls, stop).await;
                 drop(permit);
             });
         }

@@ -11,23 +11,30 @@ use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
-pub async fn serve(app: AppState, tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>) {
+/// Serves one connection. When `stop` turns true, a session waiting for a
+/// command is closed with 421; a message being received is finished first.
+pub async fn serve(
+    app: AppState,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) {
     let span = tracing::info_span!("smtp", %peer, session = %uuid::Uuid::now_v7());
     async move {
         tracing::debug!("session opened");
-        let plain = Session::new(&app, tls.is_some(), false);
+        let plain = Session::new(&app, tls.is_some(), false, stop.clone());
         match plain.run(BufReader::new(tcp)).await {
             Ok(Some(reader)) => {
                 let Some(acceptor) = tls else { return };
                 match acceptor.accept(reader.into_inner()).await {
                     Ok(stream) => {
-                        if let Err(e) = Session::new(&app, false, true)
-                            .run(BufReader::new(stream))
-                            .await
-                        {
+                        let secure = Session::new(&app, false, true, stop);
+                        if let Err(e) = secure.run(BufReader::new(stream)).await {
                             tracing::debug!(error = %e, "session ended");
                         }
                     }
@@ -52,6 +59,7 @@ struct Session<'a> {
     mail_from: Option<String>,
     recipients: Vec<Connector>,
     out: Vec<u8>,
+    stop: watch::Receiver<bool>,
 }
 
 enum After {
@@ -61,7 +69,7 @@ enum After {
 }
 
 impl<'a> Session<'a> {
-    fn new(app: &'a AppState, offer_tls: bool, secure: bool) -> Self {
+    fn new(app: &'a AppState, offer_tls: bool, secure: bool, stop: watch::Receiver<bool>) -> Self {
         Self {
             app,
             offer_tls,
@@ -70,6 +78,7 @@ impl<'a> Session<'a> {
             mail_from: None,
             recipients: Vec::new(),
             out: Vec::with_capacity(512),
+            stop,
         }
     }
 
@@ -107,11 +116,18 @@ impl<'a> Session<'a> {
             if reader.buffer().is_empty() {
                 self.flush(reader.get_mut()).await?;
             }
-            let read = tokio::time::timeout(
-                cfg.command_timeout(),
-                data::read_command(&mut reader, &mut line, cfg.max_line_length),
-            )
-            .await;
+            if *self.stop.borrow() && reader.buffer().is_empty() {
+                self.reply("421 4.3.2 Server shutting down, try again later");
+                self.flush(reader.get_mut()).await?;
+                return Ok(None);
+            }
+            let read = tokio::select! {
+                read = tokio::time::timeout(
+                    cfg.command_timeout(),
+                    data::read_command(&mut reader, &mut line, cfg.max_line_length),
+                ) => read,
+                _ = self.stop.changed(), if !*self.stop.borrow() => continue,
+            };
             match read {
                 Err(_) => {
                     self.reply("421 4.4.2 Idle timeout, closing connection");
@@ -286,6 +302,8 @@ impl<'a> Session<'a> {
                 headers,
             }) => (size, sha256, headers),
             Ok(DataOutcome::TooLarge) => {
+                metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "too_large")
+                    .increment(1);
                 self.reply(&format!(
                     "552 5.3.4 Message size exceeds the limit of {} bytes",
                     cfg.max_message_bytes
@@ -307,17 +325,30 @@ impl<'a> Session<'a> {
             headers,
         };
         let mail_from = self.mail_from.clone().unwrap_or_default();
-        match email::deliver(self.app, &mail_from, &self.recipients, message).await {
-            Ok(Delivery::Accepted { .. }) => self.reply("250 2.0.0 Message stored"),
-            Ok(Delivery::SenderNotAllowed) => {
-                self.reply("550 5.7.1 Sender not allowed for this inbox")
+        let outcome = match email::deliver(self.app, &mail_from, &self.recipients, message).await {
+            Ok(Delivery::Accepted { stored, .. }) => {
+                self.reply("250 2.0.0 Message stored");
+                if stored > 0 {
+                    "stored"
+                } else {
+                    "duplicate"
+                }
             }
-            Ok(Delivery::Inactive) => self.reply("550 5.7.1 This inbox no longer accepts mail"),
+            Ok(Delivery::SenderNotAllowed) => {
+                self.reply("550 5.7.1 Sender not allowed for this inbox");
+                "sender_not_allowed"
+            }
+            Ok(Delivery::Inactive) => {
+                self.reply("550 5.7.1 This inbox no longer accepts mail");
+                "inactive"
+            }
             Err(e) => {
                 tracing::error!(error = %e, "delivering a message failed");
                 self.reply("451 4.3.0 Could not store the message, try again later");
+                "error"
             }
-        }
+        };
+        metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => outcome).increment(1);
         Ok(())
     }
 }

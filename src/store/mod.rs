@@ -296,6 +296,8 @@ pub trait Store: Send + Sync + 'static {
     /// Hands back every lease `worker` holds (graceful shutdown).
     async fn release_leases(&self, worker: &str) -> StoreResult<u64>;
     async fn jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Jobs per state (`queued`, `running`, `dead`), for metrics.
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>>;
 }
 
 /// Opens the store named by `database_url` and brings its schema up to date.

@@ -751,6 +751,14 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn jobs(&self) -> StoreResult<Vec<Job>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY run_at"));
         let rows: Vec<JobRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;

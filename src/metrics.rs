@@ -1,0 +1,34 @@
+//! Prometheus metrics: one process-wide recorder, rendered by `GET /metrics`.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const HTTP_REQUESTS: &str = "inlet_http_requests_total";
+pub const HTTP_DURATION: &str = "inlet_http_request_duration_seconds";
+pub const SMTP_SESSIONS: &str = "inlet_smtp_sessions_total";
+pub const SMTP_MESSAGES: &str = "inlet_smtp_messages_total";
+pub const JOBS: &str = "inlet_jobs_total";
+pub const JOB_QUEUE: &str = "inlet_job_queue_depth";
+pub const DOCUMENTS_PURGED: &str = "inlet_documents_purged_total";
+pub const RATE_LIMITED: &str = "inlet_rate_limited_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder on first use and returns its handle.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(HTTP_DURATION.into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder can only exist in tests that embed the library.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
