@@ -66,6 +66,13 @@ impl TestServer {
     }
 
     async fn start_config(config: &str) -> Self {
+        // Tests poll and retry freely; only the rate-limit tests set limits.
+        let limits = if config.contains("[rate_limit]") {
+            ""
+        } else {
+            "\n[rate_limit]\nrequests_per_minute = 1000000\nburst = 1000000\nunauthenticated_per_minute = 1000000\n"
+        };
+        let config = format!("{config}{limits}");
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("inlet.toml");
         let data_dir = dir.path().join("data");
