@@ -47,6 +47,7 @@ async fn every_endpoint_is_documented() {
         (ONE, vec!["get", "put", "delete"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
+        ("/metrics", vec!["get"]),
         ("/contents/v1/documents", vec!["get", "post"]),
         (
             "/contents/v1/documents/{id}",
