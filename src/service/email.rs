@@ -54,6 +54,8 @@ pub struct StoredMessage {
     pub blob_key: String,
     pub size: u64,
     pub sha256: String,
+    /// Of the message as the client sent it (dedupe without a Message-ID).
+    pub content_sha256: String,
     /// The header section (for From, Message-ID, Subject, …).
     pub headers: Vec<u8>,
 }
@@ -150,7 +152,7 @@ pub async fn deliver(
     let headers = read_headers(&message.headers);
     let dedupe_key = match &headers.message_id {
         Some(id) => format!("message-id:{id}"),
-        None => format!("sha256:{}", message.sha256),
+        None => format!("sha256:{}", message.content_sha256),
     };
     let mut metadata = Map::new();
     metadata.insert("subject".into(), json!(headers.subject));
@@ -161,6 +163,7 @@ pub async fn deliver(
         "date".into(),
         json!(headers.date.map(Timestamp::to_rfc3339)),
     );
+    metadata.insert("envelope_from".into(), json!(mail_from));
 
     let (mut stored, mut duplicates, mut refused, mut inactive) = (0, 0, 0, 0);
     let mut original_used = false;

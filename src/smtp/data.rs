@@ -1,10 +1,11 @@
 //! Receiving DATA: dot-unstuffing, the size limit, the header section for
 //! parsing, SHA-256, and streaming the bytes durably into the blob store.
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobError, BlobStore};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
 
@@ -17,21 +18,31 @@ pub enum DataOutcome {
     /// Stored durably under the key given.
     Stored {
         size: u64,
+        /// Of the stored bytes, trace headers included.
         sha256: String,
+        /// Of the bytes the client sent: the same message sent again has
+        /// the same one, whatever trace headers it gets.
+        content_sha256: String,
         headers: Vec<u8>,
     },
     /// Larger than the limit: everything was read and discarded.
     TooLarge,
+    /// The blob store failed: nothing was kept; the client may retry.
+    StorageFailed(String),
 }
 
-/// Reads the message up to the terminating `CRLF.CRLF` and stores it under
-/// `key`. Only a `.` line after a CRLF ends the data, so bare-LF tricks
-/// cannot smuggle a second message in.
+/// Reads the message up to the terminating `CRLF.CRLF` and stores it,
+/// after `prefix` (the trace headers), under `key`. Only a `.` line after a
+/// CRLF ends the data, so bare-LF tricks cannot smuggle a second message in.
+/// `idle` bounds each wait for more bytes. On every error the partial blob
+/// is abandoned, never completed.
 pub async fn receive<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     blobs: &BlobStore,
     key: &str,
+    prefix: &[u8],
     limit: u64,
+    idle: Duration,
 ) -> io::Result<DataOutcome> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let writer = {
@@ -43,42 +54,55 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         })
     };
     let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut headers = Vec::new();
-    let mut headers_done = false;
+    hasher.update(prefix);
+    let mut content_hasher = Sha256::new();
+    let mut size = prefix.len() as u64;
     let mut pending = BytesMut::with_capacity(CHUNK);
+    pending.extend_from_slice(prefix);
+    let mut headers = prefix.to_vec();
+    let mut headers_done = false;
     let mut line = Vec::with_capacity(1024);
     // A line, for the terminator and dot-stuffing, starts after a CRLF only:
-    // after a bare LF we are mid-line as far as SMTP is concerned.
+    // after a bare LF we are mid-line as far as SMTP is concerned. A CRLF
+    // may be split across two reads.
     let mut line_start = true;
+    let mut after_cr = false;
     let mut too_large = false;
-    loop {
+    let mut writer_failed = false;
+    let read_error = loop {
         line.clear();
-        let n = read_segment(reader, &mut line, CHUNK).await?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed during DATA",
-            ));
-        }
+        let n = match tokio::time::timeout(idle, read_segment(reader, &mut line, CHUNK)).await {
+            Err(_) => break Some(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
+            Ok(Err(e)) => break Some(e),
+            Ok(Ok(0)) => {
+                break Some(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed during DATA",
+                ))
+            }
+            Ok(Ok(n)) => n,
+        };
+        let _ = n;
         let mut content: &[u8] = &line;
         if line_start {
             if line == b".\r\n" {
-                break;
+                break None;
             }
             if line.starts_with(b".") {
                 content = &line[1..]; // dot-stuffing
             }
         }
-        line_start = line.ends_with(b"\r\n");
+        line_start = line.ends_with(b"\r\n") || (after_cr && line == b"\n");
+        after_cr = line.ends_with(b"\r");
         size += content.len() as u64;
         if size > limit {
             too_large = true;
         }
-        if too_large {
+        if too_large || writer_failed {
             continue; // read on to the end, keep nothing
         }
         hasher.update(content);
+        content_hasher.update(content);
         if !headers_done {
             headers.extend_from_slice(content);
             if content == b"\r\n" || content == b"\n" || headers.len() >= MAX_HEADERS {
@@ -87,28 +111,34 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         }
         pending.extend_from_slice(content);
         if pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
-            too_large = true; // the writer gave up: it only does so on the limit
+            writer_failed = true; // its own result says why
         }
-    }
-    if too_large {
-        let _ = tx.send(Err(io::Error::other("message too large"))).await;
+    };
+    if read_error.is_some() || too_large {
+        // Abandon the upload: an error item makes the writer abort it.
+        let _ = tx.send(Err(io::Error::other("abandoned"))).await;
         drop(tx);
         let _ = writer.await;
-        return Ok(DataOutcome::TooLarge);
+        return match read_error {
+            Some(e) => Err(e),
+            None => Ok(DataOutcome::TooLarge),
+        };
     }
     if !pending.is_empty() {
         let _ = tx.send(Ok(pending.freeze())).await;
     }
     drop(tx);
-    writer
-        .await
-        .map_err(io::Error::other)?
-        .map_err(io::Error::other)?;
-    Ok(DataOutcome::Stored {
-        size,
-        sha256: hex::encode(hasher.finalize()),
-        headers,
-    })
+    match writer.await {
+        Ok(Ok(_)) => Ok(DataOutcome::Stored {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+            content_sha256: hex::encode(content_hasher.finalize()),
+            headers,
+        }),
+        Ok(Err(BlobError::TooLarge { .. })) => Ok(DataOutcome::TooLarge),
+        Ok(Err(e)) => Ok(DataOutcome::StorageFailed(e.to_string())),
+        Err(e) => Ok(DataOutcome::StorageFailed(e.to_string())),
+    }
 }
 
 /// Reads up to and including the next LF, or at most `cap` bytes.

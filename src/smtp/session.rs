@@ -27,13 +27,20 @@ pub async fn serve(
     let span = tracing::info_span!("smtp", %peer, session = %uuid::Uuid::now_v7());
     async move {
         tracing::debug!("session opened");
-        let plain = Session::new(&app, tls.is_some(), false, stop.clone());
+        let plain = Session::new(&app, peer, tls.is_some(), false, stop.clone());
         match plain.run(BufReader::new(tcp)).await {
             Ok(Some(reader)) => {
                 let Some(acceptor) = tls else { return };
-                match acceptor.accept(reader.into_inner()).await {
+                let handshake = tokio::time::timeout(
+                    app.config.smtp.command_timeout(),
+                    acceptor.accept(reader.into_inner()),
+                );
+                match handshake
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+                {
                     Ok(stream) => {
-                        let secure = Session::new(&app, false, true, stop);
+                        let secure = Session::new(&app, peer, false, true, stop);
                         if let Err(e) = secure.run(BufReader::new(stream)).await {
                             tracing::debug!(error = %e, "session ended");
                         }
@@ -52,6 +59,9 @@ pub async fn serve(
 
 struct Session<'a> {
     app: &'a AppState,
+    peer: SocketAddr,
+    /// The name the client gave in EHLO/HELO.
+    helo: String,
     /// STARTTLS may be offered (configured, and not yet in TLS).
     offer_tls: bool,
     secure: bool,
@@ -69,9 +79,17 @@ enum After {
 }
 
 impl<'a> Session<'a> {
-    fn new(app: &'a AppState, offer_tls: bool, secure: bool, stop: watch::Receiver<bool>) -> Self {
+    fn new(
+        app: &'a AppState,
+        peer: SocketAddr,
+        offer_tls: bool,
+        secure: bool,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             app,
+            peer,
+            helo: String::new(),
             offer_tls,
             secure,
             greeted: false,
@@ -181,6 +199,7 @@ impl<'a> Session<'a> {
             Request::Ehlo { host } => {
                 self.reset();
                 self.greeted = true;
+                self.helo = host.to_string();
                 let mut lines = vec![
                     format!("{} greets {host}", cfg.hostname),
                     "PIPELINING".into(),
@@ -199,6 +218,7 @@ impl<'a> Session<'a> {
             Request::Helo { host } => {
                 self.reset();
                 self.greeted = true;
+                self.helo = host.to_string();
                 self.reply(&format!("250 {} greets {host}", cfg.hostname));
             }
             Request::Lhlo { .. } => self.reply("500 5.5.1 This is an SMTP server, not LMTP"),
@@ -282,6 +302,24 @@ impl<'a> Session<'a> {
         Ok(After::Continue)
     }
 
+    /// The trace lines a final destination adds (RFC 5321 §4.4).
+    fn trace_headers(&self, mail_from: &str) -> String {
+        let helo: String = self
+            .helo
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(255)
+            .collect();
+        format!(
+            "Return-Path: <{mail_from}>\r\nReceived: from {helo} ([{}])\r\n\tby {} (Inlet) with {} id {};\r\n\t{}\r\n",
+            self.peer.ip(),
+            self.app.config.smtp.hostname,
+            if self.secure { "ESMTPS" } else { "ESMTP" },
+            uuid::Uuid::now_v7().simple(),
+            chrono::Utc::now().to_rfc2822(),
+        )
+    }
+
     /// DATA: stores the bytes, then the documents, and only then says 250.
     async fn receive_message<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
@@ -289,18 +327,24 @@ impl<'a> Session<'a> {
     ) -> io::Result<()> {
         let cfg = &self.app.config.smtp;
         let key = crate::blobs::document_key(DocumentId::new().as_str());
-        let received = tokio::time::timeout(
+        let mail_from = self.mail_from.clone().unwrap_or_default();
+        let trace = self.trace_headers(&mail_from);
+        let received = data::receive(
+            reader,
+            &self.app.blobs,
+            &key,
+            trace.as_bytes(),
+            cfg.max_message_bytes,
             cfg.command_timeout(),
-            data::receive(reader, &self.app.blobs, &key, cfg.max_message_bytes),
         )
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "DATA timed out"))?;
-        let (size, sha256, headers) = match received {
+        .await;
+        let (size, sha256, content_sha256, headers) = match received {
             Ok(DataOutcome::Stored {
                 size,
                 sha256,
+                content_sha256,
                 headers,
-            }) => (size, sha256, headers),
+            }) => (size, sha256, content_sha256, headers),
             Ok(DataOutcome::TooLarge) => {
                 metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "too_large")
                     .increment(1);
@@ -310,21 +354,26 @@ impl<'a> Session<'a> {
                 ));
                 return Ok(());
             }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(e),
-            Err(e) => {
+            Ok(DataOutcome::StorageFailed(e)) => {
+                metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "error").increment(1);
                 tracing::error!(error = %e, "storing a message failed");
-                let _ = self.app.blobs.delete(&key).await;
                 self.reply("451 4.3.0 Could not store the message, try again later");
                 return Ok(());
             }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                self.reply("421 4.4.2 Timeout waiting for data, closing connection");
+                self.flush(reader.get_mut()).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         };
         let message = StoredMessage {
             blob_key: key,
             size,
             sha256,
+            content_sha256,
             headers,
         };
-        let mail_from = self.mail_from.clone().unwrap_or_default();
         let outcome = match email::deliver(self.app, &mail_from, &self.recipients, message).await {
             Ok(Delivery::Accepted { stored, .. }) => {
                 self.reply("250 2.0.0 Message stored");
