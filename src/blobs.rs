@@ -31,6 +31,9 @@ pub struct BlobInfo {
 #[derive(Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The directory of a local store, for cleaning up what the object
+    /// store itself does not list (staged uploads a crash left behind).
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// Bytes buffered per part (S3's minimum part size); with one part in
@@ -42,9 +45,12 @@ impl BlobStore {
     pub fn local(root: &std::path::Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
             .map_err(|e| anyhow::anyhow!("cannot create blob dir {}: {e}", root.display()))?;
-        let fs = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
+        let fs = LocalFileSystem::new_with_prefix(root)?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(fs),
+            local_root: Some(root.to_path_buf()),
         })
     }
 
@@ -138,6 +144,21 @@ impl BlobStore {
             .map_err(BlobError::from)
     }
 
+    /// Removes staged uploads (`name#N` files, which listings hide) and empty
+    /// directories last changed before `cutoff`: what a crash mid-upload
+    /// leaves behind. Returns how many files were removed.
+    pub async fn remove_stale_staging(
+        &self,
+        cutoff: std::time::SystemTime,
+    ) -> std::io::Result<u64> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || remove_stale(&root, &root, cutoff))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Readiness: a small object can be written (and so, stored durably).
     pub async fn ping(&self) -> Result<(), BlobError> {
         self.inner
@@ -148,6 +169,38 @@ impl BlobStore {
             .await?;
         Ok(())
     }
+}
+
+fn remove_stale(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    cutoff: std::time::SystemTime,
+) -> std::io::Result<u64> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        let stale = meta.modified().map(|m| m < cutoff).unwrap_or(false);
+        if meta.is_dir() {
+            removed += remove_stale(root, &path, cutoff)?;
+            if stale && path != root {
+                let _ = std::fs::remove_dir(&path); // fails, as it should, unless empty
+            }
+        } else if stale && is_staged(&path) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// `object_store` stages a local upload as `<name>#<n>` until it completes.
+fn is_staged(path: &std::path::Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once('#'))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn not_found(e: object_store::Error) -> BlobError {

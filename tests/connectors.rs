@@ -234,6 +234,24 @@ async fn create_rejects_bad_bodies_naming_the_field_and_stores_nothing() {
             "message {msg:?} should name {field:?} for {body}"
         );
     }
+    // A malformed password is named, never echoed.
+    let err = assert_error(
+        s.post_json(
+            CONNECTORS,
+            &s.admin_key,
+            &json!({"type": "investment_research", "label": "x",
+                    "config": {"user_id": "u", "user_password": 987654321}}),
+        )
+        .await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    let msg = err["message"].as_str().unwrap();
+    assert!(
+        msg.contains("config.user_password") && !msg.contains("987654321"),
+        "{msg}"
+    );
     let list: Value = s.get(CONNECTORS, &s.admin_key).await.json().await.unwrap();
     assert_eq!(list["results"], json!([]), "nothing was created");
 

@@ -953,14 +953,24 @@ async fn the_sweep_removes_old_orphan_blobs_only() {
             .unwrap();
     }
 
+    // A staged upload a crash left behind (listings do not show it).
+    let staged = blobs.join("interrupted-upload#1");
+    std::fs::write(&staged, b"half an upload").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
     let out = s.cli(&["admin", "sweep-blobs"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "1");
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "2");
     assert!(!old.exists(), "an old unreferenced blob is removed");
+    assert!(!staged.exists(), "so is an old staged upload");
     assert!(young.exists(), "a young one is within the grace period");
     let original: Value = s
         .get(
@@ -981,5 +991,44 @@ async fn the_sweep_removes_old_orphan_blobs_only() {
         resp.bytes().await.unwrap().as_ref(),
         b"referenced",
         "referenced blobs stay, however old"
+    );
+}
+
+#[tokio::test]
+async fn filtering_by_a_hidden_connector_finds_nothing_even_for_shared_documents() {
+    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let owner = s.create_key("acme", "alice");
+    let member = s.create_key("acme", "bob");
+    let private = s.email_connector(&owner, "private", false).await;
+    let ids = s.seed_connector_documents(&private, 1, &[]).await;
+    let resp = s
+        .request(Method::PATCH, &doc_path(&ids[0]), Some(&owner))
+        .json(&json!({"share_with_org": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let all: Value = s.get(DOCS, &member).await.json().await.unwrap();
+    assert_eq!(
+        all["results"].as_array().unwrap().len(),
+        1,
+        "the document itself is shared"
+    );
+    let filtered: Value = s
+        .get(
+            &format!(
+                "{DOCS}?connector_id={}",
+                private["connector_id"].as_str().unwrap()
+            ),
+            &member,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        filtered["results"],
+        json!([]),
+        "but the connector is not visible"
     );
 }

@@ -103,7 +103,7 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(eml["status"], "completed");
     assert_eq!(eml["connector_id"], c["connector_id"]);
     let stored = download(&s, key, eml["id"].as_str().unwrap()).await;
-    let trace = format!("Return-Path: <bounce@broker.example>\r\nReceived: from client.example ([127.0.0.1])\r\n\tby inlet (Inlet) with ESMTP id ");
+    let trace = "Return-Path: <bounce@broker.example>\r\nReceived: from client.example ([127.0.0.1])\r\n\tby inlet (Inlet) with ESMTP id ";
     assert!(
         stored.starts_with(trace.as_bytes()),
         "trace headers first: {}",

@@ -226,7 +226,15 @@ impl ConnectorCreate {
                 }
             }
             ConnectorType::InvestmentResearch => {
-                let input: ResearchConfigInput = from_value(self.config, "config")?;
+                // Never echo what was sent as a password, even when malformed.
+                let input: ResearchConfigInput =
+                    from_value(self.config, "config").map_err(|e| {
+                        if e.message.starts_with("config.user_password") {
+                            ApiError::invalid("config.user_password: must be a non-empty string")
+                        } else {
+                            e
+                        }
+                    })?;
                 let (user_id, password) =
                     parse_research_login(&input.user_id, &input.user_password).map_err(invalid)?;
                 NewConfig::InvestmentResearch {

@@ -7,7 +7,7 @@ use super::JobError;
 use crate::domain::{Document, DocumentId, DocumentStatus, Timestamp};
 use crate::service::email::attachment_metadata;
 use crate::service::AppState;
-use crate::store::Ingested;
+use crate::store::{Ingest, Ingested};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -69,19 +69,24 @@ pub async fn extract_attachments(app: &AppState, id: &str) -> Result<(), JobErro
             ..eml.clone()
         };
         let dedupe = format!("{}/attachment/{index}", eml.id);
-        match app
+        let ingest = Ingest {
+            doc: &doc,
+            auto_tags: &tags,
+            dedupe_key: &dedupe,
+            follow_up: None,
+            also_archived: true,
+            senders: None,
+        };
+        let kept = app
             .store
-            .insert_ingested(&doc, &tags, &dedupe, None, true)
+            .insert_ingested(&ingest)
             .await
-            .map_err(JobError::transient)?
-        {
-            Ingested::Stored => {}
-            Ingested::Duplicate | Ingested::ConnectorInactive => {
-                app.blobs
-                    .delete(&blob_key)
-                    .await
-                    .map_err(JobError::transient)?;
-            }
+            .map_err(JobError::transient)?;
+        if !matches!(kept, Ingested::Stored) {
+            app.blobs
+                .delete(&blob_key)
+                .await
+                .map_err(JobError::transient)?;
         }
     }
     Ok(())

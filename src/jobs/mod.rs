@@ -10,6 +10,7 @@ pub mod sweep;
 use crate::domain::Timestamp;
 use crate::service::AppState;
 use crate::store::{Job, NewJob};
+use futures_util::FutureExt;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -68,13 +69,15 @@ pub fn extract_attachments_job(document_id: &str, max_attempts: i64) -> NewJob {
     }
 }
 
-/// The purge of a hard-deleted connector.
-pub fn purge_connector_job(connector_id: Uuid, max_attempts: i64) -> NewJob {
+/// The purge of a hard-deleted connector. It never gives up: a connector
+/// must not stay `deleting` for good because storage failed for a while
+/// (its retries back off to once an hour).
+pub fn purge_connector_job(connector_id: Uuid) -> NewJob {
     NewJob {
         kind: PURGE_CONNECTOR.into(),
         payload: serde_json::json!({ "connector_id": connector_id }),
         run_at: Timestamp::now(),
-        max_attempts,
+        max_attempts: i64::MAX,
         dedupe_key: Some(format!("{PURGE_CONNECTOR}:{connector_id}")),
     }
 }
@@ -134,10 +137,12 @@ impl Runner {
                 job.max_attempts
             )))
         } else {
-            let work = handler(job.clone()).instrument(span);
+            // A panicking step is a failed attempt, not a dead worker.
+            let work =
+                std::panic::AssertUnwindSafe(handler(job.clone()).instrument(span)).catch_unwind();
             tokio::select! {
-                outcome = work => outcome,
-                never = self.keep_lease(job.id) => match never {},
+                outcome = work => outcome.unwrap_or_else(|_| Err(JobError::Transient("the job panicked".into()))),
+                () = self.keep_lease(job.id) => Err(JobError::Transient("lost the job lease".into())),
             }
         };
         let label = match &outcome {
@@ -173,8 +178,9 @@ impl Runner {
     }
 
     /// Renews the lease while a job runs, so a long job keeps it and a
-    /// crashed worker's job is free again within one lease period.
-    async fn keep_lease(&self, id: Uuid) -> std::convert::Infallible {
+    /// crashed worker's job is free again within one lease period. Returns
+    /// only when the lease is lost: the step must stop, another worker owns it.
+    async fn keep_lease(&self, id: Uuid) {
         let mut tick = tokio::time::interval(self.lease / 3);
         tick.tick().await;
         loop {
@@ -187,7 +193,10 @@ impl Runner {
                 .await
             {
                 Ok(true) => {}
-                Ok(false) => tracing::warn!(job_id = %id, "job lease lost"),
+                Ok(false) => {
+                    tracing::warn!(job_id = %id, "job lease lost; stopping this run");
+                    return;
+                }
                 Err(e) => tracing::warn!(job_id = %id, error = %e, "could not renew job lease"),
             }
         }

@@ -26,6 +26,9 @@ pub async fn sweep_orphan_blobs(app: &AppState, now: Timestamp) -> anyhow::Resul
         }
     }
     removed += remove_unreferenced(app, &mut batch).await?;
+    let cutoff_time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(cutoff.max(0) as u64);
+    removed += app.blobs.remove_stale_staging(cutoff_time).await?;
     if removed > 0 {
         tracing::info!(removed, "orphan blobs removed");
     }

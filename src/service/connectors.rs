@@ -186,27 +186,30 @@ pub async fn delete(
     id: Uuid,
     options: DeleteOptions,
 ) -> Result<Connector> {
-    let connector = get_owned(app, caller, id).await?;
+    let mut connector = get_owned(app, caller, id).await?;
+    let now = Timestamp::now();
     if options.force {
-        if connector.state != ConnectorState::Deleting {
-            let purge = jobs::purge_connector_job(id, app.config.jobs.max_attempts);
-            if app
-                .store
-                .begin_hard_delete(id, Timestamp::now(), &purge)
-                .await?
-            {
-                app.wake_jobs.notify_one();
-                tracing::info!(connector_id = %id, "hard delete accepted; purge queued");
-            }
+        let purge = jobs::purge_connector_job(id);
+        if connector.state == ConnectorState::Deleting {
+            // Make sure a purge is on its way (one that failed for good is
+            // started again; a pending one is left alone).
+            app.store.enqueue_job(&purge).await?;
+        } else if app.store.begin_hard_delete(id, now, &purge).await? {
+            connector.state = ConnectorState::Deleting;
+            connector.updated_at = now;
+            tracing::info!(connector_id = %id, "hard delete accepted; purge queued");
+        } else {
+            connector.state = ConnectorState::Deleting; // a concurrent hard delete won
         }
+        app.wake_jobs.notify_one();
     } else if connector.state == ConnectorState::Active {
-        app.store.archive_connector(id, Timestamp::now()).await?;
+        app.store.archive_connector(id, now).await?;
+        connector.state = ConnectorState::Archived;
+        connector.updated_at = now;
         tracing::info!(connector_id = %id, "connector archived");
     }
     // Sync jobs do not exist yet, so `delete_sync_jobs` has nothing to remove.
     let _ = options.delete_sync_jobs;
-    app.store
-        .connector(id)
-        .await?
-        .ok_or(Error::ConnectorNotFound)
+    // Answered from memory: the purge may already have removed the row.
+    Ok(connector)
 }

@@ -178,11 +178,19 @@ async fn get_owned(app: &AppState, caller: &Principal, id: &DocumentId) -> Resul
     Ok(doc)
 }
 
+/// Filtering by a connector the caller cannot see answers exactly as for one
+/// without documents, even for documents shared on their own.
 pub async fn list(
     app: &AppState,
     caller: &Principal,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>> {
+    if let Some(connector) = query.connector_id {
+        match app.store.connector(connector).await? {
+            Some(c) if caller.can_see(&c) => {}
+            _ => return Ok(Vec::new()),
+        }
+    }
     Ok(app.store.list_documents(caller, query).await?)
 }
 

@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::jobs;
-use crate::store::Ingested;
+use crate::store::{Ingest, Ingested};
 use mail_parser::MessageParser;
 use serde_json::{json, Map, Value};
 
@@ -224,11 +224,18 @@ pub async fn deliver(
             tags: vec![],
         };
         let follow_up = jobs::extract_attachments_job(id.as_str(), app.config.jobs.max_attempts);
-        let kept = match app
-            .store
-            .insert_ingested(&doc, &auto_tags, &dedupe_key, Some(&follow_up), false)
-            .await?
-        {
+        let senders: Vec<&str> = std::iter::once(mail_from)
+            .chain(headers.from.as_deref())
+            .collect();
+        let ingest = Ingest {
+            doc: &doc,
+            auto_tags: &auto_tags,
+            dedupe_key: &dedupe_key,
+            follow_up: Some(&follow_up),
+            also_archived: false,
+            senders: Some(&senders),
+        };
+        let kept = match app.store.insert_ingested(&ingest).await? {
             Ingested::Stored => {
                 stored += 1;
                 tracing::info!(document_id = %id, connector_id = %connector.id, size = message.size, "email stored");
@@ -240,6 +247,10 @@ pub async fn deliver(
             }
             Ingested::ConnectorInactive => {
                 inactive += 1;
+                false
+            }
+            Ingested::SenderNotAllowed => {
+                refused += 1;
                 false
             }
         };

@@ -107,6 +107,24 @@ pub enum Ingested {
     Duplicate,
     /// The connector was archived or is being deleted: nothing was stored.
     ConnectorInactive,
+    /// None of the senders is (any longer) in the connector's allowed list.
+    SenderNotAllowed,
+}
+
+/// A document a connector brought in, and the rules checked when it is
+/// stored, in the same transaction as the insert.
+#[derive(Debug, Clone)]
+pub struct Ingest<'a> {
+    /// Its `share_with_org` is replaced by the connector's current one.
+    pub doc: &'a Document,
+    pub auto_tags: &'a [String],
+    pub dedupe_key: &'a str,
+    pub follow_up: Option<&'a NewJob>,
+    /// Parts of a message accepted earlier are still kept when the
+    /// connector has been archived since (never while deleting).
+    pub also_archived: bool,
+    /// When given, one of them must be in the connector's `allowed_emails`.
+    pub senders: Option<&'a [&'a str]>,
 }
 
 /// What processing learned from a document's bytes.
@@ -209,20 +227,12 @@ pub trait Store: Send + Sync + 'static {
         user_tags: &[String],
         auto_tags: &[String],
     ) -> StoreResult<Document>;
-    /// Stores a document a connector ingested, in one transaction that also
-    /// checks the connector is still active (so nothing is accepted after an
-    /// archive or hard delete has been answered), skips a duplicate
-    /// `dedupe_key`, and enqueues `follow_up`.
-    /// `also_archived`: parts of a message accepted earlier are still kept
-    /// when the connector has been archived since (never while deleting).
-    async fn insert_ingested(
-        &self,
-        doc: &Document,
-        auto_tags: &[String],
-        dedupe_key: &str,
-        follow_up: Option<&NewJob>,
-        also_archived: bool,
-    ) -> StoreResult<Ingested>;
+    /// Stores a document a connector ingested. One transaction checks the
+    /// connector is still active (so nothing is accepted after an archive or
+    /// hard delete has been answered) and still allows the sender, takes its
+    /// current sharing, skips a duplicate `dedupe_key`, inserts, and
+    /// enqueues `follow_up`.
+    async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested>;
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>>;
     async fn list_documents(
         &self,

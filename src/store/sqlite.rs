@@ -5,8 +5,8 @@ use super::rows::{
     JOB_COLUMNS, TAG_COLUMNS,
 };
 use super::{
-    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingested, Job, NewApiKey, NewJob,
-    Ownership, Processed, Store, StoreError, StoreResult,
+    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingest, Ingested, Job, NewApiKey,
+    NewJob, Ownership, Processed, Store, StoreError, StoreResult,
 };
 use crate::domain::{Connector, ConnectorState, Document, DocumentId, Principal, Tag, Timestamp};
 use async_trait::async_trait;
@@ -58,7 +58,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = key.created_at.as_micros();
         sqlx::query("INSERT INTO orgs (org_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(&key.org_id)
@@ -229,7 +229,7 @@ impl Store for SqliteStore {
 
     async fn update_connector(&self, c: &Connector) -> StoreResult<bool> {
         let (_, allowed, ..) = config_columns(&c.config);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE connectors SET label = ?, description = ?, share_with_org = ?, \
              allowed_emails = COALESCE(?, allowed_emails), updated_at = ? \
@@ -280,7 +280,7 @@ impl Store for SqliteStore {
         at: Timestamp,
         purge: &NewJob,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE connectors SET state = 'deleting', updated_at = ? \
              WHERE connector_id = ? AND state <> 'deleting'",
@@ -322,7 +322,7 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut deleted = 0;
         for chunk in ids.chunks(500) {
             let mut q: QueryBuilder<Sqlite> =
@@ -354,7 +354,7 @@ impl Store for SqliteStore {
     }
 
     async fn finish_purge(&self, connector: Uuid) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let owner: Option<String> =
             sqlx::query_scalar("SELECT user_id FROM connectors WHERE connector_id = ?")
                 .bind(connector.to_string())
@@ -384,48 +384,66 @@ impl Store for SqliteStore {
         user_tags: &[String],
         auto_tags: &[String],
     ) -> StoreResult<Document> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = insert_document_in(&mut tx, doc, user_tags, auto_tags, None).await?;
         tx.commit().await?;
         Ok(stored)
     }
 
-    async fn insert_ingested(
-        &self,
-        doc: &Document,
-        auto_tags: &[String],
-        dedupe_key: &str,
-        follow_up: Option<&NewJob>,
-        also_archived: bool,
-    ) -> StoreResult<Ingested> {
+    async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
+        let doc = ingest.doc;
         let connector = doc
             .connector_id
             .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
-        // BEGIN IMMEDIATE: the state read below and the insert are one
-        // serialized step, so an archive either precedes it or follows it.
+        // IMMEDIATE: the reads below and the insert are one serialized step,
+        // so an archive or an update either precedes it or follows it.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let active: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM connectors WHERE connector_id = ? \
-             AND (state = 'active' OR (? AND state = 'archived'))",
+        let current: Option<(String, bool, Option<String>)> = sqlx::query_as(
+            "SELECT state, share_with_org, allowed_emails FROM connectors WHERE connector_id = ?",
         )
         .bind(connector.to_string())
-        .bind(also_archived)
         .fetch_optional(&mut *tx)
         .await?;
-        if active.is_none() {
+        let Some((state, share_with_org, allowed)) = current else {
             return Ok(Ingested::ConnectorInactive);
+        };
+        if !(state == "active" || (ingest.also_archived && state == "archived")) {
+            return Ok(Ingested::ConnectorInactive);
+        }
+        if let Some(senders) = ingest.senders {
+            let allowed: Vec<String> = allowed
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default();
+            let ok = senders
+                .iter()
+                .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
+            if !ok {
+                return Ok(Ingested::SenderNotAllowed);
+            }
         }
         let duplicate: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM documents WHERE connector_id = ? AND dedupe_key = ?")
                 .bind(connector.to_string())
-                .bind(dedupe_key)
+                .bind(ingest.dedupe_key)
                 .fetch_optional(&mut *tx)
                 .await?;
         if duplicate.is_some() {
             return Ok(Ingested::Duplicate);
         }
-        insert_document_in(&mut tx, doc, &[], auto_tags, Some(dedupe_key)).await?;
-        if let Some(job) = follow_up {
+        let doc = Document {
+            share_with_org,
+            ..doc.clone()
+        };
+        insert_document_in(
+            &mut tx,
+            &doc,
+            &[],
+            ingest.auto_tags,
+            Some(ingest.dedupe_key),
+        )
+        .await?;
+        if let Some(job) = ingest.follow_up {
             insert_job(&mut tx, job, doc.created_at).await?;
         }
         tx.commit().await?;
@@ -470,7 +488,7 @@ impl Store for SqliteStore {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE documents SET status = 'processing', blob_key = ?, updated_at = ? \
              WHERE document_id = ? AND status = 'pending'",
@@ -517,7 +535,7 @@ impl Store for SqliteStore {
         share_with_org: Option<bool>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(ids) = tag_ids {
             sqlx::query("DELETE FROM document_tags WHERE document_id = ?")
                 .bind(id.as_str())
@@ -547,7 +565,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let connector: Option<Option<String>> = sqlx::query_scalar(
             "DELETE FROM documents WHERE document_id = ? RETURNING connector_id",
         )
