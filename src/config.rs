@@ -290,6 +290,24 @@ pub struct PortalConfig {
     /// Seconds, or a number with `s`, `m`, `h` or `d`.
     #[serde(default = "default_sync_interval")]
     pub sync_interval: String,
+    /// Time allowed to connect and log in.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    /// Time allowed for each read from the portal.
+    #[serde(default = "default_transfer_timeout")]
+    pub transfer_timeout: String,
+}
+
+impl PortalConfig {
+    pub fn sync_interval(&self) -> Duration {
+        secs(&self.sync_interval)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        secs(&self.connect_timeout)
+    }
+    pub fn transfer_timeout(&self) -> Duration {
+        secs(&self.transfer_timeout)
+    }
 }
 
 fn default_sftp_port() -> u16 {
@@ -300,6 +318,12 @@ fn default_root() -> String {
 }
 fn default_sync_interval() -> String {
     "1h".into()
+}
+fn default_connect_timeout() -> String {
+    "30s".into()
+}
+fn default_transfer_timeout() -> String {
+    "60s".into()
 }
 
 /// Values given on the command line; they win over the file and environment.
@@ -437,8 +461,14 @@ impl Config {
                     bail!("invalid configuration: {at}.host_key must be a SHA256:... fingerprint or \"insecure-accept-any\"");
                 }
             }
-            parse_duration_secs(&p.sync_interval)
-                .map_err(|e| anyhow::anyhow!("invalid configuration: {at}.sync_interval {e}"))?;
+            for (key, value) in [
+                ("sync_interval", &p.sync_interval),
+                ("connect_timeout", &p.connect_timeout),
+                ("transfer_timeout", &p.transfer_timeout),
+            ] {
+                parse_duration_secs(value)
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: {at}.{key} {e}"))?;
+            }
         }
         if let Some(name) = &self.default_portal {
             if !names.contains(name.as_str()) {
@@ -513,6 +543,8 @@ mod tests {
             root: "/".into(),
             host_key: None,
             sync_interval: "1h".into(),
+            connect_timeout: "30s".into(),
+            transfer_timeout: "60s".into(),
         };
         let mut c = Config {
             portals: vec![portal("a"), portal("b")],

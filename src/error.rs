@@ -16,6 +16,12 @@ pub enum Error {
     ConnectorArchived,
     #[error("Connector is being deleted")]
     ConnectorDeleting,
+    #[error("A sync of this connector is already pending or running")]
+    SyncInProgress,
+    #[error("Sync job not found")]
+    SyncJobNotFound,
+    #[error("The sync job has already finished")]
+    SyncJobFinished,
     /// Absent, or not visible to the caller.
     #[error("Document not found")]
     DocumentNotFound,

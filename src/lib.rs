@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod portals;
 pub mod ratelimit;
 pub mod service;
 pub mod smtp;

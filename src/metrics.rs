@@ -11,6 +11,7 @@ pub const JOBS: &str = "inlet_jobs_total";
 pub const JOB_QUEUE: &str = "inlet_job_queue_depth";
 pub const DOCUMENTS_PURGED: &str = "inlet_documents_purged_total";
 pub const RATE_LIMITED: &str = "inlet_rate_limited_total";
+pub const SYNCS: &str = "inlet_syncs_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -11,6 +11,7 @@ pub mod json;
 pub mod openapi;
 pub mod params;
 pub mod request_id;
+pub mod sync;
 pub mod tags;
 
 use crate::service::AppState;
@@ -49,6 +50,10 @@ pub fn router(app: AppState) -> Router {
         ))
         .routes(routes!(documents::original_url))
         .routes(routes!(tags::list_tags, tags::create_tag))
+        .routes(routes!(sync::trigger_sync))
+        .routes(routes!(sync::list_sync_jobs))
+        .routes(routes!(sync::get_sync_job))
+        .routes(routes!(sync::cancel_sync_job))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             auth::require_key,

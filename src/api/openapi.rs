@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "Connectors", description = "Email inboxes and research-portal syncs"),
         (name = "Documents", description = "The private document store"),
+        (name = "Sync jobs", description = "Research-portal syncs of investment_research connectors"),
         (name = "Tags", description = "Per-user labels on documents"),
         (name = "Operations", description = "Health and service documents"),
     )

@@ -5,6 +5,7 @@ pub mod connector;
 pub mod document;
 pub mod email_address;
 pub mod principal;
+pub mod sync_job;
 pub mod time;
 
 pub use connector::{
@@ -12,6 +13,7 @@ pub use connector::{
 };
 pub use document::{Document, DocumentId, DocumentStatus, RequestOrigin, Tag};
 pub use principal::Principal;
+pub use sync_job::{SyncJob, SyncStatus, TriggerMethod};
 pub use time::Timestamp;
 
 /// A client value that breaks a rule; `field` names it for the error message.

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod process;
 pub mod purge;
 pub mod sweep;
+pub mod sync;
 
 use crate::domain::Timestamp;
 use crate::service::AppState;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 pub const PROCESS_DOCUMENT: &str = "process_document";
 pub const PURGE_CONNECTOR: &str = "purge_connector";
 pub const EXTRACT_ATTACHMENTS: &str = "extract_attachments";
+pub const RUN_SYNC: &str = "run_sync";
 
 /// How a job step that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,18 @@ pub fn extract_attachments_job(document_id: &str, max_attempts: i64) -> NewJob {
     }
 }
 
+/// Running a sync job. A sync that fails talking to the portal ends in
+/// `error` by itself; job retries are for our own failures, and resume.
+pub fn run_sync_job(sync_job_id: Uuid) -> NewJob {
+    NewJob {
+        kind: RUN_SYNC.into(),
+        payload: serde_json::json!({ "sync_job_id": sync_job_id }),
+        run_at: Timestamp::now(),
+        max_attempts: 8,
+        dedupe_key: Some(format!("{RUN_SYNC}:{sync_job_id}")),
+    }
+}
+
 /// The purge of a hard-deleted connector. It never gives up: a connector
 /// must not stay `deleting` for good because storage failed for a while
 /// (its retries back off to once an hour).
@@ -87,6 +101,9 @@ pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.clamp(1, 13) as u32 - 1;
     Duration::from_secs((1u64 << exp).min(3600))
 }
+
+/// How often workers look for scheduled syncs that are due.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Runner {
     app: AppState,
@@ -227,6 +244,13 @@ impl Runner {
                     .await
                     .map(|()| Step::Done)
             }
+            RUN_SYNC => {
+                let id = job.payload["sync_job_id"]
+                    .as_str()
+                    .and_then(|s| Uuid::try_parse(s).ok())
+                    .ok_or_else(|| JobError::Permanent("bad sync job id".into()))?;
+                sync::run_sync(&self.app, id).await
+            }
             PURGE_CONNECTOR => {
                 let id = job.payload["connector_id"]
                     .as_str()
@@ -245,11 +269,20 @@ impl Runner {
         let poll = self.app.config.jobs.poll_interval();
         let sweep_every = self.app.config.blobs.sweep_interval();
         let mut next_sweep = tokio::time::Instant::now() + sweep_every;
+        let mut next_schedule = tokio::time::Instant::now();
         while !*stop.borrow() {
             match self.run_one(Timestamp::now()).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "job runner error"),
+            }
+            if tokio::time::Instant::now() >= next_schedule {
+                if let Err(e) =
+                    crate::service::sync::schedule_due(&self.app, Timestamp::now()).await
+                {
+                    tracing::error!(error = %e, "starting scheduled syncs failed");
+                }
+                next_schedule = tokio::time::Instant::now() + SCHEDULE_EVERY;
             }
             if tokio::time::Instant::now() >= next_sweep {
                 if let Err(e) = sweep::sweep_orphan_blobs(&self.app, Timestamp::now()).await {

@@ -95,6 +95,8 @@ pub async fn create(app: &AppState, owner: &Principal, new: NewConnector) -> Res
                 password: Sealed(app.secret.seal(password.as_bytes(), id.as_bytes())),
             };
             app.store.insert_connector(&connector).await?;
+            let first = super::sync::first_sync_at(id, portal.sync_interval(), now);
+            app.store.set_next_sync(id, first).await?;
         }
         NewConfig::Email { allowed_emails } => {
             for attempt in 1..=EMAIL_HASH_ATTEMPTS {
@@ -208,8 +210,12 @@ pub async fn delete(
         connector.updated_at = now;
         tracing::info!(connector_id = %id, "connector archived");
     }
-    // Sync jobs do not exist yet, so `delete_sync_jobs` has nothing to remove.
-    let _ = options.delete_sync_jobs;
+    if options.delete_sync_jobs {
+        // A sync still running was just told to stop; it ends `canceled`
+        // and stays as the last record.
+        let removed = app.store.delete_sync_jobs(id).await?;
+        tracing::info!(connector_id = %id, removed, "sync job history deleted");
+    }
     // Answered from memory: the purge may already have removed the row.
     Ok(connector)
 }

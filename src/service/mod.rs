@@ -5,6 +5,7 @@ pub mod connectors;
 pub mod documents;
 pub mod email;
 pub mod keys;
+pub mod sync;
 pub mod tags;
 
 use crate::blobs::BlobStore;

@@ -4,7 +4,8 @@ use super::{Job, JobState, StoreError};
 use crate::domain::connector::Sealed;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Document, DocumentId,
-    DocumentStatus, Label, LastSync, RequestOrigin, Tag, Timestamp,
+    DocumentStatus, Label, LastSync, RequestOrigin, SyncJob, SyncStatus, Tag, Timestamp,
+    TriggerMethod,
 };
 use uuid::Uuid;
 
@@ -251,6 +252,47 @@ impl TryFrom<JobRow> for Job {
             attempts: r.attempts,
             max_attempts: r.max_attempts,
             last_error: r.last_error,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct SyncJobRow {
+    pub sync_job_id: String,
+    pub connector_id: String,
+    pub status: String,
+    pub trigger_method: String,
+    pub date_limit: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub indexed_document_count: i64,
+    pub skipped_document_count: i64,
+    pub error: Option<String>,
+}
+
+pub(super) const SYNC_JOB_COLUMNS: &str = "sync_job_id, connector_id, status, trigger_method, \
+    date_limit, created_at, started_at, completed_at, indexed_document_count, \
+    skipped_document_count, error";
+
+impl TryFrom<SyncJobRow> for SyncJob {
+    type Error = StoreError;
+
+    fn try_from(r: SyncJobRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt(format!("sync job {}: {what}", r.sync_job_id));
+        Ok(SyncJob {
+            id: Uuid::try_parse(&r.sync_job_id).map_err(|_| bad("id"))?,
+            connector_id: Uuid::try_parse(&r.connector_id).map_err(|_| bad("connector"))?,
+            status: SyncStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+            trigger_method: TriggerMethod::parse(&r.trigger_method)
+                .ok_or_else(|| bad("trigger"))?,
+            date_limit: r.date_limit,
+            created_at: Timestamp::from_micros(r.created_at),
+            started_at: r.started_at.map(Timestamp::from_micros),
+            completed_at: r.completed_at.map(Timestamp::from_micros),
+            indexed_document_count: r.indexed_document_count,
+            skipped_document_count: r.skipped_document_count,
+            error: r.error,
         })
     }
 }

@@ -1,14 +1,16 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
 use super::rows::{
-    config_columns, ConnectorRow, DocumentRow, JobRow, TagRow, CONNECTOR_COLUMNS, DOCUMENT_COLUMNS,
-    JOB_COLUMNS, TAG_COLUMNS,
+    config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
+    DOCUMENT_COLUMNS, JOB_COLUMNS, SYNC_JOB_COLUMNS, TAG_COLUMNS,
 };
 use super::{
     ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingest, Ingested, Job, NewApiKey,
-    NewJob, Ownership, Processed, Store, StoreError, StoreResult,
+    NewJob, Ownership, Processed, Store, StoreError, StoreResult, SyncStart,
 };
-use crate::domain::{Connector, ConnectorState, Document, DocumentId, Principal, Tag, Timestamp};
+use crate::domain::{
+    Connector, ConnectorState, Document, DocumentId, Principal, SyncJob, SyncStatus, Tag, Timestamp,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -262,6 +264,7 @@ impl Store for SqliteStore {
     }
 
     async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE connectors SET state = ?, updated_at = ? WHERE connector_id = ? AND state = ?",
         )
@@ -269,8 +272,10 @@ impl Store for SqliteStore {
         .bind(at.as_micros())
         .bind(id.to_string())
         .bind(ConnectorState::Active.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        stop_syncs(&mut tx, id, at).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -293,6 +298,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         insert_job(&mut tx, purge, at).await?;
+        stop_syncs(&mut tx, id, at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -370,6 +376,10 @@ impl Store for SqliteStore {
         .bind(&owner)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM sync_jobs WHERE connector_id = ?")
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM connectors WHERE connector_id = ?")
             .bind(connector.to_string())
             .execute(&mut *tx)
@@ -777,6 +787,237 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn create_sync_job(&self, sync: &SyncJob, run: &NewJob) -> StoreResult<SyncStart> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM connectors WHERE connector_id = ? AND state = 'active'",
+        )
+        .bind(sync.connector_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if active.is_none() {
+            return Ok(SyncStart::Inactive);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO sync_jobs (sync_job_id, connector_id, status, trigger_method, date_limit, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(sync.id.to_string())
+        .bind(sync.connector_id.to_string())
+        .bind(sync.status.as_str())
+        .bind(sync.trigger_method.as_str())
+        .bind(&sync.date_limit)
+        .bind(sync.created_at.as_micros())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Ok(SyncStart::InProgress),
+            other => {
+                other?;
+            }
+        }
+        insert_job(&mut tx, run, sync.created_at).await?;
+        tx.commit().await?;
+        Ok(SyncStart::Created)
+    }
+
+    async fn sync_job(&self, id: Uuid) -> StoreResult<Option<SyncJob>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SYNC_JOB_COLUMNS} FROM sync_jobs WHERE sync_job_id = ?"
+        ));
+        let row: Option<SyncJobRow> = sqlx::query_as(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(SyncJob::try_from).transpose()
+    }
+
+    async fn sync_jobs(&self, connector: Uuid, limit: u32) -> StoreResult<Vec<SyncJob>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SYNC_JOB_COLUMNS} FROM sync_jobs WHERE connector_id = ? \
+             ORDER BY created_at DESC, sync_job_id DESC LIMIT ?"
+        ));
+        let rows: Vec<SyncJobRow> = sqlx::query_as(sql)
+            .bind(connector.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(SyncJob::try_from).collect()
+    }
+
+    async fn cancel_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>> {
+        sqlx::query(
+            "UPDATE sync_jobs SET status = CASE status WHEN 'pending' THEN 'canceled' ELSE 'canceling' END, \
+             completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END \
+             WHERE sync_job_id = ? AND status IN ('pending', 'in_progress')",
+        )
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        self.sync_job(id).await
+    }
+
+    async fn start_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let started = sqlx::query(
+            "UPDATE sync_jobs SET status = 'in_progress', started_at = ? \
+             WHERE sync_job_id = ? AND status = 'pending'",
+        )
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if started.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE connectors SET last_sync_status = 'IN_PROGRESS', last_sync_at = ?, \
+                 last_sync_error_msg = NULL, last_sync_count = NULL \
+                 WHERE connector_id = (SELECT connector_id FROM sync_jobs WHERE sync_job_id = ?)",
+            )
+            .bind(at.as_micros())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.sync_job(id).await
+    }
+
+    async fn sync_progress(&self, id: Uuid, indexed: i64, skipped: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sync_jobs SET indexed_document_count = ?, skipped_document_count = ? WHERE sync_job_id = ?",
+        )
+        .bind(indexed)
+        .bind(skipped)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_sync_job(
+        &self,
+        id: Uuid,
+        status: SyncStatus,
+        error: Option<&str>,
+        indexed: i64,
+        skipped: i64,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE sync_jobs SET status = ?, error = ?, indexed_document_count = ?, \
+             skipped_document_count = ?, completed_at = ? \
+             WHERE sync_job_id = ? AND status IN ('pending', 'in_progress', 'canceling')",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(indexed)
+        .bind(skipped)
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE connectors SET last_sync_status = ?, last_sync_at = ?, \
+                 last_sync_error_msg = ?, last_sync_count = ? \
+                 WHERE connector_id = (SELECT connector_id FROM sync_jobs WHERE sync_job_id = ?)",
+            )
+            .bind(status.connector_status())
+            .bind(at.as_micros())
+            .bind(error)
+            .bind(indexed)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_sync_jobs(&self, connector: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sync_jobs WHERE connector_id = ? \
+             AND status IN ('canceled', 'completed', 'error')",
+        )
+        .bind(connector.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn ingested(
+        &self,
+        connector: Uuid,
+        dedupe_key: Option<&str>,
+        sha256: Option<&str>,
+    ) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM documents WHERE connector_id = ?1 AND dedupe_key = ?2 \
+             UNION ALL SELECT 1 FROM documents WHERE connector_id = ?1 AND sha256 = ?3 LIMIT 1",
+        )
+        .bind(connector.to_string())
+        .bind(dedupe_key)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn set_next_sync(&self, connector: Uuid, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE connectors SET next_sync_at = ? WHERE connector_id = ?")
+            .bind(at.as_micros())
+            .bind(connector.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn due_syncs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(Connector, Timestamp)>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTOR_COLUMNS}, next_sync_at FROM connectors \
+             WHERE kind = 'investment_research' AND state = 'active' AND next_sync_at <= ? \
+             ORDER BY next_sync_at LIMIT ?"
+        ));
+        let rows: Vec<sqlx::sqlite::SqliteRow> = sqlx::query(sql)
+            .bind(now.as_micros())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                use sqlx::{FromRow, Row};
+                let next: i64 = row.try_get("next_sync_at")?;
+                Ok((
+                    Connector::try_from(ConnectorRow::from_row(&row)?)?,
+                    Timestamp::from_micros(next),
+                ))
+            })
+            .collect()
+    }
+
+    async fn advance_next_sync(
+        &self,
+        connector: Uuid,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connectors SET next_sync_at = ? WHERE connector_id = ? AND next_sync_at = ?",
+        )
+        .bind(to.as_micros())
+        .bind(connector.to_string())
+        .bind(from.as_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn jobs(&self) -> StoreResult<Vec<Job>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY run_at"));
         let rows: Vec<JobRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
@@ -852,6 +1093,25 @@ async fn ensure_tag_in(
         .fetch_one(&mut *conn)
         .await?;
     Tag::try_from(row)
+}
+
+/// Halts a connector's syncs: a pending one is canceled, a running one is
+/// asked to stop (it notices before its next file).
+async fn stop_syncs(
+    conn: &mut SqliteConnection,
+    connector: Uuid,
+    at: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sync_jobs SET status = CASE status WHEN 'pending' THEN 'canceled' ELSE 'canceling' END, \
+         completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END \
+         WHERE connector_id = ? AND status IN ('pending', 'in_progress')",
+    )
+    .bind(at.as_micros())
+    .bind(connector.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Inserts a document with its tags and counts it in its connector.

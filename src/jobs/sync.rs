@@ -1,0 +1,344 @@
+//! Running a sync job: log in to the portal with the connector's
+//! credentials (decrypted only in memory), walk its tree, and store every
+//! new file as a document, each committed on its own so that a crash or a
+//! cancel loses nothing and duplicates nothing.
+
+use super::process::sniff_content_type;
+use super::{JobError, Step};
+use crate::domain::document::auto_tag;
+use crate::domain::{
+    ConnectorConfig, Document, DocumentId, DocumentStatus, RequestOrigin, SyncStatus, Timestamp,
+};
+use crate::portals::{self, PortalSession, RemoteFile, WalkLimits};
+use crate::service::AppState;
+use crate::store::{Ingest, Ingested};
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
+use std::sync::Mutex;
+use tokio::io::AsyncReadExt;
+use uuid::Uuid;
+
+const CHUNK: usize = 64 * 1024;
+
+/// How a sync ended, when it did not need another attempt.
+struct Ended {
+    status: SyncStatus,
+    error: Option<String>,
+}
+
+pub async fn run_sync(app: &AppState, id: Uuid) -> Result<Step, JobError> {
+    let store = &app.store;
+    let Some(job) = store
+        .start_sync_job(id, Timestamp::now())
+        .await
+        .map_err(JobError::transient)?
+    else {
+        return Ok(Step::Done);
+    };
+    let (mut indexed, mut skipped) = (job.indexed_document_count, job.skipped_document_count);
+    let ended = match job.status {
+        SyncStatus::InProgress => {
+            sync(
+                app,
+                id,
+                job.connector_id,
+                job.date_limit.as_deref(),
+                &mut indexed,
+                &mut skipped,
+            )
+            .await?
+        }
+        SyncStatus::Canceling => Ended {
+            status: SyncStatus::Canceled,
+            error: None,
+        },
+        _ => return Ok(Step::Done), // finished already
+    };
+    store
+        .finish_sync_job(
+            id,
+            ended.status,
+            ended.error.as_deref(),
+            indexed,
+            skipped,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(JobError::transient)?;
+    tracing::info!(sync_job_id = %id, status = ended.status.as_str(), indexed, skipped, error = ended.error.as_deref().unwrap_or(""), "sync finished");
+    metrics::counter!(crate::metrics::SYNCS, "outcome" => ended.status.as_str()).increment(1);
+    Ok(Step::Done)
+}
+
+fn failed(e: impl std::fmt::Display) -> Ended {
+    Ended {
+        status: SyncStatus::Error,
+        error: Some(e.to_string()),
+    }
+}
+
+async fn sync(
+    app: &AppState,
+    id: Uuid,
+    connector_id: Uuid,
+    date_limit: Option<&str>,
+    indexed: &mut i64,
+    skipped: &mut i64,
+) -> Result<Ended, JobError> {
+    let Some(connector) = app
+        .store
+        .connector(connector_id)
+        .await
+        .map_err(JobError::transient)?
+    else {
+        return Ok(Ended {
+            status: SyncStatus::Canceled,
+            error: None,
+        });
+    };
+    let ConnectorConfig::InvestmentResearch {
+        user_id,
+        portal,
+        password,
+    } = &connector.config
+    else {
+        return Ok(failed("not an investment_research connector"));
+    };
+    let Some(portal) = app.config.portals.iter().find(|p| &p.name == portal) else {
+        return Ok(failed(format!(
+            "portal {portal:?} is no longer configured on this server"
+        )));
+    };
+    let Some(password) = app.secret.open(&password.0, connector.id.as_bytes()) else {
+        return Ok(failed(
+            "the stored credentials cannot be decrypted (was the server key changed?)",
+        ));
+    };
+    let Ok(password) = String::from_utf8(password) else {
+        return Ok(failed("the stored credentials are not valid text"));
+    };
+    let cutoff = date_limit
+        .and_then(Timestamp::parse)
+        .map_or(i64::MIN, Timestamp::as_secs);
+    let mut session = match portals::connect(portal, user_id, &password).await {
+        Ok(s) => s,
+        Err(e) => return Ok(failed(e)),
+    };
+    drop(password);
+    let files = match session.list(WalkLimits::default()).await {
+        Ok(files) => files,
+        Err(e) => {
+            session.close().await;
+            return Ok(failed(e));
+        }
+    };
+    let tags = vec![
+        auto_tag::broker(&portal.broker),
+        auto_tag::label(connector.label.as_str()),
+    ];
+    let mut outcome = Ended {
+        status: SyncStatus::Completed,
+        error: None,
+    };
+    for (n, file) in files.iter().filter(|f| f.modified >= cutoff).enumerate() {
+        match app.store.sync_job(id).await.map_err(JobError::transient)? {
+            Some(j) if j.status == SyncStatus::InProgress => {}
+            _ => {
+                outcome = Ended {
+                    status: SyncStatus::Canceled,
+                    error: None,
+                };
+                break;
+            }
+        }
+        match fetch(
+            app,
+            session.as_mut(),
+            &connector,
+            &portal.broker,
+            &tags,
+            file,
+            portal.transfer_timeout(),
+        )
+        .await
+        {
+            Ok(true) => *indexed += 1,
+            Ok(false) => *skipped += 1,
+            Err(FetchError::Portal(e)) => {
+                outcome = failed(e);
+                break;
+            }
+            Err(FetchError::Local(e)) => {
+                session.close().await;
+                let _ = app.store.sync_progress(id, *indexed, *skipped).await;
+                return Err(e);
+            }
+        }
+        if n % 10 == 9 {
+            app.store
+                .sync_progress(id, *indexed, *skipped)
+                .await
+                .map_err(JobError::transient)?;
+        }
+    }
+    session.close().await;
+    Ok(outcome)
+}
+
+enum FetchError {
+    /// The portal failed: the sync ends in `error`.
+    Portal(portals::PortalError),
+    /// Our side failed: the job is retried and resumes.
+    Local(JobError),
+}
+
+/// Stores one remote file unless it is already there; `Ok(true)` when stored.
+async fn fetch(
+    app: &AppState,
+    session: &mut dyn PortalSession,
+    connector: &crate::domain::Connector,
+    broker: &str,
+    tags: &[String],
+    file: &RemoteFile,
+    timeout: std::time::Duration,
+) -> Result<bool, FetchError> {
+    let local = |e: &dyn std::fmt::Display| FetchError::Local(JobError::transient(e));
+    let dedupe_key = format!("sftp:{}:{}:{}", file.path, file.size, file.modified);
+    if app
+        .store
+        .ingested(connector.id, Some(&dedupe_key), None)
+        .await
+        .map_err(|e| local(&e))?
+    {
+        return Ok(false);
+    }
+    let mut reader = session.open(&file.path).await.map_err(FetchError::Portal)?;
+    let hasher = Mutex::new(Sha256::new());
+    let head = Mutex::new(Vec::with_capacity(8192));
+    let stream = futures_util::stream::unfold(&mut reader, |reader| async {
+        let mut buf = BytesMut::zeroed(CHUNK);
+        match tokio::time::timeout(timeout, reader.read(&mut buf)).await {
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "portal read timed out",
+                )),
+                reader,
+            )),
+            Ok(Err(e)) => Some((Err(e), reader)),
+            Ok(Ok(0)) => None,
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                let bytes: Bytes = buf.freeze();
+                hasher
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .update(&bytes);
+                let mut h = head.lock().unwrap_or_else(|e| e.into_inner());
+                if h.len() < 8192 {
+                    let take = (8192 - h.len()).min(bytes.len());
+                    h.extend_from_slice(&bytes[..take]);
+                }
+                Some((Ok(bytes), reader))
+            }
+        }
+    });
+    let id = DocumentId::new();
+    let key = crate::blobs::document_key(id.as_str());
+    let limit = app.config.documents.max_upload_bytes;
+    let size = match app.blobs.put_stream(&key, Box::pin(stream), limit).await {
+        Ok(size) => size,
+        Err(crate::blobs::BlobError::Source(e)) => {
+            return Err(FetchError::Portal(portals::PortalError::Protocol(format!(
+                "{}: {e}",
+                file.path
+            ))))
+        }
+        Err(crate::blobs::BlobError::TooLarge { limit }) => {
+            tracing::warn!(path = %file.path, limit, "remote file larger than the upload limit; skipped");
+            return Ok(false);
+        }
+        Err(e) => return Err(local(&e)),
+    };
+    let sha256 = hex::encode(
+        hasher
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .finalize(),
+    );
+    if app
+        .store
+        .ingested(connector.id, None, Some(&sha256))
+        .await
+        .map_err(|e| local(&e))?
+    {
+        forget(app, &key).await?;
+        return Ok(false); // the same bytes under another name
+    }
+    let head = head.into_inner().unwrap_or_else(|e| e.into_inner());
+    let now = Timestamp::now();
+    let mut metadata = Map::new();
+    metadata.insert("broker".into(), json!(broker));
+    metadata.insert("remote_path".into(), json!(file.path));
+    let doc = Document {
+        id,
+        user_id: connector.user_id.clone(),
+        org_id: connector.org_id.clone(),
+        connector_id: Some(connector.id),
+        rp_collection_id: None,
+        file_name: file
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&file.path)
+            .to_string(),
+        raw_size: Some(size as i64),
+        content_type: Some(sniff_content_type(&head)),
+        request_origin: RequestOrigin::InvestmentResearch,
+        status: if size == 0 {
+            DocumentStatus::Failed
+        } else {
+            DocumentStatus::Completed
+        },
+        error_code: (size == 0).then(|| "EMPTY_FILE".to_string()),
+        share_with_org: connector.share_with_org,
+        published_at: Some(Timestamp::from_micros(
+            file.modified.saturating_mul(1_000_000),
+        )),
+        created_at: now,
+        updated_at: now,
+        file_metadata: metadata,
+        sha256: Some(sha256),
+        blob_key: Some(key.clone()),
+        tags: vec![],
+    };
+    let ingest = Ingest {
+        doc: &doc,
+        auto_tags: tags,
+        dedupe_key: &dedupe_key,
+        follow_up: None,
+        also_archived: false,
+        senders: None,
+    };
+    match app
+        .store
+        .insert_ingested(&ingest)
+        .await
+        .map_err(|e| local(&e))?
+    {
+        Ingested::Stored => Ok(true),
+        _ => {
+            forget(app, &key).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// Deletes a blob nobody will reference.
+async fn forget(app: &AppState, key: &str) -> Result<(), FetchError> {
+    app.blobs
+        .delete(key)
+        .await
+        .map_err(|e| FetchError::Local(JobError::transient(e)))
+}
