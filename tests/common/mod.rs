@@ -4,6 +4,7 @@
 
 pub mod schema;
 pub mod smtp;
+pub mod sshd;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -65,7 +66,8 @@ impl TestServer {
         Self::start_config("").await
     }
 
-    async fn start_config(config: &str) -> Self {
+    /// Starts a server with exactly `config` (after the base keys).
+    pub async fn start_config(config: &str) -> Self {
         // Tests poll and retry freely; only the rate-limit tests set limits.
         let limits = if config.contains("[rate_limit]") {
             ""
