@@ -48,6 +48,13 @@ async fn every_endpoint_is_documented() {
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/metrics", vec!["get"]),
+        ("/contents/v1/connectors/{connector_id}/sync", vec!["post"]),
+        (
+            "/contents/v1/connectors/{connector_id}/sync_jobs",
+            vec!["get"],
+        ),
+        ("/contents/v1/sync_jobs/{sync_job_id}", vec!["get"]),
+        ("/contents/v1/sync_jobs/{sync_job_id}/cancel", vec!["post"]),
         ("/contents/v1/documents", vec!["get", "post"]),
         (
             "/contents/v1/documents/{id}",
@@ -195,6 +202,110 @@ async fn real_responses_conform_to_the_document() {
         "get",
         ONE,
         s.request(Method::GET, &missing, None).send().await.unwrap(),
+    )
+    .await;
+
+    let research_path = format!(
+        "{CONNECTORS}/{}",
+        research["connector_id"].as_str().unwrap()
+    );
+    let sync = "/contents/v1/connectors/{connector_id}/sync";
+    let mail = s.email_connector(key, "mail", false).await;
+    let mail_path = format!("{CONNECTORS}/{}", mail["connector_id"].as_str().unwrap());
+    check(
+        &doc,
+        "post",
+        sync,
+        s.post_json(
+            &format!("{mail_path}/sync"),
+            key,
+            &json!({"date_limit": "2026-01-01"}),
+        )
+        .await,
+    )
+    .await;
+    check(
+        &doc,
+        "post",
+        sync,
+        s.post_json(
+            &format!("{research_path}/sync"),
+            key,
+            &json!({"date_limit": "2026-01-01"}),
+        )
+        .await,
+    )
+    .await;
+    let fresh = check(&doc, "post", CONNECTORS, s.post_json(CONNECTORS, key, &json!({"type": "investment_research", "label": "r2", "config": {"user_id": "u", "user_password": "p"}})).await).await;
+    let fresh_path = format!("{CONNECTORS}/{}", fresh["connector_id"].as_str().unwrap());
+    let accepted = check(
+        &doc,
+        "post",
+        sync,
+        s.post_json(
+            &format!("{fresh_path}/sync"),
+            key,
+            &json!({"date_limit": "2026-01-01"}),
+        )
+        .await,
+    )
+    .await;
+    check(
+        &doc,
+        "post",
+        sync,
+        s.post_json(
+            &format!("{fresh_path}/sync"),
+            key,
+            &json!({"date_limit": "2026-01-01"}),
+        )
+        .await,
+    )
+    .await;
+    check(
+        &doc,
+        "get",
+        "/contents/v1/connectors/{connector_id}/sync_jobs",
+        s.get(&format!("{fresh_path}/sync_jobs"), key).await,
+    )
+    .await;
+    let job_path = format!(
+        "/contents/v1/sync_jobs/{}",
+        accepted["sync_job_id"].as_str().unwrap()
+    );
+    check(
+        &doc,
+        "get",
+        "/contents/v1/sync_jobs/{sync_job_id}",
+        s.get(&job_path, key).await,
+    )
+    .await;
+    check(
+        &doc,
+        "get",
+        "/contents/v1/sync_jobs/{sync_job_id}",
+        s.get("/contents/v1/sync_jobs/x", key).await,
+    )
+    .await;
+    let cancel = "/contents/v1/sync_jobs/{sync_job_id}/cancel";
+    check(
+        &doc,
+        "post",
+        cancel,
+        s.request(Method::POST, &format!("{job_path}/cancel"), Some(key))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    check(
+        &doc,
+        "post",
+        cancel,
+        s.request(Method::POST, &format!("{job_path}/cancel"), Some(key))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
 
