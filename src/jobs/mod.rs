@@ -49,51 +49,50 @@ impl JobError {
     }
 }
 
-/// The processing job for an uploaded or ingested document.
-pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
+/// A job of `kind` about `subject` (at most one pending per kind and subject).
+fn job_for(kind: &str, field: &str, subject: impl std::fmt::Display, max_attempts: i64) -> NewJob {
     NewJob {
-        kind: PROCESS_DOCUMENT.into(),
-        payload: serde_json::json!({ "document_id": document_id }),
+        kind: kind.into(),
+        payload: serde_json::Value::Object(
+            [(
+                field.to_string(),
+                serde_json::Value::String(subject.to_string()),
+            )]
+            .into_iter()
+            .collect(),
+        ),
         run_at: Timestamp::now(),
         max_attempts,
-        dedupe_key: Some(format!("{PROCESS_DOCUMENT}:{document_id}")),
+        dedupe_key: Some(format!("{kind}:{subject}")),
     }
+}
+
+/// The processing job for an uploaded or ingested document.
+pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
+    job_for(PROCESS_DOCUMENT, "document_id", document_id, max_attempts)
 }
 
 /// Turning a stored email's attachments into documents.
 pub fn extract_attachments_job(document_id: &str, max_attempts: i64) -> NewJob {
-    NewJob {
-        kind: EXTRACT_ATTACHMENTS.into(),
-        payload: serde_json::json!({ "document_id": document_id }),
-        run_at: Timestamp::now(),
+    job_for(
+        EXTRACT_ATTACHMENTS,
+        "document_id",
+        document_id,
         max_attempts,
-        dedupe_key: Some(format!("{EXTRACT_ATTACHMENTS}:{document_id}")),
-    }
+    )
 }
 
 /// Running a sync job. A sync that fails talking to the portal ends in
 /// `error` by itself; job retries are for our own failures, and resume.
 pub fn run_sync_job(sync_job_id: Uuid) -> NewJob {
-    NewJob {
-        kind: RUN_SYNC.into(),
-        payload: serde_json::json!({ "sync_job_id": sync_job_id }),
-        run_at: Timestamp::now(),
-        max_attempts: 8,
-        dedupe_key: Some(format!("{RUN_SYNC}:{sync_job_id}")),
-    }
+    job_for(RUN_SYNC, "sync_job_id", sync_job_id, 8)
 }
 
 /// The purge of a hard-deleted connector. It never gives up: a connector
 /// must not stay `deleting` for good because storage failed for a while
 /// (its retries back off to once an hour).
 pub fn purge_connector_job(connector_id: Uuid) -> NewJob {
-    NewJob {
-        kind: PURGE_CONNECTOR.into(),
-        payload: serde_json::json!({ "connector_id": connector_id }),
-        run_at: Timestamp::now(),
-        max_attempts: i64::MAX,
-        dedupe_key: Some(format!("{PURGE_CONNECTOR}:{connector_id}")),
-    }
+    job_for(PURGE_CONNECTOR, "connector_id", connector_id, i64::MAX)
 }
 
 /// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s, … capped at one hour.
