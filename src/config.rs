@@ -90,6 +90,8 @@ pub struct HttpConfig {
     /// Longest an API request may take (408 beyond); signed-URL transfers
     /// are not bounded by it.
     pub request_timeout: String,
+    /// Largest request line plus headers, in bytes (431 beyond).
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -97,6 +99,7 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout: "30s".into(),
+            max_header_bytes: 32 * 1024,
         }
     }
 }

@@ -375,3 +375,35 @@ async fn sigterm_finishes_a_message_being_received_then_exits_0() {
         "flight@x"
     );
 }
+
+#[tokio::test]
+async fn oversized_headers_and_slow_requests_get_the_error_body() {
+    let s =
+        TestServer::start_with("[http]\nmax_header_bytes = 4096\nrequest_timeout = \"1s\"").await;
+    let resp = s
+        .request(Method::GET, CONNECTORS, Some(&s.admin_key))
+        .header("X-Padding", "p".repeat(5000))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 431, "HEADERS_TOO_LARGE").await;
+    // A body that trickles in slower than the request timeout allows.
+    let slow = futures_util::stream::unfold(0, |n| async move {
+        match n {
+            0 => Some((Ok::<_, std::io::Error>(b"{\"type\":".to_vec()), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Some((Ok(b"\"email\"}".to_vec()), 2))
+            }
+            _ => None,
+        }
+    });
+    let resp = s
+        .request(Method::POST, CONNECTORS, Some(&s.admin_key))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(slow))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 408, "REQUEST_TIMEOUT").await;
+}

@@ -69,6 +69,9 @@ impl ApiError {
                 ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type")
             }
             StatusCode::REQUEST_TIMEOUT => ("REQUEST_TIMEOUT", "Request timed out"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                ("HEADERS_TOO_LARGE", "Request headers too large")
+            }
             StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "Unauthorized"),
             s if s.is_client_error() => ("INVALID_REQUEST", "Invalid request"),
             _ => return Self::internal(),

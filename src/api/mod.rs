@@ -8,6 +8,7 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod json;
+pub mod limits;
 pub mod openapi;
 pub mod params;
 pub mod request_id;
@@ -84,6 +85,10 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
         })
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            limits::header_size,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             ApiError::internal().into_response()
