@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::jobs;
 use crate::store::{Ingest, Ingested};
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Map, Value};
 
 /// What a `RCPT TO` address names.
@@ -78,6 +78,9 @@ struct Headers {
     subject: Option<String>,
     message_id: Option<String>,
     date: Option<Timestamp>,
+    /// Multipart, an attached message, or a body sent as an attachment:
+    /// worth the job that extracts attachments.
+    may_have_attachments: bool,
 }
 
 fn read_headers(raw: &[u8]) -> Headers {
@@ -88,8 +91,15 @@ fn read_headers(raw: &[u8]) -> Headers {
             subject: None,
             message_id: None,
             date: None,
+            may_have_attachments: false,
         };
     };
+    let may_have_attachments = msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") || ct.ctype().eq_ignore_ascii_case("message")
+    }) || msg.attachment_name().is_some()
+        || msg
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
     Headers {
         from: msg
             .from()
@@ -108,6 +118,7 @@ fn read_headers(raw: &[u8]) -> Headers {
         subject: msg.subject().map(str::to_string),
         message_id: msg.message_id().map(str::to_string),
         date: msg.date().and_then(|d| Timestamp::parse(&d.to_rfc3339())),
+        may_have_attachments,
     }
 }
 
@@ -231,7 +242,7 @@ pub async fn deliver(
             doc: &doc,
             auto_tags: &auto_tags,
             dedupe_key: &dedupe_key,
-            follow_up: Some(&follow_up),
+            follow_up: headers.may_have_attachments.then_some(&follow_up),
             also_archived: false,
             senders: Some(&senders),
         };
