@@ -1195,28 +1195,59 @@ async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: Timestamp) -
 }
 
 /// The document list: visibility, Bigdata's filters, a sort and a page.
+/// Like connector pages, one index range per visibility rule (each bounded
+/// to the rows the page can need), merged, so no list scans the table.
 fn document_list_query(
     prefix: &str,
     viewer: &Principal,
     q: &DocumentQuery,
 ) -> QueryBuilder<Sqlite> {
-    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-        "{prefix}SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE "
-    ));
-    match q.ownership {
-        Ownership::All => b
-            .push("(d.user_id = ")
-            .push_bind(viewer.user_id.clone())
-            .push(" OR (d.org_id = ")
-            .push_bind(viewer.org_id.clone())
-            .push(" AND d.share_with_org = 1))"),
-        Ownership::Owned => b.push("d.user_id = ").push_bind(viewer.user_id.clone()),
-        Ownership::Shared => b
-            .push("d.org_id = ")
-            .push_bind(viewer.org_id.clone())
-            .push(" AND d.share_with_org = 1 AND d.user_id <> ")
-            .push_bind(viewer.user_id.clone()),
+    let (column, collate) = match q.sort_by {
+        DocumentSort::CreatedAt => ("created_at", ""),
+        DocumentSort::UpdatedAt => ("updated_at", ""),
+        DocumentSort::FileName => ("file_name", " COLLATE NOCASE"),
+        DocumentSort::RawSize => ("raw_size", ""),
+        DocumentSort::ContentType => ("content_type", ""),
+        DocumentSort::Status => ("status", ""),
     };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    // The id breaks ties, so pages never overlap or skip.
+    let order = format!("{column}{collate} {direction}, document_id {direction}");
+    let needed = i64::from(q.limit).saturating_add(q.offset as i64);
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
+    let branches: &[Ownership] = match q.ownership {
+        Ownership::All => &[Ownership::Owned, Ownership::Shared],
+        Ownership::Owned => &[Ownership::Owned],
+        Ownership::Shared => &[Ownership::Shared],
+    };
+    for (i, branch) in branches.iter().enumerate() {
+        if i > 0 {
+            b.push(") UNION ALL SELECT * FROM (");
+        }
+        b.push(format_args!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE "
+        ));
+        match branch {
+            Ownership::Owned => b.push("d.user_id = ").push_bind(viewer.user_id.clone()),
+            _ => b
+                .push("d.org_id = ")
+                .push_bind(viewer.org_id.clone())
+                .push(" AND d.share_with_org = 1 AND d.user_id <> ")
+                .push_bind(viewer.user_id.clone()),
+        };
+        push_document_filters(&mut b, q);
+        b.push(format_args!(" ORDER BY d.{order} LIMIT "))
+            .push_bind(needed);
+    }
+    b.push(format_args!(") ORDER BY {order} LIMIT "))
+        .push_bind(i64::from(q.limit))
+        .push(" OFFSET ")
+        .push_bind(q.offset as i64);
+    b
+}
+
+/// Bigdata's filters, on the documents aliased `d`.
+fn push_document_filters(b: &mut QueryBuilder<Sqlite>, q: &DocumentQuery) {
     if let Some(origin) = q.origin {
         b.push(" AND d.request_origin = ")
             .push_bind(origin.as_str());
@@ -1260,23 +1291,6 @@ fn document_list_query(
         }
         b.push(")))");
     }
-    let column = match q.sort_by {
-        DocumentSort::CreatedAt => "d.created_at",
-        DocumentSort::UpdatedAt => "d.updated_at",
-        DocumentSort::FileName => "d.file_name COLLATE NOCASE",
-        DocumentSort::RawSize => "d.raw_size",
-        DocumentSort::ContentType => "d.content_type",
-        DocumentSort::Status => "d.status",
-    };
-    let direction = if q.descending { "DESC" } else { "ASC" };
-    // The id breaks ties, so pages never overlap or skip.
-    b.push(format_args!(
-        " ORDER BY {column} {direction}, d.document_id {direction} LIMIT "
-    ))
-    .push_bind(i64::from(q.limit))
-    .push(" OFFSET ")
-    .push_bind(q.offset as i64);
-    b
 }
 
 /// The page query: one index range per visibility rule, merged, so no list
@@ -1375,6 +1389,52 @@ mod tests {
                     "{details:?}"
                 );
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn document_lists_search_indexes_and_never_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let viewer = Principal {
+            user_id: "u".into(),
+            org_id: "o".into(),
+            key_id: "k".into(),
+        };
+        for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
+            let query = DocumentQuery {
+                origin: Some(RequestOrigin::Email),
+                from_date: None,
+                ownership,
+                owner: None,
+                file_name: Some("q3".into()),
+                rp_collection_id: None,
+                connector_id: None,
+                tags: vec!["macro".into()],
+                sort_by: DocumentSort::CreatedAt,
+                descending: true,
+                offset: 50,
+                limit: 51,
+            };
+            let plan: Vec<(i64, i64, i64, String)> =
+                document_list_query("EXPLAIN QUERY PLAN ", &viewer, &query)
+                    .build_query_as()
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap();
+            let details: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+            assert!(
+                details.iter().all(|d| !d.starts_with("SCAN d")),
+                "{ownership:?}: {details:?}"
+            );
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.contains("documents_by_owner")
+                        || d.contains("documents_shared_by_org")),
+                "{details:?}"
+            );
         }
     }
 
