@@ -119,6 +119,19 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// Requests per minute and client IP without a valid key (key guessing).
     pub unauthenticated_per_minute: u32,
+    /// `memory` (per process) or `redis` (shared by every replica).
+    pub backend: RateLimitBackend,
+    /// For `backend = "redis"`, e.g. `redis://127.0.0.1:6379`.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys, so several deployments can share one Redis.
+    pub redis_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    Memory,
+    Redis,
 }
 
 impl Default for RateLimitConfig {
@@ -127,6 +140,9 @@ impl Default for RateLimitConfig {
             requests_per_minute: 600,
             burst: 60,
             unauthenticated_per_minute: 60,
+            backend: RateLimitBackend::Memory,
+            redis_url: None,
+            redis_prefix: "inlet:ratelimit:".into(),
         }
     }
 }
@@ -416,6 +432,11 @@ impl Config {
             || limits.unauthenticated_per_minute == 0
         {
             bail!("invalid configuration: rate_limit values must be greater than 0");
+        }
+        if limits.backend == RateLimitBackend::Redis && limits.redis_url.is_none() {
+            bail!(
+                "invalid configuration: rate_limit.backend = \"redis\" needs rate_limit.redis_url"
+            );
         }
         let smtp = &self.smtp;
         if smtp.max_message_bytes == 0 || smtp.max_recipients == 0 || smtp.max_sessions == 0 {

@@ -97,6 +97,48 @@ impl Application {
     }
 }
 
+/// The per-key and per-IP limiters of the configured backend.
+async fn rate_limiters(
+    limits: &config::RateLimitConfig,
+) -> anyhow::Result<(
+    Arc<dyn ratelimit::RateLimiter>,
+    Arc<dyn ratelimit::RateLimiter>,
+)> {
+    // Key guessing gets a tenth of a minute's allowance at once.
+    let ip_burst = limits.unauthenticated_per_minute.div_ceil(6).max(1);
+    Ok(match (&limits.backend, &limits.redis_url) {
+        (config::RateLimitBackend::Redis, Some(url)) => {
+            let key = ratelimit::RedisLimiter::connect(
+                url,
+                &format!("{}key:", limits.redis_prefix),
+                limits.requests_per_minute,
+                limits.burst,
+            )
+            .await?;
+            let ip = ratelimit::RedisLimiter::connect(
+                url,
+                &format!("{}ip:", limits.redis_prefix),
+                limits.unauthenticated_per_minute,
+                ip_burst,
+            )
+            .await?;
+            (Arc::new(key), Arc::new(ip))
+        }
+        _ => (
+            Arc::new(ratelimit::LocalLimiter::new(
+                limits.requests_per_minute,
+                limits.burst,
+                100_000,
+            )),
+            Arc::new(ratelimit::LocalLimiter::new(
+                limits.unauthenticated_per_minute,
+                ip_burst,
+                100_000,
+            )),
+        ),
+    })
+}
+
 /// Data dir, store and server key: what both `serve` and `admin` need.
 pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -105,17 +147,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let store = store::open(&config.database_url()).await?;
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
     let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;
-    let limits = &config.rate_limit;
-    let limiter = Arc::new(ratelimit::LocalLimiter::new(
-        limits.requests_per_minute,
-        limits.burst,
-        100_000,
-    ));
-    let ip_limiter = Arc::new(ratelimit::LocalLimiter::new(
-        limits.unauthenticated_per_minute,
-        limits.unauthenticated_per_minute.div_ceil(6).max(1),
-        100_000,
-    ));
+    let (limiter, ip_limiter) = rate_limiters(&config.rate_limit).await?;
     Ok(AppState {
         limiter,
         ip_limiter,

@@ -70,18 +70,13 @@ impl LocalLimiter {
         if allowed {
             bucket.tokens -= 1.0;
         }
-        let tokens = bucket.tokens;
-        Decision {
+        decide(
+            self.per_minute,
+            self.burst,
+            self.per_second,
             allowed,
-            limit: self.per_minute,
-            remaining: tokens.floor() as u32,
-            reset_secs: ((self.burst - tokens) / self.per_second).ceil() as u64,
-            retry_after_secs: if allowed {
-                0
-            } else {
-                ((1.0 - tokens) / self.per_second).ceil().max(1.0) as u64
-            },
-        }
+            bucket.tokens,
+        )
     }
 
     /// Drops buckets that have refilled completely (their state is the
@@ -99,6 +94,114 @@ impl LocalLimiter {
 
     pub fn tracked_keys(&self) -> usize {
         self.buckets.lock().map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+/// The decision, given what is left in a bucket after this request.
+fn decide(per_minute: u32, burst: f64, per_second: f64, allowed: bool, tokens: f64) -> Decision {
+    Decision {
+        allowed,
+        limit: per_minute,
+        remaining: tokens.floor().max(0.0) as u32,
+        reset_secs: ((burst - tokens) / per_second).ceil().max(0.0) as u64,
+        retry_after_secs: if allowed {
+            0
+        } else {
+            ((1.0 - tokens) / per_second).ceil().max(1.0) as u64
+        },
+    }
+}
+
+/// Token buckets in Redis, shared by every replica. One server-side script
+/// reads, refills and takes a token atomically, on Redis's clock, and lets
+/// idle buckets expire.
+pub struct RedisLimiter {
+    per_minute: u32,
+    burst: f64,
+    per_second: f64,
+    prefix: String,
+    redis: redis::aio::ConnectionManager,
+    script: redis::Script,
+}
+
+const TOKEN_BUCKET: &str = r#"
+local now_t = redis.call('TIME')
+local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+return {allowed, tostring(tokens)}
+"#;
+
+impl RedisLimiter {
+    /// Connects to `url`; later outages are reconnected by themselves.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        per_minute: u32,
+        burst: u32,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("rate_limit.redis_url {url:?}: {e}"))?;
+        let redis = tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+            .await
+            .map_err(|_| anyhow::anyhow!("rate_limit.redis_url {url:?}: no answer"))?
+            .map_err(|e| anyhow::anyhow!("rate_limit.redis_url {url:?}: {e}"))?;
+        Ok(Self {
+            per_minute,
+            burst: f64::from(burst.max(1)),
+            per_second: f64::from(per_minute.max(1)) / 60.0,
+            prefix: prefix.to_string(),
+            redis,
+            script: redis::Script::new(TOKEN_BUCKET),
+        })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisLimiter {
+    async fn check(&self, key: &str) -> Decision {
+        let mut conn = self.redis.clone();
+        let result: redis::RedisResult<(i64, String)> = self
+            .script
+            .key(format!("{}{key}", self.prefix))
+            .arg(self.per_second / 1000.0)
+            .arg(self.burst)
+            .invoke_async(&mut conn)
+            .await;
+        match result {
+            Ok((allowed, tokens)) => {
+                let tokens = tokens.parse().unwrap_or(0.0);
+                decide(
+                    self.per_minute,
+                    self.burst,
+                    self.per_second,
+                    allowed == 1,
+                    tokens,
+                )
+            }
+            Err(e) => {
+                // Fail open: an outage of the limiter must not take the API down.
+                tracing::warn!(error = %e, "rate limiter unavailable; request allowed");
+                decide(
+                    self.per_minute,
+                    self.burst,
+                    self.per_second,
+                    true,
+                    self.burst - 1.0,
+                )
+            }
+        }
     }
 }
 

@@ -407,3 +407,50 @@ async fn oversized_headers_and_slow_requests_get_the_error_body() {
         .unwrap();
     assert_error(resp, 408, "REQUEST_TIMEOUT").await;
 }
+
+#[tokio::test]
+async fn the_redis_backend_shares_limits_across_processes() {
+    let prefix = format!("inlet-test:{}:", uuid::Uuid::now_v7());
+    let mut s = TestServer::start_with(&format!(
+        "[rate_limit]\nrequests_per_minute = 60\nburst = 3\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\nredis_prefix = \"{prefix}\""
+    ))
+    .await;
+    for remaining in [2, 1, 0] {
+        let resp = s.get(CONNECTORS, &s.admin_key).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-ratelimit-remaining"), remaining);
+    }
+    assert_error(s.get(CONNECTORS, &s.admin_key).await, 429, "RATE_LIMITED").await;
+    // Another process (a replica, or this one restarted) sees the same bucket.
+    s.kill();
+    let (child, addr, _) = common::spawn_serve(&s.config_path);
+    let _server = common::KillOnDrop(child);
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}{CONNECTORS}"))
+        .header("X-API-KEY", &s.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 429, "RATE_LIMITED").await;
+}
+
+#[test]
+fn an_unreachable_redis_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inlet.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\nsmtp_addr = \"127.0.0.1:0\"\n[rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:1\"\n",
+            dir.path().join("d").display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rate_limit.redis_url"));
+}
