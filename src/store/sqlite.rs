@@ -1195,8 +1195,6 @@ async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: Timestamp) -
 }
 
 /// The document list: visibility, Bigdata's filters, a sort and a page.
-/// Like connector pages, one index range per visibility rule (each bounded
-/// to the rows the page can need), merged, so no list scans the table.
 fn document_list_query(
     prefix: &str,
     viewer: &Principal,
@@ -1213,37 +1211,19 @@ fn document_list_query(
     let direction = if q.descending { "DESC" } else { "ASC" };
     // The id breaks ties, so pages never overlap or skip.
     let order = format!("{column}{collate} {direction}, document_id {direction}");
-    let needed = i64::from(q.limit).saturating_add(q.offset as i64);
-    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
-    let branches: &[Ownership] = match q.ownership {
-        Ownership::All => &[Ownership::Owned, Ownership::Shared],
-        Ownership::Owned => &[Ownership::Owned],
-        Ownership::Shared => &[Ownership::Shared],
-    };
-    for (i, branch) in branches.iter().enumerate() {
-        if i > 0 {
-            b.push(") UNION ALL SELECT * FROM (");
-        }
-        b.push(format_args!(
-            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE "
-        ));
-        match branch {
-            Ownership::Owned => b.push("d.user_id = ").push_bind(viewer.user_id.clone()),
-            _ => b
-                .push("d.org_id = ")
-                .push_bind(viewer.org_id.clone())
-                .push(" AND d.share_with_org = 1 AND d.user_id <> ")
-                .push_bind(viewer.user_id.clone()),
-        };
-        push_document_filters(&mut b, q);
-        b.push(format_args!(" ORDER BY d.{order} LIMIT "))
-            .push_bind(needed);
-    }
-    b.push(format_args!(") ORDER BY {order} LIMIT "))
-        .push_bind(i64::from(q.limit))
-        .push(" OFFSET ")
-        .push_bind(q.offset as i64);
-    b
+    visible_union(
+        prefix,
+        &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d"),
+        "d",
+        viewer,
+        q.ownership,
+        |b| push_document_filters(b, q),
+        &order,
+        Page {
+            limit: i64::from(q.limit),
+            offset: q.offset as i64,
+        },
+    )
 }
 
 /// Bigdata's filters, on the documents aliased `d`.
@@ -1293,57 +1273,94 @@ fn push_document_filters(b: &mut QueryBuilder<Sqlite>, q: &DocumentQuery) {
     }
 }
 
-/// The page query: one index range per visibility rule, merged, so no list
-/// scans the table. `prefix` lets tests ask for the query plan.
+/// The connector page query, newest first after the keyset position.
 fn list_query(prefix: &str, viewer: &Principal, page: &ConnectorPage) -> QueryBuilder<Sqlite> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
-    let branches: &[Ownership] = match page.ownership {
+    visible_union(
+        prefix,
+        &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"),
+        "c",
+        viewer,
+        page.ownership,
+        |q| {
+            q.push(" AND c.state <> 'deleting'");
+            if let Some(kind) = page.kind {
+                q.push(" AND c.kind = ").push_bind(kind.as_str());
+            }
+            match page.archived {
+                Some(true) => q.push(" AND c.state = 'archived'"),
+                Some(false) => q.push(" AND c.state = 'active'"),
+                None => q,
+            };
+            if let Some((at, id)) = page.after {
+                q.push(" AND (c.created_at < ")
+                    .push_bind(at.as_micros())
+                    .push(" OR (c.created_at = ")
+                    .push_bind(at.as_micros())
+                    .push(" AND c.connector_id < ")
+                    .push_bind(id.to_string())
+                    .push("))");
+            }
+        },
+        "created_at DESC, connector_id DESC",
+        Page {
+            limit: i64::from(page.limit),
+            offset: 0,
+        },
+    )
+}
+
+struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+/// Rows a viewer can see: one index range per visibility rule (their own;
+/// others' shared with their org), each filtered, ordered and bounded to
+/// what the page can need, then merged, so no list scans the table.
+/// `select` names the table with `alias`; `order` uses unqualified columns.
+#[allow(clippy::too_many_arguments)]
+fn visible_union(
+    prefix: &str,
+    select: &str,
+    alias: &str,
+    viewer: &Principal,
+    ownership: Ownership,
+    filters: impl Fn(&mut QueryBuilder<Sqlite>),
+    order: &str,
+    page: Page,
+) -> QueryBuilder<Sqlite> {
+    let branches: &[Ownership] = match ownership {
         Ownership::All => &[Ownership::Owned, Ownership::Shared],
         Ownership::Owned => &[Ownership::Owned],
         Ownership::Shared => &[Ownership::Shared],
     };
+    let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
     for (i, branch) in branches.iter().enumerate() {
         if i > 0 {
-            q.push(") UNION ALL SELECT * FROM (");
+            b.push(") UNION ALL SELECT * FROM (");
         }
-        q.push(format_args!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE "
-        ));
+        b.push(format_args!("{select} WHERE "));
         match branch {
-            Ownership::Owned => {
-                q.push("user_id = ").push_bind(viewer.user_id.clone());
-            }
-            _ => {
-                q.push("org_id = ")
-                    .push_bind(viewer.org_id.clone())
-                    .push(" AND share_with_org = 1 AND user_id <> ")
-                    .push_bind(viewer.user_id.clone());
-            }
-        }
-        q.push(" AND state <> 'deleting'");
-        if let Some(kind) = page.kind {
-            q.push(" AND kind = ").push_bind(kind.as_str());
-        }
-        match page.archived {
-            Some(true) => q.push(" AND state = 'archived'"),
-            Some(false) => q.push(" AND state = 'active'"),
-            None => &mut q,
+            Ownership::Owned => b
+                .push(format_args!("{alias}.user_id = "))
+                .push_bind(viewer.user_id.clone()),
+            _ => b
+                .push(format_args!("{alias}.org_id = "))
+                .push_bind(viewer.org_id.clone())
+                .push(format_args!(
+                    " AND {alias}.share_with_org = 1 AND {alias}.user_id <> "
+                ))
+                .push_bind(viewer.user_id.clone()),
         };
-        if let Some((at, id)) = page.after {
-            q.push(" AND (created_at < ")
-                .push_bind(at.as_micros())
-                .push(" OR (created_at = ")
-                .push_bind(at.as_micros())
-                .push(" AND connector_id < ")
-                .push_bind(id.to_string())
-                .push("))");
-        }
-        q.push(" ORDER BY created_at DESC, connector_id DESC LIMIT ")
-            .push_bind(i64::from(page.limit));
+        filters(&mut b);
+        b.push(format_args!(" ORDER BY {order} LIMIT "))
+            .push_bind(page.limit.saturating_add(page.offset));
     }
-    q.push(") ORDER BY created_at DESC, connector_id DESC LIMIT ")
-        .push_bind(i64::from(page.limit));
-    q
+    b.push(format_args!(") ORDER BY {order} LIMIT "))
+        .push_bind(page.limit)
+        .push(" OFFSET ")
+        .push_bind(page.offset);
+    b
 }
 
 #[cfg(test)]
