@@ -243,19 +243,9 @@ impl Runner {
                     .await
                     .map(|()| Step::Done)
             }
-            RUN_SYNC => {
-                let id = job.payload["sync_job_id"]
-                    .as_str()
-                    .and_then(|s| Uuid::try_parse(s).ok())
-                    .ok_or_else(|| JobError::Permanent("bad sync job id".into()))?;
-                sync::run_sync(&self.app, id).await
-            }
+            RUN_SYNC => sync::run_sync(&self.app, uuid_field(job, "sync_job_id")?).await,
             PURGE_CONNECTOR => {
-                let id = job.payload["connector_id"]
-                    .as_str()
-                    .and_then(|s| Uuid::try_parse(s).ok())
-                    .ok_or_else(|| JobError::Permanent("bad connector id".into()))?;
-                purge::purge_connector(&self.app, id).await
+                purge::purge_connector(&self.app, uuid_field(job, "connector_id")?).await
             }
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
@@ -301,6 +291,14 @@ impl Runner {
             Err(e) => tracing::error!(error = %e, "could not release job leases"),
         }
     }
+}
+
+/// A UUID in a job's payload; a job without one can never run.
+fn uuid_field(job: &Job, field: &str) -> Result<Uuid, JobError> {
+    job.payload[field]
+        .as_str()
+        .and_then(|s| Uuid::try_parse(s).ok())
+        .ok_or_else(|| JobError::Permanent(format!("the job has no valid {field}")))
 }
 
 fn hostname() -> String {
