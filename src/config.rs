@@ -398,8 +398,11 @@ impl Config {
             );
         }
         if let Some(url) = &self.database_url {
-            if !url.starts_with("sqlite:") {
-                bail!("invalid configuration: database_url must start with sqlite: (PostgreSQL support is not available yet)");
+            if !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                bail!("invalid configuration: database_url must start with sqlite:, postgres:// or postgresql://");
             }
         }
         if let Some(key) = &self.secret_key {

@@ -1,9 +1,11 @@
 //! Persistence behind one trait, so the embedded SQLite default and a
 //! PostgreSQL backend serve the same callers. All SQL lives below this module.
 
+mod postgres;
 mod rows;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{
@@ -374,7 +376,9 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(database_url).await?))
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(database_url).await?))
     } else {
-        anyhow::bail!("unsupported database_url scheme (expected sqlite:)")
+        anyhow::bail!("unsupported database_url scheme (expected sqlite: or postgres://)")
     }
 }

@@ -35,8 +35,72 @@ host = "127.0.0.1"
 host_key = "insecure-accept-any"
 "#;
 
+/// A PostgreSQL database of its own, when the suite runs against
+/// PostgreSQL (`INLET_TEST_BACKEND=postgres`; server at
+/// `INLET_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> Option<Self> {
+        if std::env::var("INLET_TEST_BACKEND").as_deref() != Ok("postgres") {
+            return None;
+        }
+        let admin_url = std::env::var("INLET_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("inlet_test_{}", uuid::Uuid::now_v7().simple());
+        let out = Command::new("psql")
+            .args([
+                admin_url.as_str(),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output()
+            .expect("psql runs");
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            // In CI an unreachable PostgreSQL is a failure, not a skip.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is unreachable: {why}"
+            );
+            eprintln!(
+                "SKIPPED on PostgreSQL (unreachable: {}); this test ran on SQLite",
+                why.trim()
+            );
+            return None;
+        }
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                self.admin_url.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
 pub struct TestServer {
     child: Child,
+    /// Dropped after the server: the database outlives its last use.
+    database: Option<TestDatabase>,
     pub base: String,
     /// `host:port` of the SMTP listener.
     pub smtp: String,
@@ -74,7 +138,12 @@ impl TestServer {
         } else {
             "\n[rate_limit]\nrequests_per_minute = 1000000\nburst = 1000000\nunauthenticated_per_minute = 1000000\n"
         };
-        let config = format!("{config}{limits}");
+        let database = TestDatabase::create();
+        let database_url = database
+            .as_ref()
+            .map(|d| format!("database_url = \"{}\"\n", d.url))
+            .unwrap_or_default();
+        let config = format!("{database_url}{config}{limits}");
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("inlet.toml");
         let data_dir = dir.path().join("data");
@@ -96,6 +165,7 @@ impl TestServer {
             child,
             base: format!("http://{addr}"),
             smtp,
+            database,
             dir,
             config_path,
             admin_key,

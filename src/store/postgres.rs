@@ -1,0 +1,1370 @@
+//! The scale-out backend: PostgreSQL, shared by any number of replicas.
+//! Row locks (`FOR UPDATE`) serialize what SQLite serializes with
+//! `BEGIN IMMEDIATE`; jobs are claimed with `FOR UPDATE SKIP LOCKED`.
+
+use super::rows::{
+    config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
+    DOCUMENT_COLUMNS, JOB_COLUMNS, SYNC_JOB_COLUMNS, TAG_COLUMNS,
+};
+use super::{
+    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingest, Ingested, Job, NewApiKey,
+    NewJob, Ownership, Processed, Store, StoreError, StoreResult, SyncStart,
+};
+use crate::domain::{
+    Connector, ConnectorState, Document, DocumentId, Principal, SyncJob, SyncStatus, Tag, Timestamp,
+};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at database_url: {e}"))?;
+        // sqlx takes an advisory lock: replicas starting together migrate once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL database: {e}"))?;
+        Ok(Self { pool })
+    }
+}
+
+/// Numbers `?` placeholders (`?` → `$1`, `$2`, …; `?N` → `$N`), so the
+/// queries read like their SQLite twins.
+fn pg(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                out.push('$');
+                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    continue;
+                }
+                n += 1;
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    sqlx::AssertSqlSafe(out)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query(pg("SELECT 1::BIGINT"))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = key.created_at.as_micros();
+        sqlx::query(pg(
+            "INSERT INTO orgs (org_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        ))
+        .bind(&key.org_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let existing: Option<String> =
+            sqlx::query_scalar(pg("SELECT org_id FROM users WHERE user_id = ?"))
+                .bind(&key.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match existing {
+            Some(org) if org != key.org_id => {
+                return Err(StoreError::Conflict(format!(
+                    "user {:?} belongs to org {org:?}",
+                    key.user_id
+                )))
+            }
+            Some(_) => {}
+            None => {
+                sqlx::query(pg(
+                    "INSERT INTO users (user_id, org_id, created_at) VALUES (?, ?, ?)",
+                ))
+                .bind(&key.user_id)
+                .bind(&key.org_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(pg("INSERT INTO api_keys (key_id, key_hash, user_id, name, created_at) VALUES (?, ?, ?, ?, ?)"))
+        .bind(key.key_id.to_string())
+        .bind(&key.key_hash)
+        .bind(&key.user_id)
+        .bind(&key.name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows: Vec<(String, String, String, Option<String>, i64, Option<i64>)> =
+            sqlx::query_as(pg("SELECT k.key_id, u.org_id, k.user_id, k.name, k.created_at, k.revoked_at \
+                 FROM api_keys k JOIN users u ON u.user_id = k.user_id ORDER BY k.created_at, k.key_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(id, org_id, user_id, name, created, revoked)| {
+                Ok(ApiKeyRecord {
+                    key_id: Uuid::try_parse(&id)
+                        .map_err(|_| StoreError::Corrupt(format!("api key id {id}")))?,
+                    org_id,
+                    user_id,
+                    name,
+                    created_at: Timestamp::from_micros(created),
+                    revoked_at: revoked.map(Timestamp::from_micros),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, key_id: Uuid, at: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(pg(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+        ))
+        .bind(at.as_micros())
+        .bind(key_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn has_api_keys(&self) -> StoreResult<bool> {
+        let any: Option<i64> = sqlx::query_scalar(pg("SELECT 1::BIGINT FROM api_keys LIMIT 1"))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(any.is_some())
+    }
+
+    async fn principal_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
+        let row: Option<(String, String, String)> =
+            sqlx::query_as(pg("SELECT k.key_id, u.user_id, u.org_id FROM api_keys k \
+             JOIN users u ON u.user_id = k.user_id \
+             WHERE k.key_hash = ? AND k.revoked_at IS NULL"))
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(key_id, user_id, org_id)| Principal {
+            user_id,
+            org_id,
+            key_id,
+        }))
+    }
+
+    async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
+        let (email_hash, allowed, research_user, portal, password) = config_columns(&c.config);
+        let result = sqlx::query(pg(
+            "INSERT INTO connectors (connector_id, user_id, org_id, kind, label, description, \
+             share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
+             password_sealed, files_count, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(c.id.to_string())
+        .bind(&c.user_id)
+        .bind(&c.org_id)
+        .bind(c.kind().as_str())
+        .bind(c.label.as_str())
+        .bind(c.description.as_str())
+        .bind(c.share_with_org)
+        .bind(c.state.as_str())
+        .bind(email_hash)
+        .bind(allowed)
+        .bind(research_user)
+        .bind(portal)
+        .bind(password)
+        .bind(c.files_count)
+        .bind(c.created_at.as_micros())
+        .bind(c.updated_at.as_micros())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+                "connector id or email_hash taken".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {
+        let sql = pg(&format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE connector_id = ?"
+        ));
+        let row: Option<ConnectorRow> = sqlx::query_as(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Connector::try_from).transpose()
+    }
+
+    async fn connector_by_email_hash(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
+        let sql = pg(&format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE email_hash = ?"
+        ));
+        let row: Option<ConnectorRow> = sqlx::query_as(sql)
+            .bind(email_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Connector::try_from).transpose()
+    }
+
+    async fn list_connectors(
+        &self,
+        viewer: &Principal,
+        page: &ConnectorPage,
+    ) -> StoreResult<Vec<Connector>> {
+        let rows: Vec<ConnectorRow> = list_query("", viewer, page)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(Connector::try_from).collect()
+    }
+
+    async fn update_connector(&self, c: &Connector) -> StoreResult<bool> {
+        let (_, allowed, ..) = config_columns(&c.config);
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(pg(
+            "UPDATE connectors SET label = ?, description = ?, share_with_org = ?, \
+             allowed_emails = COALESCE(?, allowed_emails), updated_at = ? \
+             WHERE connector_id = ? AND state <> 'deleting'",
+        ))
+        .bind(c.label.as_str())
+        .bind(c.description.as_str())
+        .bind(c.share_with_org)
+        .bind(allowed)
+        .bind(c.updated_at.as_micros())
+        .bind(c.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Sharing a connector shares everything it ingested, and vice versa.
+        sqlx::query(pg(
+            "UPDATE documents SET share_with_org = ?, updated_at = ? \
+             WHERE connector_id = ? AND share_with_org <> ?",
+        ))
+        .bind(c.share_with_org)
+        .bind(c.updated_at.as_micros())
+        .bind(c.id.to_string())
+        .bind(c.share_with_org)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(pg(
+            "UPDATE connectors SET state = ?, updated_at = ? WHERE connector_id = ? AND state = ?",
+        ))
+        .bind(ConnectorState::Archived.as_str())
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .bind(ConnectorState::Active.as_str())
+        .execute(&mut *tx)
+        .await?;
+        stop_syncs(&mut tx, id, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn begin_hard_delete(
+        &self,
+        id: Uuid,
+        at: Timestamp,
+        purge: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(pg(
+            "UPDATE connectors SET state = 'deleting', updated_at = ? \
+             WHERE connector_id = ? AND state <> 'deleting'",
+        ))
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, purge, at).await?;
+        stop_syncs(&mut tx, id, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn connector_documents(
+        &self,
+        connector: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<(DocumentId, Option<String>)>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(pg(
+            "SELECT document_id, blob_key FROM documents WHERE connector_id = ? LIMIT ?",
+        ))
+        .bind(connector.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, key)| {
+                DocumentId::parse(&id)
+                    .map(|id| (id, key))
+                    .ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
+            })
+            .collect()
+    }
+
+    async fn delete_documents(&self, ids: &[DocumentId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            let mut q: QueryBuilder<Postgres> =
+                QueryBuilder::new("DELETE FROM documents WHERE document_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str().to_string());
+            }
+            q.push(") RETURNING connector_id");
+            let connectors: Vec<Option<String>> =
+                q.build_query_scalar().fetch_all(&mut *tx).await?;
+            deleted += connectors.len() as u64;
+            let mut per_connector: HashMap<String, i64> = HashMap::new();
+            for c in connectors.into_iter().flatten() {
+                *per_connector.entry(c).or_default() += 1;
+            }
+            for (connector, n) in per_connector {
+                sqlx::query(pg(
+                    "UPDATE connectors SET files_count = files_count - ? WHERE connector_id = ?",
+                ))
+                .bind(n)
+                .bind(connector)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn finish_purge(&self, connector: Uuid) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<String> = sqlx::query_scalar(pg(
+            "SELECT user_id FROM connectors WHERE connector_id = ? FOR UPDATE",
+        ))
+        .bind(connector.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(owner) = owner else {
+            return Ok(()); // already purged
+        };
+        sqlx::query(pg(
+            "DELETE FROM tags WHERE user_id = ? AND automatic \
+             AND NOT EXISTS (SELECT 1::BIGINT FROM document_tags dt WHERE dt.tag_id = tags.tag_id)",
+        ))
+        .bind(&owner)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(pg("DELETE FROM sync_jobs WHERE connector_id = ?"))
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(pg("DELETE FROM connectors WHERE connector_id = ?"))
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        user_tags: &[String],
+        auto_tags: &[String],
+    ) -> StoreResult<Document> {
+        let mut tx = self.pool.begin().await?;
+        let stored = insert_document_in(&mut tx, doc, user_tags, auto_tags, None).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
+        let doc = ingest.doc;
+        let connector = doc
+            .connector_id
+            .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
+        // IMMEDIATE: the reads below and the insert are one serialized step,
+        // so an archive or an update either precedes it or follows it.
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(String, bool, Option<String>)> = sqlx::query_as(pg("SELECT state, share_with_org, allowed_emails FROM connectors WHERE connector_id = ? FOR UPDATE"))
+        .bind(connector.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((state, share_with_org, allowed)) = current else {
+            return Ok(Ingested::ConnectorInactive);
+        };
+        if !(state == "active" || (ingest.also_archived && state == "archived")) {
+            return Ok(Ingested::ConnectorInactive);
+        }
+        if let Some(senders) = ingest.senders {
+            let allowed: Vec<String> = allowed
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default();
+            let ok = senders
+                .iter()
+                .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
+            if !ok {
+                return Ok(Ingested::SenderNotAllowed);
+            }
+        }
+        let duplicate: Option<i64> = sqlx::query_scalar(pg(
+            "SELECT 1::BIGINT FROM documents WHERE connector_id = ? AND dedupe_key = ?",
+        ))
+        .bind(connector.to_string())
+        .bind(ingest.dedupe_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if duplicate.is_some() {
+            return Ok(Ingested::Duplicate);
+        }
+        let doc = Document {
+            share_with_org,
+            ..doc.clone()
+        };
+        insert_document_in(
+            &mut tx,
+            &doc,
+            &[],
+            ingest.auto_tags,
+            Some(ingest.dedupe_key),
+        )
+        .await?;
+        if let Some(job) = ingest.follow_up {
+            insert_job(&mut tx, job, doc.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(Ingested::Stored)
+    }
+
+    async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
+        let sql = pg(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = ?"
+        ));
+        let row: Option<DocumentRow> = sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut docs = vec![Document::try_from(row)?];
+        self.attach_tags(&mut docs).await?;
+        Ok(docs.pop())
+    }
+
+    async fn list_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+    ) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = document_list_query("", viewer, query)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        let mut docs = rows
+            .into_iter()
+            .map(Document::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.attach_tags(&mut docs).await?;
+        Ok(docs)
+    }
+
+    async fn attach_upload(
+        &self,
+        id: &DocumentId,
+        blob_key: &str,
+        at: Timestamp,
+        process: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(pg(
+            "UPDATE documents SET status = 'processing', blob_key = ?, updated_at = ? \
+             WHERE document_id = ? AND status = 'pending'",
+        ))
+        .bind(blob_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_processing(
+        &self,
+        id: &DocumentId,
+        p: &Processed,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(pg(
+            "UPDATE documents SET status = ?, raw_size = ?, sha256 = ?, content_type = ?, \
+             error_code = ?, updated_at = ? WHERE document_id = ?",
+        ))
+        .bind(p.status.as_str())
+        .bind(p.raw_size)
+        .bind(&p.sha256)
+        .bind(&p.content_type)
+        .bind(&p.error_code)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_document(
+        &self,
+        id: &DocumentId,
+        tag_ids: Option<&[Uuid]>,
+        share_with_org: Option<bool>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(ids) = tag_ids {
+            sqlx::query(pg("DELETE FROM document_tags WHERE document_id = ?"))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            for tag in ids {
+                sqlx::query(pg("INSERT INTO document_tags (document_id, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                .bind(id.as_str())
+                .bind(tag.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(pg(
+            "UPDATE documents SET share_with_org = COALESCE(?, share_with_org), updated_at = ? \
+             WHERE document_id = ?",
+        ))
+        .bind(share_with_org)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let connector: Option<Option<String>> = sqlx::query_scalar(pg(
+            "DELETE FROM documents WHERE document_id = ? RETURNING connector_id",
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(connector) = connector else {
+            return Ok(false);
+        };
+        if let Some(connector) = connector {
+            sqlx::query(pg(
+                "UPDATE connectors SET files_count = files_count - 1 WHERE connector_id = ?",
+            ))
+            .bind(connector)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn referenced_blob_keys(&self, keys: &[String]) -> StoreResult<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(500) {
+            let mut q: QueryBuilder<Postgres> =
+                QueryBuilder::new("SELECT blob_key FROM documents WHERE blob_key IN (");
+            let mut list = q.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            q.push(")");
+            let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    async fn ensure_tag(&self, user_id: &str, name: &str, at: Timestamp) -> StoreResult<Tag> {
+        let mut conn = self.pool.acquire().await?;
+        ensure_tag_in(&mut conn, user_id, name, false, at).await
+    }
+
+    async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>> {
+        let sql = pg(&format!(
+            "SELECT {TAG_COLUMNS}, (SELECT COUNT(*) FROM document_tags dt WHERE dt.tag_id = t.tag_id) AS file_count \
+             FROM tags t WHERE t.user_id = ? AND starts_with(t.name, ?) ORDER BY t.name"
+        ));
+        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(sql)
+            .bind(user_id)
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(tag_id, user_id, name, created_at, updated_at, count)| {
+                Ok((
+                    Tag::try_from(TagRow {
+                        tag_id,
+                        user_id,
+                        name,
+                        created_at,
+                        updated_at,
+                    })?,
+                    count,
+                ))
+            })
+            .collect()
+    }
+
+    async fn owned_tags(&self, user_id: &str, ids: &[Uuid]) -> StoreResult<Vec<Tag>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT {TAG_COLUMNS} FROM tags t WHERE t.user_id = "
+        ));
+        q.push_bind(user_id.to_string()).push(" AND t.tag_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_string());
+        }
+        q.push(")");
+        let rows: Vec<TagRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(Tag::try_from).collect()
+    }
+
+    async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        match insert_job(&mut conn, job, Timestamp::now()).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Backend(e)) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<Option<Job>> {
+        let expires = now.as_micros() + lease.as_micros() as i64;
+        let sql = pg(&format!(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
+             attempts = attempts + 1, updated_at = ? \
+             WHERE job_id = (SELECT job_id FROM jobs \
+                 WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_expires_at < ?) \
+                 ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {JOB_COLUMNS}"
+        ));
+        let row: Option<JobRow> = sqlx::query_as(sql)
+            .bind(worker)
+            .bind(expires)
+            .bind(now.as_micros())
+            .bind(now.as_micros())
+            .bind(now.as_micros())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()> {
+        sqlx::query(pg("DELETE FROM jobs WHERE job_id = ? AND lease_owner = ?"))
+            .bind(id.to_string())
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn extend_lease(&self, id: Uuid, worker: &str, until: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(pg("UPDATE jobs SET lease_expires_at = ? WHERE job_id = ? AND lease_owner = ? AND state = 'running'"))
+        .bind(until.as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_job(&self, id: Uuid, worker: &str, run_at: Timestamp) -> StoreResult<()> {
+        sqlx::query(pg(
+            "UPDATE jobs SET state = 'queued', run_at = ?, attempts = GREATEST(attempts - 1, 0), \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
+             WHERE job_id = ? AND lease_owner = ?",
+        ))
+        .bind(run_at.as_micros())
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn retry_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        run_at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(pg(
+            "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ? WHERE job_id = ? AND lease_owner = ?",
+        ))
+        .bind(run_at.as_micros())
+        .bind(error)
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bury_job(&self, id: Uuid, worker: &str, error: &str) -> StoreResult<()> {
+        sqlx::query(pg(
+            "UPDATE jobs SET state = 'dead', last_error = ?, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = ? WHERE job_id = ? AND lease_owner = ?",
+        ))
+        .bind(error)
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, worker: &str) -> StoreResult<u64> {
+        let done = sqlx::query(pg(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, \
+             attempts = GREATEST(attempts - 1, 0) WHERE state = 'running' AND lease_owner = ?",
+        ))
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as(pg("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn create_sync_job(&self, sync: &SyncJob, run: &NewJob) -> StoreResult<SyncStart> {
+        let mut tx = self.pool.begin().await?;
+        let active: Option<i64> = sqlx::query_scalar(pg("SELECT 1::BIGINT FROM connectors WHERE connector_id = ? AND state = 'active' FOR UPDATE"))
+        .bind(sync.connector_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if active.is_none() {
+            return Ok(SyncStart::Inactive);
+        }
+        let inserted = sqlx::query(pg("INSERT INTO sync_jobs (sync_job_id, connector_id, status, trigger_method, date_limit, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)"))
+        .bind(sync.id.to_string())
+        .bind(sync.connector_id.to_string())
+        .bind(sync.status.as_str())
+        .bind(sync.trigger_method.as_str())
+        .bind(&sync.date_limit)
+        .bind(sync.created_at.as_micros())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Ok(SyncStart::InProgress),
+            other => {
+                other?;
+            }
+        }
+        insert_job(&mut tx, run, sync.created_at).await?;
+        tx.commit().await?;
+        Ok(SyncStart::Created)
+    }
+
+    async fn sync_job(&self, id: Uuid) -> StoreResult<Option<SyncJob>> {
+        let sql = pg(&format!(
+            "SELECT {SYNC_JOB_COLUMNS} FROM sync_jobs WHERE sync_job_id = ?"
+        ));
+        let row: Option<SyncJobRow> = sqlx::query_as(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(SyncJob::try_from).transpose()
+    }
+
+    async fn sync_jobs(&self, connector: Uuid, limit: u32) -> StoreResult<Vec<SyncJob>> {
+        let sql = pg(&format!(
+            "SELECT {SYNC_JOB_COLUMNS} FROM sync_jobs WHERE connector_id = ? \
+             ORDER BY created_at DESC, sync_job_id DESC LIMIT ?"
+        ));
+        let rows: Vec<SyncJobRow> = sqlx::query_as(sql)
+            .bind(connector.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(SyncJob::try_from).collect()
+    }
+
+    async fn cancel_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>> {
+        sqlx::query(pg("UPDATE sync_jobs SET status = CASE status WHEN 'pending' THEN 'canceled' ELSE 'canceling' END, \
+             completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END \
+             WHERE sync_job_id = ? AND status IN ('pending', 'in_progress')"))
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        self.sync_job(id).await
+    }
+
+    async fn start_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>> {
+        let mut tx = self.pool.begin().await?;
+        let started = sqlx::query(pg(
+            "UPDATE sync_jobs SET status = 'in_progress', started_at = ? \
+             WHERE sync_job_id = ? AND status = 'pending'",
+        ))
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if started.rows_affected() == 1 {
+            sqlx::query(pg(
+                "UPDATE connectors SET last_sync_status = 'IN_PROGRESS', last_sync_at = ?, \
+                 last_sync_error_msg = NULL, last_sync_count = NULL \
+                 WHERE connector_id = (SELECT connector_id FROM sync_jobs WHERE sync_job_id = ?)",
+            ))
+            .bind(at.as_micros())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.sync_job(id).await
+    }
+
+    async fn sync_progress(&self, id: Uuid, indexed: i64, skipped: i64) -> StoreResult<()> {
+        sqlx::query(pg("UPDATE sync_jobs SET indexed_document_count = ?, skipped_document_count = ? WHERE sync_job_id = ?"))
+        .bind(indexed)
+        .bind(skipped)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_sync_job(
+        &self,
+        id: Uuid,
+        status: SyncStatus,
+        error: Option<&str>,
+        indexed: i64,
+        skipped: i64,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(pg(
+            "UPDATE sync_jobs SET status = ?, error = ?, indexed_document_count = ?, \
+             skipped_document_count = ?, completed_at = ? \
+             WHERE sync_job_id = ? AND status IN ('pending', 'in_progress', 'canceling')",
+        ))
+        .bind(status.as_str())
+        .bind(error)
+        .bind(indexed)
+        .bind(skipped)
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(pg(
+                "UPDATE connectors SET last_sync_status = ?, last_sync_at = ?, \
+                 last_sync_error_msg = ?, last_sync_count = ? \
+                 WHERE connector_id = (SELECT connector_id FROM sync_jobs WHERE sync_job_id = ?)",
+            ))
+            .bind(status.connector_status())
+            .bind(at.as_micros())
+            .bind(error)
+            .bind(indexed)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_sync_jobs(&self, connector: Uuid) -> StoreResult<u64> {
+        let done = sqlx::query(pg("DELETE FROM sync_jobs WHERE connector_id = ? \
+             AND status IN ('canceled', 'completed', 'error')"))
+        .bind(connector.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn ingested(
+        &self,
+        connector: Uuid,
+        dedupe_key: Option<&str>,
+        sha256: Option<&str>,
+    ) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(pg("SELECT 1::BIGINT FROM documents WHERE connector_id = ?1 AND dedupe_key = ?2 \
+             UNION ALL SELECT 1::BIGINT FROM documents WHERE connector_id = ?1 AND sha256 = ?3 LIMIT 1"))
+        .bind(connector.to_string())
+        .bind(dedupe_key)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn set_next_sync(&self, connector: Uuid, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(pg(
+            "UPDATE connectors SET next_sync_at = ? WHERE connector_id = ?",
+        ))
+        .bind(at.as_micros())
+        .bind(connector.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn due_syncs(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<(Connector, Timestamp)>> {
+        let sql = pg(&format!(
+            "SELECT {CONNECTOR_COLUMNS}, next_sync_at FROM connectors \
+             WHERE kind = 'investment_research' AND state = 'active' AND next_sync_at <= ? \
+             ORDER BY next_sync_at LIMIT ?"
+        ));
+        let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(sql)
+            .bind(now.as_micros())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                use sqlx::{FromRow, Row};
+                let next: i64 = row.try_get("next_sync_at")?;
+                Ok((
+                    Connector::try_from(ConnectorRow::from_row(&row)?)?,
+                    Timestamp::from_micros(next),
+                ))
+            })
+            .collect()
+    }
+
+    async fn advance_next_sync(
+        &self,
+        connector: Uuid,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(pg(
+            "UPDATE connectors SET next_sync_at = ? WHERE connector_id = ? AND next_sync_at = ?",
+        ))
+        .bind(to.as_micros())
+        .bind(connector.to_string())
+        .bind(from.as_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn jobs(&self) -> StoreResult<Vec<Job>> {
+        let sql = pg(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY run_at"));
+        let rows: Vec<JobRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+}
+
+impl PostgresStore {
+    /// Fills in the tags of a page of documents with one query.
+    async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT dt.document_id, {TAG_COLUMNS} FROM document_tags dt \
+             JOIN tags t ON t.tag_id = dt.tag_id WHERE dt.document_id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for d in docs.iter() {
+            list.push_bind(d.id.as_str().to_string());
+        }
+        q.push(") ORDER BY t.name");
+        let rows: Vec<(String, String, String, String, i64, i64)> =
+            q.build_query_as().fetch_all(&self.pool).await?;
+        let mut by_doc: HashMap<String, Vec<Tag>> = HashMap::new();
+        for (doc_id, tag_id, user_id, name, created_at, updated_at) in rows {
+            by_doc
+                .entry(doc_id)
+                .or_default()
+                .push(Tag::try_from(TagRow {
+                    tag_id,
+                    user_id,
+                    name,
+                    created_at,
+                    updated_at,
+                })?);
+        }
+        for d in docs.iter_mut() {
+            d.tags = by_doc.remove(d.id.as_str()).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+/// A user-made tag stays user-made; an automatic one becomes user-made once
+/// the user asks for it by name.
+async fn ensure_tag_in(
+    conn: &mut PgConnection,
+    user_id: &str,
+    name: &str,
+    automatic: bool,
+    at: Timestamp,
+) -> StoreResult<Tag> {
+    sqlx::query(pg("INSERT INTO tags (tag_id, user_id, name, automatic, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (user_id, name) DO UPDATE SET automatic = tags.automatic AND excluded.automatic"))
+    .bind(Uuid::now_v7().to_string())
+    .bind(user_id)
+    .bind(name)
+    .bind(automatic)
+    .bind(at.as_micros())
+    .bind(at.as_micros())
+    .execute(&mut *conn)
+    .await?;
+    let sql = pg(&format!(
+        "SELECT {TAG_COLUMNS} FROM tags t WHERE t.user_id = ? AND t.name = ?"
+    ));
+    let row: TagRow = sqlx::query_as(sql)
+        .bind(user_id)
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Tag::try_from(row)
+}
+
+/// Halts a connector's syncs: a pending one is canceled, a running one is
+/// asked to stop (it notices before its next file).
+async fn stop_syncs(conn: &mut PgConnection, connector: Uuid, at: Timestamp) -> StoreResult<()> {
+    sqlx::query(pg("UPDATE sync_jobs SET status = CASE status WHEN 'pending' THEN 'canceled' ELSE 'canceling' END, \
+         completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END \
+         WHERE connector_id = ? AND status IN ('pending', 'in_progress')"))
+    .bind(at.as_micros())
+    .bind(connector.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a document with its tags and counts it in its connector.
+async fn insert_document_in(
+    conn: &mut PgConnection,
+    doc: &Document,
+    user_tags: &[String],
+    auto_tags: &[String],
+    dedupe_key: Option<&str>,
+) -> StoreResult<Document> {
+    sqlx::query(pg(
+        "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
+         file_name, raw_size, content_type, request_origin, status, error_code, share_with_org, \
+         published_at, created_at, updated_at, file_metadata, sha256, blob_key, dedupe_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(doc.id.as_str())
+    .bind(&doc.user_id)
+    .bind(&doc.org_id)
+    .bind(doc.connector_id.map(|c| c.to_string()))
+    .bind(&doc.rp_collection_id)
+    .bind(&doc.file_name)
+    .bind(doc.raw_size)
+    .bind(&doc.content_type)
+    .bind(doc.request_origin.as_str())
+    .bind(doc.status.as_str())
+    .bind(&doc.error_code)
+    .bind(doc.share_with_org)
+    .bind(doc.published_at.map(Timestamp::as_micros))
+    .bind(doc.created_at.as_micros())
+    .bind(doc.updated_at.as_micros())
+    .bind(serde_json::Value::Object(doc.file_metadata.clone()).to_string())
+    .bind(&doc.sha256)
+    .bind(&doc.blob_key)
+    .bind(dedupe_key)
+    .execute(&mut *conn)
+    .await?;
+    let mut tags = Vec::with_capacity(user_tags.len() + auto_tags.len());
+    let named = user_tags
+        .iter()
+        .map(|n| (n, false))
+        .chain(auto_tags.iter().map(|n| (n, true)));
+    for (name, automatic) in named {
+        let tag = ensure_tag_in(&mut *conn, &doc.user_id, name, automatic, doc.created_at).await?;
+        sqlx::query(pg(
+            "INSERT INTO document_tags (document_id, tag_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        ))
+        .bind(doc.id.as_str())
+        .bind(tag.id.to_string())
+        .execute(&mut *conn)
+        .await?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    if let Some(connector) = doc.connector_id {
+        sqlx::query(pg(
+            "UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = ?",
+        ))
+        .bind(connector.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut stored = doc.clone();
+    stored.tags = tags;
+    Ok(stored)
+}
+
+async fn insert_job(conn: &mut PgConnection, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+    sqlx::query(pg(
+        "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
+         dedupe_key, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, 0, ?, ?, ?, ?)",
+    ))
+    .bind(Uuid::now_v7().to_string())
+    .bind(&job.kind)
+    .bind(job.payload.to_string())
+    .bind(job.run_at.as_micros())
+    .bind(job.max_attempts)
+    .bind(&job.dedupe_key)
+    .bind(now.as_micros())
+    .bind(now.as_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The document list: visibility, Bigdata's filters, a sort and a page.
+fn document_list_query(
+    prefix: &str,
+    viewer: &Principal,
+    q: &DocumentQuery,
+) -> QueryBuilder<Postgres> {
+    let (column, collate) = match q.sort_by {
+        DocumentSort::CreatedAt => ("created_at", ""),
+        DocumentSort::UpdatedAt => ("updated_at", ""),
+        DocumentSort::FileName => ("lower(file_name)", ""),
+        DocumentSort::RawSize => ("raw_size", ""),
+        DocumentSort::ContentType => ("content_type", ""),
+        DocumentSort::Status => ("status", ""),
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    // The id breaks ties, so pages never overlap or skip.
+    let order = format!("{column}{collate} {direction}, document_id {direction}");
+    visible_union(
+        prefix,
+        &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d"),
+        "d",
+        viewer,
+        q.ownership,
+        |b| push_document_filters(b, q),
+        &order,
+        Page {
+            limit: i64::from(q.limit),
+            offset: q.offset as i64,
+        },
+    )
+}
+
+/// Bigdata's filters, on the documents aliased `d`.
+fn push_document_filters(b: &mut QueryBuilder<Postgres>, q: &DocumentQuery) {
+    if let Some(origin) = q.origin {
+        b.push(" AND d.request_origin = ")
+            .push_bind(origin.as_str());
+    }
+    if let Some(from) = q.from_date {
+        b.push(" AND d.created_at >= ").push_bind(from.as_micros());
+    }
+    if let Some(owner) = &q.owner {
+        b.push(" AND d.user_id = ").push_bind(owner.clone());
+    }
+    if let Some(name) = &q.file_name {
+        let escaped = name
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        b.push(" AND d.file_name ILIKE ")
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(collection) = &q.rp_collection_id {
+        b.push(" AND d.rp_collection_id = ")
+            .push_bind(collection.clone());
+    }
+    if let Some(connector) = q.connector_id {
+        b.push(" AND d.connector_id = ")
+            .push_bind(connector.to_string());
+    }
+    if !q.tags.is_empty() {
+        b.push(
+            " AND EXISTS (SELECT 1::BIGINT FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
+             WHERE dt.document_id = d.document_id AND (t.name IN (",
+        );
+        let mut names = b.separated(", ");
+        for t in &q.tags {
+            names.push_bind(t.clone());
+        }
+        b.push(") OR t.tag_id IN (");
+        let mut ids = b.separated(", ");
+        for t in &q.tags {
+            ids.push_bind(t.to_ascii_lowercase());
+        }
+        b.push(")))");
+    }
+}
+
+/// The connector page query, newest first after the keyset position.
+fn list_query(prefix: &str, viewer: &Principal, page: &ConnectorPage) -> QueryBuilder<Postgres> {
+    visible_union(
+        prefix,
+        &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"),
+        "c",
+        viewer,
+        page.ownership,
+        |q| {
+            q.push(" AND c.state <> 'deleting'");
+            if let Some(kind) = page.kind {
+                q.push(" AND c.kind = ").push_bind(kind.as_str());
+            }
+            match page.archived {
+                Some(true) => q.push(" AND c.state = 'archived'"),
+                Some(false) => q.push(" AND c.state = 'active'"),
+                None => q,
+            };
+            if let Some((at, id)) = page.after {
+                q.push(" AND (c.created_at < ")
+                    .push_bind(at.as_micros())
+                    .push(" OR (c.created_at = ")
+                    .push_bind(at.as_micros())
+                    .push(" AND c.connector_id < ")
+                    .push_bind(id.to_string())
+                    .push("))");
+            }
+        },
+        "created_at DESC, connector_id DESC",
+        Page {
+            limit: i64::from(page.limit),
+            offset: 0,
+        },
+    )
+}
+
+struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+/// Rows a viewer can see: one index range per visibility rule (their own;
+/// others' shared with their org), each filtered, ordered and bounded to
+/// what the page can need, then merged, so no list scans the table.
+/// `select` names the table with `alias`; `order` uses unqualified columns.
+#[allow(clippy::too_many_arguments)]
+fn visible_union(
+    prefix: &str,
+    select: &str,
+    alias: &str,
+    viewer: &Principal,
+    ownership: Ownership,
+    filters: impl Fn(&mut QueryBuilder<Postgres>),
+    order: &str,
+    page: Page,
+) -> QueryBuilder<Postgres> {
+    let branches: &[Ownership] = match ownership {
+        Ownership::All => &[Ownership::Owned, Ownership::Shared],
+        Ownership::Owned => &[Ownership::Owned],
+        Ownership::Shared => &[Ownership::Shared],
+    };
+    let mut b: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("{prefix}SELECT * FROM (SELECT * FROM ("));
+    for (i, branch) in branches.iter().enumerate() {
+        if i > 0 {
+            // PostgreSQL wants every subquery in FROM named.
+            b.push(format_args!(") AS branch{i} UNION ALL SELECT * FROM ("));
+        }
+        b.push(format_args!("{select} WHERE "));
+        match branch {
+            Ownership::Owned => b
+                .push(format_args!("{alias}.user_id = "))
+                .push_bind(viewer.user_id.clone()),
+            _ => b
+                .push(format_args!("{alias}.org_id = "))
+                .push_bind(viewer.org_id.clone())
+                .push(format_args!(
+                    " AND {alias}.share_with_org AND {alias}.user_id <> "
+                ))
+                .push_bind(viewer.user_id.clone()),
+        };
+        filters(&mut b);
+        b.push(format_args!(" ORDER BY {order} LIMIT "))
+            .push_bind(page.limit.saturating_add(page.offset));
+    }
+    b.push(format_args!(
+        ") AS branch_last) AS visible ORDER BY {order} LIMIT "
+    ))
+    .push_bind(page.limit)
+    .push(" OFFSET ")
+    .push_bind(page.offset);
+    b
+}
