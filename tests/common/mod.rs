@@ -49,6 +49,12 @@ impl TestDatabase {
         if std::env::var("INLET_TEST_BACKEND").as_deref() != Ok("postgres") {
             return None;
         }
+        Self::create_always()
+    }
+
+    /// A database whatever the backend the suite runs on; `None` (and a
+    /// note) when PostgreSQL is unreachable outside CI.
+    pub fn create_always() -> Option<Self> {
         let admin_url = std::env::var("INLET_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("inlet_test_{}", uuid::Uuid::now_v7().simple());
@@ -306,47 +312,7 @@ impl TestServer {
         n: usize,
         auto_tags: &[&str],
     ) -> Vec<String> {
-        let app = self.open_state().await;
-        let connector_id =
-            uuid::Uuid::parse_str(connector["connector_id"].as_str().unwrap()).unwrap();
-        let auto_tags: Vec<String> = auto_tags.iter().map(|t| t.to_string()).collect();
-        let mut ids = Vec::with_capacity(n);
-        for i in 0..n {
-            let id = inlet::domain::DocumentId::new();
-            let key = inlet::blobs::document_key(id.as_str());
-            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
-                format!("research {i}"),
-            ))]);
-            app.blobs.put_stream(&key, body, 1 << 20).await.unwrap();
-            let now = inlet::domain::Timestamp::now();
-            let doc = inlet::domain::Document {
-                id: id.clone(),
-                user_id: connector["user_id"].as_str().unwrap().into(),
-                org_id: connector["org_id"].as_str().unwrap().into(),
-                connector_id: Some(connector_id),
-                rp_collection_id: None,
-                file_name: format!("report-{i}.txt"),
-                raw_size: None,
-                content_type: None,
-                request_origin: inlet::domain::RequestOrigin::InvestmentResearch,
-                status: inlet::domain::DocumentStatus::Completed,
-                error_code: None,
-                share_with_org: connector["share_with_org"].as_bool().unwrap(),
-                published_at: None,
-                created_at: now,
-                updated_at: now,
-                file_metadata: Default::default(),
-                sha256: None,
-                blob_key: Some(key),
-                tags: vec![],
-            };
-            app.store
-                .insert_document(&doc, &[], &auto_tags)
-                .await
-                .unwrap();
-            ids.push(id.to_string());
-        }
-        ids
+        seed_documents(&self.config_path, connector, n, auto_tags).await
     }
 
     /// Every file under the blob directory.
@@ -384,6 +350,58 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Stores `n` documents for a connector the way ingestion does (blob, then
+/// row with automatic tags), through the store of the server configured at
+/// `config_path`; returns their ids.
+pub async fn seed_documents(
+    config_path: &Path,
+    connector: &Value,
+    n: usize,
+    auto_tags: &[&str],
+) -> Vec<String> {
+    let config = inlet::config::Config::load(Some(config_path), &Default::default()).unwrap();
+    let app = inlet::open_state(config).await.unwrap();
+    let connector_id = uuid::Uuid::parse_str(connector["connector_id"].as_str().unwrap()).unwrap();
+    let auto_tags: Vec<String> = auto_tags.iter().map(|t| t.to_string()).collect();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = inlet::domain::DocumentId::new();
+        let key = inlet::blobs::document_key(id.as_str());
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+            format!("research {i}"),
+        ))]);
+        app.blobs.put_stream(&key, body, 1 << 20).await.unwrap();
+        let now = inlet::domain::Timestamp::now();
+        let doc = inlet::domain::Document {
+            id: id.clone(),
+            user_id: connector["user_id"].as_str().unwrap().into(),
+            org_id: connector["org_id"].as_str().unwrap().into(),
+            connector_id: Some(connector_id),
+            rp_collection_id: None,
+            file_name: format!("report-{i}.txt"),
+            raw_size: None,
+            content_type: None,
+            request_origin: inlet::domain::RequestOrigin::InvestmentResearch,
+            status: inlet::domain::DocumentStatus::Completed,
+            error_code: None,
+            share_with_org: connector["share_with_org"].as_bool().unwrap(),
+            published_at: None,
+            created_at: now,
+            updated_at: now,
+            file_metadata: Default::default(),
+            sha256: None,
+            blob_key: Some(key),
+            tags: vec![],
+        };
+        app.store
+            .insert_document(&doc, &[], &auto_tags)
+            .await
+            .unwrap();
+        ids.push(id.to_string());
+    }
+    ids
 }
 
 async fn send(req: RequestBuilder) -> Response {
