@@ -2,6 +2,7 @@
 //! PostgreSQL backend serve the same callers. All SQL lives below this module.
 
 mod postgres;
+mod query;
 mod rows;
 mod sqlite;
 

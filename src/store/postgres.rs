@@ -2,13 +2,14 @@
 //! Row locks (`FOR UPDATE`) serialize what SQLite serializes with
 //! `BEGIN IMMEDIATE`; jobs are claimed with `FOR UPDATE SKIP LOCKED`.
 
+use super::query as lists;
 use super::rows::{
     config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
     DOCUMENT_COLUMNS, JOB_COLUMNS, SYNC_JOB_COLUMNS, TAG_COLUMNS,
 };
 use super::{
-    ApiKeyRecord, ConnectorPage, DocumentQuery, DocumentSort, Ingest, Ingested, Job, NewApiKey,
-    NewJob, Ownership, Processed, Store, StoreError, StoreResult, SyncStart,
+    ApiKeyRecord, ConnectorPage, DocumentQuery, Ingest, Ingested, Job, NewApiKey, NewJob,
+    Processed, Store, StoreError, StoreResult, SyncStart,
 };
 use crate::domain::{
     Connector, ConnectorState, Document, DocumentId, Principal, SyncJob, SyncStatus, Tag, Timestamp,
@@ -243,10 +244,11 @@ impl Store for PostgresStore {
         viewer: &Principal,
         page: &ConnectorPage,
     ) -> StoreResult<Vec<Connector>> {
-        let rows: Vec<ConnectorRow> = list_query("", viewer, page)
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ConnectorRow> =
+            lists::connector_list_query(&lists::POSTGRES, "", viewer, page)
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter().map(Connector::try_from).collect()
     }
 
@@ -500,10 +502,11 @@ impl Store for PostgresStore {
         viewer: &Principal,
         query: &DocumentQuery,
     ) -> StoreResult<Vec<Document>> {
-        let rows: Vec<DocumentRow> = document_list_query("", viewer, query)
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<DocumentRow> =
+            lists::document_list_query(&lists::POSTGRES, "", viewer, query)
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await?;
         let mut docs = rows
             .into_iter()
             .map(Document::try_from)
@@ -1194,177 +1197,4 @@ async fn insert_job(conn: &mut PgConnection, job: &NewJob, now: Timestamp) -> St
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// The document list: visibility, Bigdata's filters, a sort and a page.
-fn document_list_query(
-    prefix: &str,
-    viewer: &Principal,
-    q: &DocumentQuery,
-) -> QueryBuilder<Postgres> {
-    let (column, collate) = match q.sort_by {
-        DocumentSort::CreatedAt => ("created_at", ""),
-        DocumentSort::UpdatedAt => ("updated_at", ""),
-        DocumentSort::FileName => ("lower(file_name)", ""),
-        DocumentSort::RawSize => ("raw_size", ""),
-        DocumentSort::ContentType => ("content_type", ""),
-        DocumentSort::Status => ("status", ""),
-    };
-    let direction = if q.descending { "DESC" } else { "ASC" };
-    // The id breaks ties, so pages never overlap or skip.
-    let order = format!("{column}{collate} {direction}, document_id {direction}");
-    visible_union(
-        prefix,
-        &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d"),
-        "d",
-        viewer,
-        q.ownership,
-        |b| push_document_filters(b, q),
-        &order,
-        Page {
-            limit: i64::from(q.limit),
-            offset: q.offset as i64,
-        },
-    )
-}
-
-/// Bigdata's filters, on the documents aliased `d`.
-fn push_document_filters(b: &mut QueryBuilder<Postgres>, q: &DocumentQuery) {
-    if let Some(origin) = q.origin {
-        b.push(" AND d.request_origin = ")
-            .push_bind(origin.as_str());
-    }
-    if let Some(from) = q.from_date {
-        b.push(" AND d.created_at >= ").push_bind(from.as_micros());
-    }
-    if let Some(owner) = &q.owner {
-        b.push(" AND d.user_id = ").push_bind(owner.clone());
-    }
-    if let Some(name) = &q.file_name {
-        let escaped = name
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        b.push(" AND d.file_name ILIKE ")
-            .push_bind(format!("%{escaped}%"))
-            .push(" ESCAPE '\\'");
-    }
-    if let Some(collection) = &q.rp_collection_id {
-        b.push(" AND d.rp_collection_id = ")
-            .push_bind(collection.clone());
-    }
-    if let Some(connector) = q.connector_id {
-        b.push(" AND d.connector_id = ")
-            .push_bind(connector.to_string());
-    }
-    if !q.tags.is_empty() {
-        b.push(
-            " AND EXISTS (SELECT 1::BIGINT FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
-             WHERE dt.document_id = d.document_id AND (t.name IN (",
-        );
-        let mut names = b.separated(", ");
-        for t in &q.tags {
-            names.push_bind(t.clone());
-        }
-        b.push(") OR t.tag_id IN (");
-        let mut ids = b.separated(", ");
-        for t in &q.tags {
-            ids.push_bind(t.to_ascii_lowercase());
-        }
-        b.push(")))");
-    }
-}
-
-/// The connector page query, newest first after the keyset position.
-fn list_query(prefix: &str, viewer: &Principal, page: &ConnectorPage) -> QueryBuilder<Postgres> {
-    visible_union(
-        prefix,
-        &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"),
-        "c",
-        viewer,
-        page.ownership,
-        |q| {
-            q.push(" AND c.state <> 'deleting'");
-            if let Some(kind) = page.kind {
-                q.push(" AND c.kind = ").push_bind(kind.as_str());
-            }
-            match page.archived {
-                Some(true) => q.push(" AND c.state = 'archived'"),
-                Some(false) => q.push(" AND c.state = 'active'"),
-                None => q,
-            };
-            if let Some((at, id)) = page.after {
-                q.push(" AND (c.created_at < ")
-                    .push_bind(at.as_micros())
-                    .push(" OR (c.created_at = ")
-                    .push_bind(at.as_micros())
-                    .push(" AND c.connector_id < ")
-                    .push_bind(id.to_string())
-                    .push("))");
-            }
-        },
-        "created_at DESC, connector_id DESC",
-        Page {
-            limit: i64::from(page.limit),
-            offset: 0,
-        },
-    )
-}
-
-struct Page {
-    limit: i64,
-    offset: i64,
-}
-
-/// Rows a viewer can see: one index range per visibility rule (their own;
-/// others' shared with their org), each filtered, ordered and bounded to
-/// what the page can need, then merged, so no list scans the table.
-/// `select` names the table with `alias`; `order` uses unqualified columns.
-#[allow(clippy::too_many_arguments)]
-fn visible_union(
-    prefix: &str,
-    select: &str,
-    alias: &str,
-    viewer: &Principal,
-    ownership: Ownership,
-    filters: impl Fn(&mut QueryBuilder<Postgres>),
-    order: &str,
-    page: Page,
-) -> QueryBuilder<Postgres> {
-    let branches: &[Ownership] = match ownership {
-        Ownership::All => &[Ownership::Owned, Ownership::Shared],
-        Ownership::Owned => &[Ownership::Owned],
-        Ownership::Shared => &[Ownership::Shared],
-    };
-    let mut b: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("{prefix}SELECT * FROM (SELECT * FROM ("));
-    for (i, branch) in branches.iter().enumerate() {
-        if i > 0 {
-            // PostgreSQL wants every subquery in FROM named.
-            b.push(format_args!(") AS branch{i} UNION ALL SELECT * FROM ("));
-        }
-        b.push(format_args!("{select} WHERE "));
-        match branch {
-            Ownership::Owned => b
-                .push(format_args!("{alias}.user_id = "))
-                .push_bind(viewer.user_id.clone()),
-            _ => b
-                .push(format_args!("{alias}.org_id = "))
-                .push_bind(viewer.org_id.clone())
-                .push(format_args!(
-                    " AND {alias}.share_with_org AND {alias}.user_id <> "
-                ))
-                .push_bind(viewer.user_id.clone()),
-        };
-        filters(&mut b);
-        b.push(format_args!(" ORDER BY {order} LIMIT "))
-            .push_bind(page.limit.saturating_add(page.offset));
-    }
-    b.push(format_args!(
-        ") AS branch_last) AS visible ORDER BY {order} LIMIT "
-    ))
-    .push_bind(page.limit)
-    .push(" OFFSET ")
-    .push_bind(page.offset);
-    b
 }
