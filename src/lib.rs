@@ -148,7 +148,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
     let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;
     let (limiter, ip_limiter) = rate_limiters(&config.rate_limit).await?;
-    Ok(AppState {
+    Ok(AppState::new(service::AppParts {
         limiter,
         ip_limiter,
         store,
@@ -156,5 +156,5 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         secret: Arc::new(secret),
         blobs,
         wake_jobs: Arc::new(tokio::sync::Notify::new()),
-    })
+    }))
 }

@@ -16,7 +16,10 @@ pub async fn header_size(State(app): State<AppState>, request: Request, next: Ne
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
-        + request.uri().to_string().len();
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(0, |p| p.as_str().len());
     if size > limit {
         return ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -14,9 +14,26 @@ use crate::crypto::SecretKey;
 use crate::store::Store;
 use std::sync::Arc;
 
-/// Everything a use case needs; cheap to clone.
+/// Everything a use case needs; one pointer, so cloning it per request or
+/// per task costs one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub secret: Arc<SecretKey>,

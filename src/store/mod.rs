@@ -1,6 +1,7 @@
 //! Persistence behind one trait, so the embedded SQLite default and a
 //! PostgreSQL backend serve the same callers. All SQL lives below this module.
 
+mod batch;
 mod postgres;
 mod query;
 mod rows;
@@ -28,6 +29,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Backend(#[from] sqlx::Error),
+    /// The failure of a query or commit that several callers shared.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
+    /// The store's own background task is gone (the process is stopping).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,5 +1,6 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
+use super::batch::{Fetch, Loader};
 use super::query as lists;
 use super::rows::{
     config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
@@ -20,11 +21,14 @@ use sqlx::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    connectors: Loader<Uuid, Connector>,
+    principals: Loader<String, Principal>,
 }
 
 impl SqliteStore {
@@ -38,6 +42,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // An in-process database has no link to test: the ping would only
+            // add a round trip to the connection's thread on every query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {url}: {e}"))?;
@@ -45,8 +52,63 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the SQLite database: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self {
+            connectors: Loader::new(fetch_connectors(pool.clone())),
+            principals: Loader::new(fetch_principals(pool.clone())),
+            pool,
+        })
     }
+}
+
+/// Connectors by id, many per query (the ids travel as one JSON array).
+fn fetch_connectors(pool: SqlitePool) -> Fetch<Uuid, Connector> {
+    Arc::new(move |ids: Vec<Uuid>| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {CONNECTOR_COLUMNS} FROM connectors \
+                 WHERE connector_id IN (SELECT value FROM json_each(?))"
+            ));
+            let rows: Vec<ConnectorRow> = sqlx::query_as(sql)
+                .bind(serde_json::to_string(&ids).expect("strings serialize"))
+                .fetch_all(&pool)
+                .await?;
+            rows.into_iter()
+                .map(|row| Connector::try_from(row).map(|c| (c.id, c)))
+                .collect()
+        })
+    })
+}
+
+/// The callers behind unrevoked key hashes, many per query.
+fn fetch_principals(pool: SqlitePool) -> Fetch<String, Principal> {
+    Arc::new(move |hashes: Vec<String>| {
+        let pool = pool.clone();
+        Box::pin(async move {
+            let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+                "SELECT k.key_hash, k.key_id, u.user_id, u.org_id FROM api_keys k \
+                 JOIN users u ON u.user_id = k.user_id \
+                 WHERE k.key_hash IN (SELECT value FROM json_each(?)) AND k.revoked_at IS NULL",
+            )
+            .bind(serde_json::to_string(&hashes).expect("strings serialize"))
+            .fetch_all(&pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(hash, key_id, user_id, org_id)| {
+                    (
+                        hash,
+                        Principal {
+                            user_id,
+                            org_id,
+                            key_id,
+                        },
+                    )
+                })
+                .collect())
+        })
+    })
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -146,19 +208,7 @@ impl Store for SqliteStore {
     }
 
     async fn principal_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT k.key_id, u.user_id, u.org_id FROM api_keys k \
-             JOIN users u ON u.user_id = k.user_id \
-             WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(key_id, user_id, org_id)| Principal {
-            user_id,
-            org_id,
-            key_id,
-        }))
+        self.principals.load(key_hash.to_string()).await
     }
 
     async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
@@ -197,14 +247,7 @@ impl Store for SqliteStore {
     }
 
     async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE connector_id = ?"
-        ));
-        let row: Option<ConnectorRow> = sqlx::query_as(sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(Connector::try_from).transpose()
+        self.connectors.load(id).await
     }
 
     async fn connector_by_email_hash(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
