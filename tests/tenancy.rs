@@ -204,3 +204,85 @@ async fn creating_assigns_the_callers_user_and_org() {
     assert_eq!(c["user_id"], "carol");
     assert_eq!(c["org_id"], "globex");
 }
+
+/// Requests in flight together share key and connector lookups and writes
+/// (one query or one commit for many): each still gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_many_callers_each_get_their_own_answer() {
+    let s = TestServer::start().await;
+    let callers: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .enumerate()
+        .map(|(i, user)| s.create_key(&format!("org{i}"), user))
+        .collect();
+    let body =
+        json!({"type": "email", "label": "desk", "config": {"allowed_emails": ["d@x.example"]}});
+    let creates: Vec<_> = (0..90)
+        .map(|i| {
+            let key = callers[i % 3].clone();
+            let create = s.post_json(CONNECTORS, &key, &body);
+            tokio::spawn(async move {
+                let resp = create.await;
+                assert_eq!(resp.status(), 201);
+                let c: Value = resp.json().await.unwrap();
+                (i % 3, c["connector_id"].as_str().unwrap().to_string())
+            })
+        })
+        .collect();
+    let mut owned: Vec<(usize, String)> = vec![];
+    for create in creates {
+        owned.push(create.await.unwrap());
+    }
+    let users = ["alice", "bob", "carol"];
+    let reads: Vec<_> = (0..360)
+        .map(|i| {
+            let (owner, id) = owned[i % owned.len()].clone();
+            let reader = (owner + i / owned.len()) % 3;
+            let read = s.get(&format!("{CONNECTORS}/{id}"), &callers[reader]);
+            tokio::spawn(async move {
+                let resp = read.await;
+                if reader == owner {
+                    assert_eq!(resp.status(), 200);
+                    let c: Value = resp.json().await.unwrap();
+                    assert_eq!(
+                        (c["connector_id"].as_str(), c["user_id"].as_str()),
+                        (Some(id.as_str()), Some(users[owner]))
+                    );
+                } else {
+                    assert_eq!(
+                        resp.status(),
+                        404,
+                        "{} reads {id} of {}",
+                        users[reader],
+                        users[owner]
+                    );
+                }
+            })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap();
+    }
+    for (i, key) in callers.iter().enumerate() {
+        let list: Value = s
+            .get(&format!("{CONNECTORS}?limit=100"), key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut listed: Vec<&str> = list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connector_id"].as_str().unwrap())
+            .collect();
+        let mut expected: Vec<&str> = owned
+            .iter()
+            .filter(|(o, _)| *o == i)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "{}'s connectors", users[i]);
+    }
+}

@@ -2,6 +2,7 @@
 //! PostgreSQL backend serve the same callers. All SQL lives below this module.
 
 mod batch;
+mod group_commit;
 mod postgres;
 mod query;
 mod rows;

@@ -1,6 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 
 use super::batch::{Fetch, Loader};
+use super::group_commit::GroupCommit;
 use super::query as lists;
 use super::rows::{
     config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    writes: GroupCommit,
     connectors: Loader<Uuid, Connector>,
     principals: Loader<String, Principal>,
 }
@@ -53,6 +55,7 @@ impl SqliteStore {
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate the SQLite database: {e}"))?;
         Ok(Self {
+            writes: GroupCommit::new(pool.clone()),
             connectors: Loader::new(fetch_connectors(pool.clone())),
             principals: Loader::new(fetch_principals(pool.clone())),
             pool,
@@ -212,38 +215,10 @@ impl Store for SqliteStore {
     }
 
     async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
-        let (email_hash, allowed, research_user, portal, password) = config_columns(&c.config);
-        let result = sqlx::query(
-            "INSERT INTO connectors (connector_id, user_id, org_id, kind, label, description, \
-             share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
-             password_sealed, files_count, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.id.to_string())
-        .bind(&c.user_id)
-        .bind(&c.org_id)
-        .bind(c.kind().as_str())
-        .bind(c.label.as_str())
-        .bind(c.description.as_str())
-        .bind(c.share_with_org)
-        .bind(c.state.as_str())
-        .bind(email_hash)
-        .bind(allowed)
-        .bind(research_user)
-        .bind(portal)
-        .bind(password)
-        .bind(c.files_count)
-        .bind(c.created_at.as_micros())
-        .bind(c.updated_at.as_micros())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                "connector id or email_hash taken".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        let c = c.clone();
+        self.writes
+            .run(move |conn| Box::pin(async move { insert_connector_in(conn, &c).await }))
+            .await
     }
 
     async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {
@@ -438,70 +413,43 @@ impl Store for SqliteStore {
         user_tags: &[String],
         auto_tags: &[String],
     ) -> StoreResult<Document> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let stored = insert_document_in(&mut tx, doc, user_tags, auto_tags, None).await?;
-        tx.commit().await?;
-        Ok(stored)
+        let (doc, user_tags, auto_tags) = (doc.clone(), user_tags.to_vec(), auto_tags.to_vec());
+        self.writes
+            .run(move |conn| {
+                Box::pin(async move {
+                    insert_document_in(conn, &doc, &user_tags, &auto_tags, None).await
+                })
+            })
+            .await
     }
 
     async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
-        let doc = ingest.doc;
-        let connector = doc
-            .connector_id
-            .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
-        // IMMEDIATE: the reads below and the insert are one serialized step,
-        // so an archive or an update either precedes it or follows it.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current: Option<(String, bool, Option<String>)> = sqlx::query_as(
-            "SELECT state, share_with_org, allowed_emails FROM connectors WHERE connector_id = ?",
-        )
-        .bind(connector.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((state, share_with_org, allowed)) = current else {
-            return Ok(Ingested::ConnectorInactive);
-        };
-        if !(state == "active" || (ingest.also_archived && state == "archived")) {
-            return Ok(Ingested::ConnectorInactive);
-        }
-        if let Some(senders) = ingest.senders {
-            let allowed: Vec<String> = allowed
-                .as_deref()
-                .and_then(|j| serde_json::from_str(j).ok())
-                .unwrap_or_default();
-            let ok = senders
-                .iter()
-                .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
-            if !ok {
-                return Ok(Ingested::SenderNotAllowed);
-            }
-        }
-        let duplicate: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM documents WHERE connector_id = ? AND dedupe_key = ?")
-                .bind(connector.to_string())
-                .bind(ingest.dedupe_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if duplicate.is_some() {
-            return Ok(Ingested::Duplicate);
-        }
-        let doc = Document {
-            share_with_org,
-            ..doc.clone()
-        };
-        insert_document_in(
-            &mut tx,
-            &doc,
-            &[],
-            ingest.auto_tags,
-            Some(ingest.dedupe_key),
-        )
-        .await?;
-        if let Some(job) = ingest.follow_up {
-            insert_job(&mut tx, job, doc.created_at).await?;
-        }
-        tx.commit().await?;
-        Ok(Ingested::Stored)
+        let doc = ingest.doc.clone();
+        let auto_tags = ingest.auto_tags.to_vec();
+        let dedupe_key = ingest.dedupe_key.to_string();
+        let follow_up = ingest.follow_up.cloned();
+        let also_archived = ingest.also_archived;
+        let senders: Option<Vec<String>> = ingest
+            .senders
+            .map(|s| s.iter().map(|s| s.to_string()).collect());
+        self.writes
+            .run(move |conn| {
+                Box::pin(async move {
+                    let senders: Option<Vec<&str>> = senders
+                        .as_ref()
+                        .map(|s| s.iter().map(String::as_str).collect());
+                    let ingest = Ingest {
+                        doc: &doc,
+                        auto_tags: &auto_tags,
+                        dedupe_key: &dedupe_key,
+                        follow_up: follow_up.as_ref(),
+                        also_archived,
+                        senders: senders.as_deref(),
+                    };
+                    ingest_in(conn, &ingest).await
+                })
+            })
+            .await
     }
 
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
@@ -1156,6 +1104,92 @@ async fn stop_syncs(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+async fn insert_connector_in(conn: &mut SqliteConnection, c: &Connector) -> StoreResult<()> {
+    let (email_hash, allowed, research_user, portal, password) = config_columns(&c.config);
+    let result = sqlx::query(
+        "INSERT INTO connectors (connector_id, user_id, org_id, kind, label, description, \
+         share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
+         password_sealed, files_count, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.id.to_string())
+    .bind(&c.user_id)
+    .bind(&c.org_id)
+    .bind(c.kind().as_str())
+    .bind(c.label.as_str())
+    .bind(c.description.as_str())
+    .bind(c.share_with_org)
+    .bind(c.state.as_str())
+    .bind(email_hash)
+    .bind(allowed)
+    .bind(research_user)
+    .bind(portal)
+    .bind(password)
+    .bind(c.files_count)
+    .bind(c.created_at.as_micros())
+    .bind(c.updated_at.as_micros())
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+            "connector id or email_hash taken".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inside a write transaction, so the reads and the insert are one
+/// serialized step: an archive or an update either precedes it or follows it.
+async fn ingest_in(conn: &mut SqliteConnection, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
+    let doc = ingest.doc;
+    let connector = doc
+        .connector_id
+        .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
+    let current: Option<(String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT state, share_with_org, allowed_emails FROM connectors WHERE connector_id = ?",
+    )
+    .bind(connector.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((state, share_with_org, allowed)) = current else {
+        return Ok(Ingested::ConnectorInactive);
+    };
+    if !(state == "active" || (ingest.also_archived && state == "archived")) {
+        return Ok(Ingested::ConnectorInactive);
+    }
+    if let Some(senders) = ingest.senders {
+        let allowed: Vec<String> = allowed
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        let ok = senders
+            .iter()
+            .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
+        if !ok {
+            return Ok(Ingested::SenderNotAllowed);
+        }
+    }
+    let duplicate: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM documents WHERE connector_id = ? AND dedupe_key = ?")
+            .bind(connector.to_string())
+            .bind(ingest.dedupe_key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if duplicate.is_some() {
+        return Ok(Ingested::Duplicate);
+    }
+    let doc = Document {
+        share_with_org,
+        ..doc.clone()
+    };
+    insert_document_in(conn, &doc, &[], ingest.auto_tags, Some(ingest.dedupe_key)).await?;
+    if let Some(job) = ingest.follow_up {
+        insert_job(conn, job, doc.created_at).await?;
+    }
+    Ok(Ingested::Stored)
 }
 
 /// Inserts a document with its tags and counts it in its connector.

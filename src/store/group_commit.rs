@@ -1,0 +1,236 @@
+//! Group commit for SQLite. With `synchronous=FULL` every commit waits for
+//! an fsync, and SQLite takes one writer at a time, so separate write
+//! transactions are bound by the disk's fsync rate. Here writes queued while
+//! one group commits run together in the next: one transaction, each write
+//! under its own savepoint (a failing write is undone alone and reports its
+//! own error), one fsync for all. No caller hears of success before the
+//! commit that made its write durable; if that commit fails, all hear it.
+
+use super::{StoreError, StoreResult};
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes one transaction takes.
+const MAX_GROUP: usize = 256;
+
+pub(super) struct GroupCommit {
+    queue: mpsc::UnboundedSender<Box<dyn Write>>,
+}
+
+/// One queued write: applied inside the group's transaction, then told how
+/// the commit went.
+trait Write: Send {
+    /// Runs the write; false when it failed (its savepoint is rolled back).
+    fn apply<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, bool>;
+    fn finish(self: Box<Self>, commit: Result<(), Arc<StoreError>>);
+}
+
+struct Pending<T, F> {
+    write: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Write for Pending<T, F>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+{
+    fn apply<'a>(&'a mut self, conn: &'a mut SqliteConnection) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(write) = self.write.take() else {
+                return false;
+            };
+            let result = AssertUnwindSafe(write(conn))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("the write panicked".into())));
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), Arc<StoreError>>) {
+        let result = match commit {
+            Ok(()) => self
+                .result
+                .unwrap_or_else(|| Err(StoreError::Unavailable("the write was not run".into()))),
+            Err(e) => Err(StoreError::Shared(e)),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+impl GroupCommit {
+    /// Starts the committing task; it ends when this is dropped.
+    pub fn new(pool: SqlitePool) -> Self {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(commit_groups(pool, waiting));
+        Self { queue }
+    }
+
+    /// Runs `write` in the next group and answers once that group committed.
+    /// `write` must use only the connection it is given.
+    pub async fn run<T, F>(&self, write: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            write: Some(write),
+            result: None,
+            reply,
+        };
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.queue.send(Box::new(pending)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn commit_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Box<dyn Write>>) {
+    while let Some(first) = waiting.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match waiting.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit(&pool, &mut group).await.map_err(Arc::new);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, writes = group.len(), "group commit failed");
+        }
+        for write in group {
+            write.finish(outcome.clone());
+        }
+    }
+}
+
+async fn commit(pool: &SqlitePool, group: &mut [Box<dyn Write>]) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for write in group.iter_mut() {
+        let mut savepoint = tx.begin().await?;
+        if write.apply(&mut savepoint).await {
+            savepoint.commit().await?;
+        } else {
+            savepoint.rollback().await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    async fn store() -> (tempfile::TempDir, SqlitePool, Arc<GroupCommit>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = SqlitePoolOptions::new().connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let writes = Arc::new(GroupCommit::new(pool.clone()));
+        (dir, pool, writes)
+    }
+
+    async fn insert(writes: &GroupCommit, k: i64, then_fail: bool) -> StoreResult<i64> {
+        writes
+            .run(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (k, v) VALUES (?, 'x')")
+                        .bind(k)
+                        .execute(&mut *conn)
+                        .await?;
+                    if then_fail {
+                        return Err(StoreError::Conflict(format!("{k} changed its mind")));
+                    }
+                    Ok(k)
+                })
+            })
+            .await
+    }
+
+    async fn keys(pool: &SqlitePool) -> Vec<i64> {
+        sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_write_in_a_group_stands_or_falls_alone() {
+        let (_dir, pool, writes) = store().await;
+        insert(&writes, 7, false).await.unwrap();
+        // 300 at once: most queue behind a commit and share the next one.
+        let tasks: Vec<_> = (0..300i64)
+            .map(|i| {
+                let writes = writes.clone();
+                tokio::spawn(async move { (i, insert(&writes, i, i % 10 == 3).await) })
+            })
+            .collect();
+        let mut expected = vec![];
+        for task in tasks {
+            let (i, result) = task.await.unwrap();
+            match (i, result) {
+                (7, Err(StoreError::Backend(e))) => {
+                    assert!(e.to_string().contains("UNIQUE"), "{e}")
+                }
+                (i, Err(StoreError::Conflict(m))) if i % 10 == 3 => {
+                    assert_eq!(m, format!("{i} changed its mind"))
+                }
+                (i, Ok(k)) if i % 10 != 3 && i != 7 => {
+                    assert_eq!(k, i);
+                    expected.push(i);
+                }
+                (i, other) => panic!("write {i}: {other:?}"),
+            }
+        }
+        expected.push(7);
+        expected.sort();
+        assert_eq!(
+            keys(&pool).await,
+            expected,
+            "failed writes left nothing behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let (_dir, pool, writes) = store().await;
+        let broken = 1;
+        let panicked = writes
+            .run(move |_conn| {
+                Box::pin(async move {
+                    assert_eq!(broken, 0, "a bug in a write");
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Unavailable(_))),
+            "{panicked:?}"
+        );
+        assert_eq!(insert(&writes, 1, false).await.unwrap(), 1);
+        assert_eq!(keys(&pool).await, vec![1]);
+    }
+
+    #[tokio::test]
+    async fn a_group_that_cannot_start_fails_every_write_in_it() {
+        let (_dir, pool, writes) = store().await;
+        pool.close().await;
+        let result = insert(&writes, 1, false).await;
+        assert!(matches!(result, Err(StoreError::Shared(_))), "{result:?}");
+    }
+}
