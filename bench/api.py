@@ -10,21 +10,11 @@ several runs each; prints medians and ratios, and Inlet's peak RSS.
 Usage: python3 bench/api.py [--runs 3] [--seconds 10]
 Needs wrk (Debian package `wrk`; installed here when missing).
 """
-import argparse, json, os, re, shutil, statistics, subprocess, tempfile, time, urllib.request
+import argparse, json, os, re, shutil, statistics, subprocess, tempfile
 from concurrent.futures import ThreadPoolExecutor
+from common import Inlet, apt_install, build, http
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INLET, CEILING = "127.0.0.1:18981", "127.0.0.1:18990"
-
-
-def http(method, url, key=None, body=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
-    if key:
-        req.add_header("X-API-KEY", key)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return r.status, r.read()
+INLET_HTTP, INLET_SMTP, CEILING = 18981, 18926, "127.0.0.1:18990"
 
 
 def wrk(url, seconds, key=None, post=None, work=None):
@@ -51,43 +41,29 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "inlet", "--example", "ceiling"], cwd=ROOT, check=True)
+    apt_install("wrk", commands=["wrk"])
+    release = build("--example", "ceiling")
     work = tempfile.mkdtemp(prefix="inlet-http-bench-")
-    data = os.path.join(work, "data")
-    config = os.path.join(work, "inlet.toml")
-    with open(config, "w") as f:
-        f.write(f'data_dir = "{data}"\nhttp_addr = "{INLET}"\nsmtp_addr = "127.0.0.1:18926"\n'
-                "[rate_limit]\nrequests_per_minute = 100000000\nburst = 100000000\n[jobs]\nworkers = 0\n")
-    inlet = subprocess.Popen([os.path.join(target, "release", "inlet"), "serve", "--config", config],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "INLET_LOG": "warn"})
-    ceiling = subprocess.Popen([os.path.join(target, "release", "examples", "ceiling"), CEILING, "520"],
+    ceiling = subprocess.Popen([os.path.join(release, "examples", "ceiling"), CEILING, "520"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                if http("GET", f"http://{INLET}/readyz")[0] == 200 and os.path.exists(os.path.join(data, "initial-api-key")):
-                    break
-            except Exception:
-                pass
-            time.sleep(0.05)
-        key = open(os.path.join(data, "initial-api-key")).read().strip()
-        base = f"http://{INLET}/contents/v1/connectors"
-        body = {"type": "email", "label": "bench", "config": {"allowed_emails": ["desk@broker.example"]}}
-        one = json.loads(http("POST", base, key, body)[1])
-        size = len(http("GET", f"{base}/{one['connector_id']}", key)[1])
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda _: http("POST", base, key, body), range(9999)))
-        results = {name: [] for name in ["ceiling", "get one", "list 50 of 10,000", "create"]}
-        for _ in range(args.runs):
-            results["ceiling"].append(wrk(f"http://{CEILING}/", args.seconds, work=work))
-            results["get one"].append(wrk(f"{base}/{one['connector_id']}", args.seconds, key, work=work))
-            results["list 50 of 10,000"].append(wrk(f"{base}?limit=50", args.seconds, key, work=work))
-            results["create"].append(wrk(base, args.seconds, key, post=body, work=work))
-        with open(f"/proc/{inlet.pid}/status") as f:
-            rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+        with Inlet(INLET_HTTP, INLET_SMTP, "[jobs]\nworkers = 0\n") as inlet:
+            key = inlet.key
+            base = f"{inlet.http}/contents/v1/connectors"
+            body = {"type": "email", "label": "bench", "config": {"allowed_emails": ["desk@broker.example"]}}
+            one = inlet.email_connector("bench")
+            size = len(http("GET", f"{base}/{one['connector_id']}", key)[1])
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda _: http("POST", base, key, body), range(9999)))
+            results = {name: [] for name in ["ceiling", "get one", "list 50 of 10,000", "create"]}
+            for _ in range(args.runs):
+                results["ceiling"].append(wrk(f"http://{CEILING}/", args.seconds, work=work))
+                results["get one"].append(wrk(f"{base}/{one['connector_id']}", args.seconds, key, work=work))
+                results["list 50 of 10,000"].append(wrk(f"{base}?limit=50", args.seconds, key, work=work))
+            # Last: creating adds connectors, which the list must not see.
+            for _ in range(args.runs):
+                results["create"].append(wrk(base, args.seconds, key, post=body, work=work))
+            rss = inlet.peak_rss_mb()
         ceiling_rps = statistics.median(r for r, _ in results["ceiling"])
         print(f"\nconnector body: {size} bytes; {args.runs} runs of {args.seconds} s, 64 connections; medians\n")
         print("| endpoint | requests/s | p99 ms | vs ceiling |")
@@ -98,9 +74,7 @@ def main():
             print(f"| {name} | {rps:.0f} | {p99:.2f} | {rps / ceiling_rps:.2f} |")
         print(f"\nInlet peak RSS: {rss:.0f} MB")
     finally:
-        inlet.terminate()
         ceiling.terminate()
-        inlet.wait(timeout=60)
         ceiling.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
 

@@ -10,31 +10,8 @@ during the purge against idle; and Inlet's peak RSS.
 Usage: python3 bench/purge.py [--documents 100000] [--senders 16]
 Needs only Python's standard library and a release build (built here).
 """
-import argparse, json, os, shutil, smtplib, sqlite3, statistics, subprocess, sys, tempfile, threading, time
-import urllib.request
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def http(method, url, key=None, body=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
-    if key:
-        req.add_header("X-API-KEY", key)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+import argparse, os, shutil, smtplib, sqlite3, threading, time
+from common import Inlet, build, http
 
 
 def p99(samples):
@@ -56,30 +33,11 @@ def main():
     ap.add_argument("--senders", type=int, default=16)
     args = ap.parse_args()
 
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    binary = os.path.join(target, "release", "inlet")
-
-    work = tempfile.mkdtemp(prefix="inlet-bench-")
-    data = os.path.join(work, "data")
-    config = os.path.join(work, "inlet.toml")
-    with open(config, "w") as f:
-        f.write(f'data_dir = "{data}"\nhttp_addr = "127.0.0.1:18980"\nsmtp_addr = "127.0.0.1:18925"\n'
-                'inbox_domain = "bench.test"\nlog_format = "json"\n'
-                "[rate_limit]\nrequests_per_minute = 100000000\nburst = 1000000\n"
-                "[smtp]\nmax_sessions = 200\n")
-    log = open(os.path.join(work, "inlet.log"), "w")
-    server = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL, stderr=log,
-                              env={**os.environ, "INLET_LOG": "warn"})
-    try:
-        base = "http://127.0.0.1:18980/contents/v1"
-        for _ in range(200):
-            if os.path.exists(os.path.join(data, "initial-api-key")) and http("GET", "http://127.0.0.1:18980/readyz")[0] == 200:
-                break
-            time.sleep(0.05)
-        key = open(os.path.join(data, "initial-api-key")).read().strip()
-        make = lambda label: json.loads(http("POST", base + "/connectors", key, {"type": "email", "label": label, "config": {"allowed_emails": ["desk@broker.example"]}})[1])
-        target_c, other_c = make("bench"), make("other")
+    build()
+    with Inlet(18980, 18925, "[smtp]\nmax_sessions = 200\n") as inlet:
+        base = f"{inlet.http}/contents/v1"
+        key, data = inlet.key, inlet.data
+        target_c, other_c = inlet.email_connector("bench"), inlet.email_connector("other")
         inbox = target_c["config"]["email"]
 
         print(f"delivering {args.documents} messages over {args.senders} SMTP sessions...", flush=True)
@@ -87,7 +45,7 @@ def main():
         per = args.documents // args.senders
 
         def send(n):
-            s = smtplib.SMTP("127.0.0.1", 18925)
+            s = smtplib.SMTP("127.0.0.1", inlet.smtp_port)
             s.ehlo("bench")
             for i in range(per):
                 msg = (f"From: desk@broker.example\r\nTo: {inbox}\r\nSubject: note {n}-{i}\r\n"
@@ -101,7 +59,7 @@ def main():
         ingest_s = time.perf_counter() - t0
         total = per * args.senders
         # Let the attachment jobs (one per message) drain.
-        while b'inlet_job_queue_depth{state="queued"} 0' not in http("GET", "http://127.0.0.1:18980/metrics")[1]:
+        while b'inlet_job_queue_depth{state="queued"} 0' not in http("GET", f"{inlet.http}/metrics")[1]:
             time.sleep(0.5)
         print(f"ingested {total} in {ingest_s:.1f} s ({total / ingest_s:.0f} messages/s)", flush=True)
 
@@ -113,7 +71,7 @@ def main():
             idle.append(time.perf_counter() - t)
 
         # Baseline: the same files and rows, removed the crude way.
-        baseline = os.path.join(work, "baseline")
+        baseline = os.path.join(inlet.work, "baseline")
         shutil.copytree(data, baseline)
 
         target_url = f"{base}/connectors/{target_c['connector_id']}"
@@ -136,7 +94,7 @@ def main():
         db.commit()
         db.close()
         baseline_s = time.perf_counter() - t0
-        rss = peak_rss_mb(server.pid)
+        rss = inlet.peak_rss_mb()
 
         print()
         print("| measure | value |")
@@ -150,10 +108,6 @@ def main():
         print(f"| GET p99 during purge | {p99(during):.2f} ms ({len(during)} samples) |")
         print(f"| p99 during / idle | {p99(during) / p99(idle):.2f} |")
         print(f"| peak RSS | {rss:.0f} MB |")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

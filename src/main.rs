@@ -6,11 +6,6 @@ use inlet::service::keys;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-// Many small short-lived allocations per request: measured faster than the
-// system allocator under load (bench/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "inlet",

@@ -212,12 +212,13 @@ async fn bodies_must_be_json_within_the_size_limit() {
     let mut big = br#"{"type":"email","label":"x","description":""#.to_vec();
     big.extend(std::iter::repeat_n(b'a', 5000));
     big.extend(br#"","config":{"allowed_emails":[]}}"#);
-    assert_error(
-        post(Some("application/json"), big.clone()).await.unwrap(),
-        413,
-        "PAYLOAD_TOO_LARGE",
-    )
-    .await;
+    let resp = post(Some("application/json"), big.clone()).await.unwrap();
+    assert_eq!(
+        resp.headers()["connection"],
+        "close",
+        "the unread body leaves the connection unusable"
+    );
+    assert_error(resp, 413, "PAYLOAD_TOO_LARGE").await;
 
     // Without Content-Length (chunked), the limit still holds. The server
     // answers and closes while the client may still be sending, so the

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -90,6 +90,13 @@ pub async fn middleware(request: Request, next: Next) -> Response {
                     response.headers_mut().append(name, value.clone());
                 }
             }
+        }
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, and the client must not try.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response.headers_mut().insert(
             X_REQUEST_ID.clone(),

@@ -181,6 +181,14 @@ impl ConnectorConfig {
             Self::InvestmentResearch { .. } => ConnectorKind::InvestmentResearch,
         }
     }
+
+    /// The inbox's local part, for email connectors.
+    pub fn email_hash(&self) -> Option<&str> {
+        match self {
+            Self::Email { email_hash, .. } => Some(email_hash),
+            Self::InvestmentResearch { .. } => None,
+        }
+    }
 }
 
 /// Outcome of the most recent portal sync (`None` until a first sync).

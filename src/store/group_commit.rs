@@ -9,7 +9,7 @@
 use super::{StoreError, StoreResult};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -67,10 +67,20 @@ where
 }
 
 impl GroupCommit {
-    /// Starts the committing task; it ends when this is dropped.
+    /// Starts the committing thread; it ends when this is dropped. The
+    /// writer is the one serial step of every write, and each of its
+    /// statements is a round trip to SQLite's thread: on a thread of its own
+    /// it is not queued behind the request and session tasks at each one.
     pub fn new(pool: SqlitePool) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(commit_groups(pool, waiting));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a single-thread runtime builds");
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || runtime.block_on(commit_groups(pool, waiting)))
+            .expect("the writer thread starts");
         Self { queue }
     }
 
@@ -117,11 +127,12 @@ async fn commit_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Bo
 async fn commit(pool: &SqlitePool, group: &mut [Box<dyn Write>]) -> StoreResult<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     for write in group.iter_mut() {
-        let mut savepoint = tx.begin().await?;
-        if write.apply(&mut savepoint).await {
-            savepoint.commit().await?;
-        } else {
-            savepoint.rollback().await?;
+        // Savepoints stay open until COMMIT releases them all (a RELEASE per
+        // write would be one more round trip each); ROLLBACK TO undoes the
+        // most recent one of the name, this write's.
+        sqlx::query("SAVEPOINT write").execute(&mut *tx).await?;
+        if !write.apply(&mut tx).await {
+            sqlx::query("ROLLBACK TO write").execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;

@@ -30,6 +30,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     writes: GroupCommit,
     connectors: Loader<Uuid, Connector>,
+    /// Email connectors by `email_hash`.
+    inboxes: Loader<String, Connector>,
     principals: Loader<String, Principal>,
 }
 
@@ -56,30 +58,48 @@ impl SqliteStore {
             .map_err(|e| anyhow::anyhow!("cannot migrate the SQLite database: {e}"))?;
         Ok(Self {
             writes: GroupCommit::new(pool.clone()),
-            connectors: Loader::new(fetch_connectors(pool.clone())),
+            connectors: Loader::new(fetch_connectors(pool.clone(), "connector_id", |c| {
+                Some(c.id)
+            })),
+            inboxes: Loader::new(fetch_connectors(pool.clone(), "email_hash", |c| {
+                c.config.email_hash().map(str::to_string)
+            })),
             principals: Loader::new(fetch_principals(pool.clone())),
             pool,
         })
     }
 }
 
-/// Connectors by id, many per query (the ids travel as one JSON array).
-fn fetch_connectors(pool: SqlitePool) -> Fetch<Uuid, Connector> {
-    Arc::new(move |ids: Vec<Uuid>| {
+/// Connectors whose `column` is one of the keys, many per query (the keys
+/// travel as one JSON array); `key_of` names the key each one answers.
+fn fetch_connectors<K>(
+    pool: SqlitePool,
+    column: &'static str,
+    key_of: fn(&Connector) -> Option<K>,
+) -> Fetch<K, Connector>
+where
+    K: ToString + Send + 'static,
+{
+    Arc::new(move |keys: Vec<K>| {
         let pool = pool.clone();
         Box::pin(async move {
-            let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT {CONNECTOR_COLUMNS} FROM connectors \
-                 WHERE connector_id IN (SELECT value FROM json_each(?))"
+                 WHERE {column} IN (SELECT value FROM json_each(?))"
             ));
             let rows: Vec<ConnectorRow> = sqlx::query_as(sql)
-                .bind(serde_json::to_string(&ids).expect("strings serialize"))
+                .bind(serde_json::to_string(&keys).expect("strings serialize"))
                 .fetch_all(&pool)
                 .await?;
-            rows.into_iter()
-                .map(|row| Connector::try_from(row).map(|c| (c.id, c)))
-                .collect()
+            let mut found = Vec::with_capacity(rows.len());
+            for row in rows {
+                let connector = Connector::try_from(row)?;
+                if let Some(key) = key_of(&connector) {
+                    found.push((key, connector));
+                }
+            }
+            Ok(found)
         })
     })
 }
@@ -226,14 +246,7 @@ impl Store for SqliteStore {
     }
 
     async fn connector_by_email_hash(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE email_hash = ?"
-        ));
-        let row: Option<ConnectorRow> = sqlx::query_as(sql)
-            .bind(email_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(Connector::try_from).transpose()
+        self.inboxes.load(email_hash.to_string()).await
     }
 
     async fn list_connectors(
@@ -607,7 +620,9 @@ impl Store for SqliteStore {
 
     async fn ensure_tag(&self, user_id: &str, name: &str, at: Timestamp) -> StoreResult<Tag> {
         let mut conn = self.pool.acquire().await?;
-        ensure_tag_in(&mut conn, user_id, name, false, at).await
+        let mut tags = ensure_tags_in(&mut conn, user_id, &[(name, false)], at).await?;
+        tags.pop()
+            .ok_or_else(|| StoreError::Corrupt("the tag upsert returned no row".into()))
     }
 
     async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>> {
@@ -1054,37 +1069,49 @@ impl SqliteStore {
     }
 }
 
-/// A user-made tag stays user-made; an automatic one becomes user-made once
-/// the user asks for it by name.
-async fn ensure_tag_in(
+/// Creates the named tags a user lacks, in one statement, and returns all
+/// of them in the order named (each name once). A user-made tag stays
+/// user-made; an automatic one becomes user-made once the user asks for it
+/// by name.
+async fn ensure_tags_in(
     conn: &mut SqliteConnection,
     user_id: &str,
-    name: &str,
-    automatic: bool,
+    named: &[(&str, bool)],
     at: Timestamp,
-) -> StoreResult<Tag> {
-    sqlx::query(
-        "INSERT INTO tags (tag_id, user_id, name, automatic, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (user_id, name) DO UPDATE SET automatic = MIN(tags.automatic, excluded.automatic)",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(user_id)
-    .bind(name)
-    .bind(automatic)
-    .bind(at.as_micros())
-    .bind(at.as_micros())
-    .execute(&mut *conn)
-    .await?;
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {TAG_COLUMNS} FROM tags t WHERE t.user_id = ? AND t.name = ?"
-    ));
-    let row: TagRow = sqlx::query_as(sql)
-        .bind(user_id)
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await?;
-    Tag::try_from(row)
+) -> StoreResult<Vec<Tag>> {
+    let mut names: Vec<(&str, bool)> = Vec::with_capacity(named.len());
+    for &(name, automatic) in named {
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some(seen) => seen.1 &= automatic,
+            None => names.push((name, automatic)),
+        }
+    }
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut upsert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO tags (tag_id, user_id, name, automatic, created_at, updated_at) ",
+    );
+    upsert.push_values(&names, |mut row, (name, automatic)| {
+        row.push_bind(Uuid::now_v7().to_string())
+            .push_bind(user_id)
+            .push_bind(*name)
+            .push_bind(*automatic)
+            .push_bind(at.as_micros())
+            .push_bind(at.as_micros());
+    });
+    // The upsert writes every row, so RETURNING yields each tag either way.
+    upsert.push(
+        " ON CONFLICT (user_id, name) DO UPDATE SET automatic = MIN(tags.automatic, excluded.automatic) \
+         RETURNING tag_id, user_id, name, created_at, updated_at",
+    );
+    let rows: Vec<TagRow> = upsert.build_query_as().fetch_all(&mut *conn).await?;
+    let mut tags: Vec<Tag> = rows
+        .into_iter()
+        .map(Tag::try_from)
+        .collect::<StoreResult<_>>()?;
+    tags.sort_by_key(|t| names.iter().position(|(n, _)| *n == t.name));
+    Ok(tags)
 }
 
 /// Halts a connector's syncs: a pending one is canceled, a running one is
@@ -1148,13 +1175,15 @@ async fn ingest_in(conn: &mut SqliteConnection, ingest: &Ingest<'_>) -> StoreRes
     let connector = doc
         .connector_id
         .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
-    let current: Option<(String, bool, Option<String>)> = sqlx::query_as(
-        "SELECT state, share_with_org, allowed_emails FROM connectors WHERE connector_id = ?",
+    let current: Option<(String, bool, Option<String>, bool)> = sqlx::query_as(
+        "SELECT state, share_with_org, allowed_emails, EXISTS (SELECT 1 FROM documents \
+         WHERE connector_id = ?1 AND dedupe_key = ?2) FROM connectors WHERE connector_id = ?1",
     )
     .bind(connector.to_string())
+    .bind(ingest.dedupe_key)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((state, share_with_org, allowed)) = current else {
+    let Some((state, share_with_org, allowed, duplicate)) = current else {
         return Ok(Ingested::ConnectorInactive);
     };
     if !(state == "active" || (ingest.also_archived && state == "archived")) {
@@ -1172,13 +1201,7 @@ async fn ingest_in(conn: &mut SqliteConnection, ingest: &Ingest<'_>) -> StoreRes
             return Ok(Ingested::SenderNotAllowed);
         }
     }
-    let duplicate: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM documents WHERE connector_id = ? AND dedupe_key = ?")
-            .bind(connector.to_string())
-            .bind(ingest.dedupe_key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if duplicate.is_some() {
+    if duplicate {
         return Ok(Ingested::Duplicate);
     }
     let doc = Document {
@@ -1227,21 +1250,20 @@ async fn insert_document_in(
     .bind(dedupe_key)
     .execute(&mut *conn)
     .await?;
-    let mut tags = Vec::with_capacity(user_tags.len() + auto_tags.len());
-    let named = user_tags
+    let named: Vec<(&str, bool)> = user_tags
         .iter()
-        .map(|n| (n, false))
-        .chain(auto_tags.iter().map(|n| (n, true)));
-    for (name, automatic) in named {
-        let tag = ensure_tag_in(&mut *conn, &doc.user_id, name, automatic, doc.created_at).await?;
-        sqlx::query("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?, ?)")
-            .bind(doc.id.as_str())
-            .bind(tag.id.to_string())
-            .execute(&mut *conn)
-            .await?;
-        if !tags.contains(&tag) {
-            tags.push(tag);
-        }
+        .map(|n| (n.as_str(), false))
+        .chain(auto_tags.iter().map(|n| (n.as_str(), true)))
+        .collect();
+    let tags = ensure_tags_in(&mut *conn, &doc.user_id, &named, doc.created_at).await?;
+    if !tags.is_empty() {
+        let mut link = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO document_tags (document_id, tag_id) ",
+        );
+        link.push_values(&tags, |mut row, tag| {
+            row.push_bind(doc.id.as_str()).push_bind(tag.id.to_string());
+        });
+        link.build().execute(&mut *conn).await?;
     }
     if let Some(connector) = doc.connector_id {
         sqlx::query("UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = ?")

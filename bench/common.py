@@ -1,0 +1,95 @@
+"""What every benchmark needs: a release build, an Inlet server in a scratch
+data dir, HTTP calls, Debian packages, medians and peak RSS."""
+import json, os, shutil, statistics, subprocess, tempfile, time, urllib.error, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def http(method, url, key=None, body=None):
+    """(status, body bytes); HTTP errors are returned, not raised."""
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
+    if key:
+        req.add_header("X-API-KEY", key)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def apt_install(*packages, commands=()):
+    """Installs Debian packages unless every command in `commands` exists."""
+    if commands and all(shutil.which(c) for c in commands):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def build(*args):
+    """A release build of the inlet binary (and whatever `args` add)."""
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "inlet", *args], cwd=ROOT, check=True)
+    return os.path.join(TARGET, "release")
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def median(values):
+    return statistics.median(values)
+
+
+class Inlet:
+    """`inlet serve` on loopback with a fresh data dir; `extra` is appended to
+    its TOML config. Use as a context manager: the server stops and the data
+    dir is removed on exit."""
+
+    def __init__(self, http_port, smtp_port, extra=""):
+        self.work = tempfile.mkdtemp(prefix="inlet-bench-")
+        self.data = os.path.join(self.work, "data")
+        self.http = f"http://127.0.0.1:{http_port}"
+        self.smtp_port = smtp_port
+        self.config = os.path.join(self.work, "inlet.toml")
+        with open(self.config, "w") as f:
+            f.write(f'data_dir = "{self.data}"\nhttp_addr = "127.0.0.1:{http_port}"\n'
+                    f'smtp_addr = "127.0.0.1:{smtp_port}"\ninbox_domain = "bench.test"\n'
+                    "[rate_limit]\nrequests_per_minute = 100000000\nburst = 100000000\n" + extra)
+
+    def __enter__(self):
+        log = open(os.path.join(self.work, "inlet.log"), "w")
+        self.process = subprocess.Popen([os.path.join(TARGET, "release", "inlet"), "serve", "--config", self.config],
+                                        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "INLET_LOG": "warn"})
+        key_file = os.path.join(self.data, "initial-api-key")
+        for _ in range(400):
+            try:
+                if os.path.exists(key_file) and http("GET", f"{self.http}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"inlet did not start; see {log.name}")
+        self.key = open(key_file).read().strip()
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def email_connector(self, label, allowed=("desk@broker.example",)):
+        status, body = http("POST", f"{self.http}/contents/v1/connectors", self.key,
+                            {"type": "email", "label": label, "config": {"allowed_emails": list(allowed)}})
+        assert status == 201, (status, body)
+        return json.loads(body)
+
+    def peak_rss_mb(self):
+        return peak_rss_mb(self.process.pid)

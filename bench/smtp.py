@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""SMTP ingestion: Inlet against Postfix and smtp-sink, in the same run.
+
+smtp-source (Debian `postfix`) sends M messages of 100 KB over 20 concurrent
+sessions to:
+  - Inlet, which answers 250 only once the message is fsync'd as a document;
+  - Postfix, configured here as a private instance on loopback that accepts
+    the domain bench.example into a Maildir (its 250 means queued and
+    fsync'd; it then delivers into the Maildir, fsync'd too);
+  - smtp-sink, which discards everything: the protocol ceiling.
+Several runs each, alternating; prints medians of messages/s and the ratios,
+and Inlet's peak RSS. Every Inlet run is checked: its connector must count
+exactly M documents.
+
+Usage: python3 bench/smtp.py [--runs 3] [--messages 2000] [--sessions 20] [--size 102400]
+Installs postfix (for smtp-source, smtp-sink and Postfix itself) when missing;
+must run as root (Postfix starts as root and drops privileges).
+"""
+import argparse, json, os, pwd, shutil, subprocess, tempfile, time
+from common import Inlet, apt_install, build, http, median
+
+POSTFIX_PORT, SINK_PORT, INLET_HTTP, INLET_SMTP = 18525, 18526, 18982, 18527
+SENDER = "desk@broker.example"
+
+
+def smtp_source(port, recipient, args):
+    t0 = time.perf_counter()
+    subprocess.run(["smtp-source", "-s", str(args.sessions), "-l", str(args.size), "-m", str(args.messages),
+                    "-f", SENDER, "-t", recipient, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+class Postfix:
+    """A Postfix instance of its own (config, queue and Maildir in a scratch
+    dir), listening on loopback only; the system's Postfix is left alone."""
+
+    def __enter__(self):
+        self.work = tempfile.mkdtemp(prefix="inlet-bench-postfix-")
+        conf, queue, data = (os.path.join(self.work, d) for d in ("conf", "queue", "data"))
+        self.maildir = os.path.join(self.work, "mail")
+        for d in (conf, queue, data, self.maildir):
+            os.makedirs(d)
+        os.chmod(self.work, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.maildir, nobody.pw_uid, nobody.pw_gid)
+        shutil.chown(data, user="postfix")
+        with open(os.path.join(conf, "main.cf"), "w") as f:
+            f.write(f"""compatibility_level = 3.6
+queue_directory = {queue}
+data_directory = {data}
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.bench.example
+mydestination =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+smtputf8_enable = no
+virtual_mailbox_domains = bench.example
+virtual_mailbox_base = {self.maildir}
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:{nobody.pw_uid}
+virtual_gid_maps = static:{nobody.pw_gid}
+maillog_file_prefixes = {self.work}
+maillog_file = {self.work}/postfix.log
+""")
+        # The packaged master.cf, without chroot, with smtpd on our port.
+        with open("/etc/postfix/master.cf") as src, open(os.path.join(conf, "master.cf"), "w") as dst:
+            for line in src:
+                fields = line.split()
+                if line[:1] not in "# \t\n" and len(fields) >= 8:
+                    fields[4] = "n"
+                    if fields[:2] == ["smtp", "inet"]:
+                        fields[0] = f"127.0.0.1:{POSTFIX_PORT}"
+                    line = "  ".join(fields) + "\n"
+                dst.write(line)
+        self.conf = conf
+        subprocess.run(["postfix", "-c", conf, "start"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(POSTFIX_PORT)
+        return self
+
+    def delivered(self):
+        new = os.path.join(self.maildir, "inbox", "new")
+        return len(os.listdir(new)) if os.path.isdir(new) else 0
+
+    def empty_maildir(self):
+        shutil.rmtree(os.path.join(self.maildir, "inbox"), ignore_errors=True)
+
+    def __exit__(self, *exc):
+        subprocess.run(["postfix", "-c", self.conf, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def wait_for_port(port):
+    import socket
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--size", type=int, default=102400)
+    args = ap.parse_args()
+    # Keep the package from configuring the system's own mail service.
+    subprocess.run(["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n", check=True)
+    apt_install("postfix", commands=["smtp-source", "smtp-sink", "postfix"])
+    build()
+
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{SINK_PORT}", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = {"smtp-sink (ceiling)": [], "Postfix: 250 (queued)": [], "Postfix: in the Maildir": [], "Inlet: 250 (stored)": []}
+    try:
+        wait_for_port(SINK_PORT)
+        with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, "[smtp]\nmax_sessions = 200\n") as inlet:
+            for run in range(args.runs):
+                seconds["smtp-sink (ceiling)"].append(smtp_source(SINK_PORT, "inbox@bench.example", args))
+
+                postfix.empty_maildir()
+                t0 = time.perf_counter()
+                seconds["Postfix: 250 (queued)"].append(smtp_source(POSTFIX_PORT, "inbox@bench.example", args))
+                while postfix.delivered() < args.messages:
+                    if time.perf_counter() - t0 > 600:
+                        raise SystemExit(f"Postfix delivered {postfix.delivered()} of {args.messages}")
+                    time.sleep(0.01)
+                seconds["Postfix: in the Maildir"].append(time.perf_counter() - t0)
+
+                connector = inlet.email_connector(f"smtp run {run}", [SENDER])
+                seconds["Inlet: 250 (stored)"].append(smtp_source(INLET_SMTP, connector["config"]["email"], args))
+                stored = json.loads(http("GET", f"{inlet.http}/contents/v1/connectors/{connector['connector_id']}", inlet.key)[1])
+                if stored["files_count"] != args.messages:
+                    raise SystemExit(f"Inlet stored {stored['files_count']} of {args.messages} messages")
+                print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True)
+            rss = inlet.peak_rss_mb()
+    finally:
+        sink.terminate()
+        sink.wait(timeout=10)
+
+    rate = {name: args.messages / median(s) for name, s in seconds.items()}
+    print(f"\n{args.messages} messages of {args.size} bytes over {args.sessions} sessions; "
+          f"{args.runs} runs, medians\n")
+    print("| receiver | messages/s | MB/s | Inlet / this |")
+    print("| --- | --- | --- | --- |")
+    for name, r in rate.items():
+        print(f"| {name} | {r:.0f} | {r * args.size / 1e6:.1f} | {rate['Inlet: 250 (stored)'] / r:.2f} |")
+    print(f"\nInlet peak RSS: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
