@@ -87,6 +87,9 @@ def main():
         stop.set()
         sampler.join()
 
+        # Inlet's blobs were fsync'd when stored; let the copies reach the
+        # disk too, or rm -rf races their writeback (3 s to 13 s, seen).
+        os.sync()
         t0 = time.perf_counter()
         shutil.rmtree(os.path.join(baseline, "blobs"))
         db = sqlite3.connect(os.path.join(baseline, "inlet.db"))
