@@ -873,6 +873,7 @@ impl Store for PostgresStore {
 
     async fn start_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>> {
         let mut tx = self.pool.begin().await?;
+        lock_connector_of_sync(&mut tx, id).await?;
         let started = sqlx::query(pg(
             "UPDATE sync_jobs SET status = 'in_progress', started_at = ? \
              WHERE sync_job_id = ? AND status = 'pending'",
@@ -916,6 +917,7 @@ impl Store for PostgresStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        lock_connector_of_sync(&mut tx, id).await?;
         let done = sqlx::query(pg(
             "UPDATE sync_jobs SET status = ?, error = ?, indexed_document_count = ?, \
              skipped_document_count = ?, completed_at = ? \
@@ -1104,6 +1106,20 @@ async fn ensure_tag_in(
 
 /// Halts a connector's syncs: a pending one is canceled, a running one is
 /// asked to stop (it notices before its next file).
+/// Locks a sync job's connector row before the job's own row is touched:
+/// a trigger locks the connector and then inserts a job, so taking the two
+/// in the other order could deadlock with it.
+async fn lock_connector_of_sync(conn: &mut PgConnection, sync_job: Uuid) -> StoreResult<()> {
+    sqlx::query(pg(
+        "SELECT 1::BIGINT FROM connectors WHERE connector_id = \
+         (SELECT connector_id FROM sync_jobs WHERE sync_job_id = ?) FOR UPDATE",
+    ))
+    .bind(sync_job.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn stop_syncs(conn: &mut PgConnection, connector: Uuid, at: Timestamp) -> StoreResult<()> {
     sqlx::query(pg("UPDATE sync_jobs SET status = CASE status WHEN 'pending' THEN 'canceled' ELSE 'canceling' END, \
          completed_at = CASE status WHEN 'pending' THEN ? ELSE completed_at END \
