@@ -69,21 +69,14 @@ impl BlobStore {
         // memory than the part buffer would hold anyway.
         let mut head = Vec::new();
         while size < PART_SIZE as u64 {
-            match body.next().await {
+            match next_chunk(&mut body, &mut size, limit).await? {
                 None => {
                     self.inner
                         .put(&path, head.into_iter().collect::<PutPayload>())
                         .await?;
                     return Ok(size);
                 }
-                Some(Err(e)) => return Err(BlobError::Source(e.to_string())),
-                Some(Ok(chunk)) => {
-                    size += chunk.len() as u64;
-                    if size > limit {
-                        return Err(BlobError::TooLarge { limit });
-                    }
-                    head.push(chunk);
-                }
+                Some(chunk) => head.push(chunk),
             }
         }
         let mut upload =
@@ -92,14 +85,10 @@ impl BlobStore {
             upload.put(chunk);
         }
         let failure = loop {
-            match body.next().await {
-                None => break None,
-                Some(Err(e)) => break Some(BlobError::Source(e.to_string())),
-                Some(Ok(chunk)) => {
-                    size += chunk.len() as u64;
-                    if size > limit {
-                        break Some(BlobError::TooLarge { limit });
-                    }
+            match next_chunk(&mut body, &mut size, limit).await {
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+                Ok(Some(chunk)) => {
                     if let Err(e) = upload.wait_for_capacity(1).await {
                         break Some(e.into());
                     }
@@ -226,6 +215,30 @@ fn is_staged(path: &std::path::Path) -> bool {
         .and_then(|n| n.to_str())
         .and_then(|n| n.rsplit_once('#'))
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The body's next chunk, counted into `size`; too large once `size`
+/// exceeds `limit`.
+async fn next_chunk<S, E>(
+    body: &mut S,
+    size: &mut u64,
+    limit: u64,
+) -> Result<Option<Bytes>, BlobError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    match body.next().await {
+        None => Ok(None),
+        Some(Err(e)) => Err(BlobError::Source(e.to_string())),
+        Some(Ok(chunk)) => {
+            *size += chunk.len() as u64;
+            if *size > limit {
+                return Err(BlobError::TooLarge { limit });
+            }
+            Ok(Some(chunk))
+        }
+    }
 }
 
 fn not_found(e: object_store::Error) -> BlobError {

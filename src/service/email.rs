@@ -202,7 +202,7 @@ pub async fn deliver(
                 .map_err(|e| Error::Internal(e.into()))?;
             copy
         };
-        let ConnectorConfig::Email { email_hash, .. } = &connector.config else {
+        let Some(email_hash) = connector.config.email_hash() else {
             continue;
         };
         let inbox = format!("{email_hash}@{}", app.config.inbox_domain);
