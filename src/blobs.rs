@@ -19,6 +19,10 @@ pub enum BlobError {
     Source(String),
     #[error(transparent)]
     Store(#[from] object_store::Error),
+    #[error(transparent)]
+    Path(#[from] object_store::path::Error),
+    #[error(transparent)]
+    Io(std::io::Error),
 }
 
 /// A stored object's key and age, for the orphan sweep.
@@ -31,10 +35,16 @@ pub struct BlobInfo {
 #[derive(Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory, for what is done on its
+    /// files directly (deleting many at low priority).
+    local: Option<Arc<LocalFileSystem>>,
     /// The directory of a local store, for cleaning up what the object
     /// store itself does not list (staged uploads a crash left behind).
     local_root: Option<std::path::PathBuf>,
 }
+
+/// Deletions in flight at once on a store that is not a local directory.
+const REMOTE_DELETES: usize = 16;
 
 /// Bytes buffered per part (S3's minimum part size); with one part in
 /// flight, an upload holds at most about two parts in memory.
@@ -45,11 +55,14 @@ impl BlobStore {
     pub fn local(root: &std::path::Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
             .map_err(|e| anyhow::anyhow!("cannot create blob dir {}: {e}", root.display()))?;
-        let fs = LocalFileSystem::new_with_prefix(root)?
-            .with_fsync(true)
-            .with_automatic_cleanup(true);
+        // No automatic cleanup: document keys share 256 fan-out directories,
+        // and removing a file would try (and fail) to remove its directory,
+        // serialising every deletion on the parent's lock. The sweep removes
+        // directories that a crash left empty.
+        let fs = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_fsync(true));
         Ok(Self {
-            inner: Arc::new(fs),
+            inner: fs.clone(),
+            local: Some(fs),
             local_root: Some(root.to_path_buf()),
         })
     }
@@ -144,6 +157,45 @@ impl BlobStore {
         }
     }
 
+    /// Deletes every blob in `keys`; blobs already gone are fine. Local files
+    /// are removed by threads of the lowest CPU priority (`SCHED_IDLE`), one
+    /// per core: a purge of many files takes the CPU that requests and
+    /// deliveries leave idle, and gives it back the moment they need it.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), BlobError> {
+        let Some(local) = &self.local else {
+            return futures_util::stream::iter(keys)
+                .map(|key| async move { self.delete(&key).await })
+                .buffer_unordered(REMOTE_DELETES)
+                .try_collect()
+                .await;
+        };
+        let mut paths = Vec::with_capacity(keys.len());
+        for key in &keys {
+            paths.push(local.path_to_filesystem(&ObjectPath::parse(key)?)?);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let per_thread = paths.len().div_ceil(threads).max(1);
+        let mut paths = paths.into_iter();
+        let mut done = Vec::with_capacity(threads);
+        while paths.len() > 0 {
+            let chunk: Vec<_> = paths.by_ref().take(per_thread).collect();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name("blob-delete".into())
+                .spawn(move || {
+                    lowest_cpu_priority();
+                    let _ = tx.send(remove_files(&chunk));
+                })
+                .map_err(BlobError::Io)?;
+            done.push(rx);
+        }
+        for rx in done {
+            rx.await
+                .map_err(|_| BlobError::Io(std::io::Error::other("a blob-delete thread died")))??;
+        }
+        Ok(())
+    }
+
     /// Every blob under `prefix`, streamed.
     pub fn list(
         &self,
@@ -182,6 +234,29 @@ impl BlobStore {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Removes each file; one that is already gone is fine.
+fn remove_files(paths: &[std::path::PathBuf]) -> Result<(), BlobError> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(BlobError::Io(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Moves the calling thread to `SCHED_IDLE`: it runs only on CPU time no
+/// other thread wants. Where that is refused, the thread keeps its priority.
+fn lowest_cpu_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler reads the param struct and changes only the
+    // calling thread (pid 0); it has no other effect on memory.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
@@ -296,6 +371,25 @@ mod tests {
         assert!(matches!(
             blobs.get("a/b").await.err(),
             Some(BlobError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn deletes_many_and_skips_the_ones_already_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::local(dir.path()).unwrap();
+        let keys: Vec<String> = (0..25).map(|i| document_key(&format!("{i:032X}"))).collect();
+        for key in &keys[1..] {
+            blobs.put_stream(key, chunks(vec![b"x"]), 10).await.unwrap();
+        }
+        blobs.put_stream("keep/me", chunks(vec![b"y"]), 10).await.unwrap();
+        blobs.delete_many(keys.clone()).await.unwrap(); // keys[0] never existed
+        assert_eq!(walk(dir.path()), vec![dir.path().join("keep/me")]);
+        blobs.delete_many(keys).await.unwrap();
+        blobs.delete_many(vec![]).await.unwrap();
+        assert!(matches!(
+            blobs.delete_many(vec!["a/../b".into()]).await,
+            Err(BlobError::Path(_))
         ));
     }
 

@@ -6,7 +6,6 @@
 use super::{JobError, Step};
 use crate::domain::{ConnectorState, DocumentId};
 use crate::service::AppState;
-use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 /// Documents per batch (one database transaction each). The commit's fsync
@@ -16,8 +15,6 @@ const BATCH: u32 = 2000;
 /// Batches per job run: bounds a run's duration well within its lease and
 /// lets other jobs take turns.
 const BATCHES_PER_RUN: usize = 5;
-/// Blob deletions in flight at once.
-const PARALLEL_DELETES: usize = 16;
 
 pub async fn purge_connector(app: &AppState, id: Uuid) -> Result<Step, JobError> {
     let Some(connector) = app.store.connector(id).await.map_err(JobError::transient)? else {
@@ -62,16 +59,9 @@ pub async fn purge_connector(app: &AppState, id: Uuid) -> Result<Step, JobError>
     Ok(Step::Again)
 }
 
-/// A steady PARALLEL_DELETES in flight, not lockstep groups of them.
 async fn delete_blobs(app: &AppState, keys: Vec<String>) -> Result<(), JobError> {
-    let blobs = app.blobs.clone();
-    futures_util::stream::iter(keys)
-        .map(move |key| {
-            let blobs = blobs.clone();
-            async move { blobs.delete(&key).await }
-        })
-        .buffer_unordered(PARALLEL_DELETES)
-        .try_collect::<()>()
+    app.blobs
+        .delete_many(keys)
         .await
         .map_err(JobError::transient)
 }

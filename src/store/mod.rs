@@ -226,7 +226,10 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. `false` when it was already being deleted.
     async fn begin_hard_delete(&self, id: Uuid, at: Timestamp, purge: &NewJob)
         -> StoreResult<bool>;
-    /// Up to `limit` of the connector's documents: ids and blob keys.
+    /// Up to `limit` of the connector's documents, newest first: ids and
+    /// blob keys. In creation order, a batch's rows share pages in the table
+    /// and most indexes; in another order (the planner took one by `sha256`)
+    /// deleting a batch dirtied pages all over the database.
     async fn connector_documents(
         &self,
         connector: Uuid,

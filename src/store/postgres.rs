@@ -332,7 +332,8 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<(DocumentId, Option<String>)>> {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(pg(
-            "SELECT document_id, blob_key FROM documents WHERE connector_id = ? LIMIT ?",
+            "SELECT document_id, blob_key FROM documents WHERE connector_id = ? \
+             ORDER BY created_at DESC LIMIT ?",
         ))
         .bind(connector.to_string())
         .bind(i64::from(limit))
