@@ -378,11 +378,16 @@ mod tests {
     async fn deletes_many_and_skips_the_ones_already_gone() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::local(dir.path()).unwrap();
-        let keys: Vec<String> = (0..25).map(|i| document_key(&format!("{i:032X}"))).collect();
+        let keys: Vec<String> = (0..25)
+            .map(|i| document_key(&format!("{i:032X}")))
+            .collect();
         for key in &keys[1..] {
             blobs.put_stream(key, chunks(vec![b"x"]), 10).await.unwrap();
         }
-        blobs.put_stream("keep/me", chunks(vec![b"y"]), 10).await.unwrap();
+        blobs
+            .put_stream("keep/me", chunks(vec![b"y"]), 10)
+            .await
+            .unwrap();
         blobs.delete_many(keys.clone()).await.unwrap(); // keys[0] never existed
         assert_eq!(walk(dir.path()), vec![dir.path().join("keep/me")]);
         blobs.delete_many(keys).await.unwrap();
