@@ -43,8 +43,9 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         DateTime::<Utc>::from_timestamp_micros(self.0)
             .unwrap_or_default()
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string()
+            // Not `format(…)`: that parses its pattern on every call, and
+            // every timestamp of every JSON response passes here.
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     }
 }
 
