@@ -2,7 +2,7 @@
 //! Row locks (`FOR UPDATE`) serialize what SQLite serializes with
 //! `BEGIN IMMEDIATE`; jobs are claimed with `FOR UPDATE SKIP LOCKED`.
 
-use super::query as lists;
+use super::query::{self as lists, is_unique_violation};
 use super::rows::{
     config_columns, ConnectorRow, DocumentRow, JobRow, SyncJobRow, TagRow, CONNECTOR_COLUMNS,
     DOCUMENT_COLUMNS, JOB_COLUMNS, SYNC_JOB_COLUMNS, TAG_COLUMNS,
@@ -67,10 +67,6 @@ fn pg(sql: &str) -> sqlx::AssertSqlSafe<String> {
         }
     }
     sqlx::AssertSqlSafe(out)
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 #[async_trait]
@@ -183,38 +179,11 @@ impl Store for PostgresStore {
     }
 
     async fn insert_connector(&self, c: &Connector) -> StoreResult<()> {
-        let (email_hash, allowed, research_user, portal, password) = config_columns(&c.config);
-        let result = sqlx::query(pg(
-            "INSERT INTO connectors (connector_id, user_id, org_id, kind, label, description, \
-             share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
-             password_sealed, files_count, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(c.id.to_string())
-        .bind(&c.user_id)
-        .bind(&c.org_id)
-        .bind(c.kind().as_str())
-        .bind(c.label.as_str())
-        .bind(c.description.as_str())
-        .bind(c.share_with_org)
-        .bind(c.state.as_str())
-        .bind(email_hash)
-        .bind(allowed)
-        .bind(research_user)
-        .bind(portal)
-        .bind(password)
-        .bind(c.files_count)
-        .bind(c.created_at.as_micros())
-        .bind(c.updated_at.as_micros())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                "connector id or email_hash taken".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
+        let result = lists::insert_connector_query::<Postgres>(c)
+            .build()
+            .execute(&self.pool)
+            .await;
+        lists::connector_inserted(result)
     }
 
     async fn connector(&self, id: Uuid) -> StoreResult<Option<Connector>> {

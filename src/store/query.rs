@@ -1,9 +1,10 @@
 //! Query builders shared by the SQL backends: list queries whose text
-//! differs only in a few dialect words.
+//! differs only in a few dialect words, and statements whose text is the
+//! same for both (placeholders are the builder's).
 
-use super::rows::{CONNECTOR_COLUMNS, DOCUMENT_COLUMNS};
-use super::{ConnectorPage, DocumentQuery, DocumentSort, Ownership};
-use crate::domain::Principal;
+use super::rows::{config_columns, CONNECTOR_COLUMNS, DOCUMENT_COLUMNS};
+use super::{ConnectorPage, DocumentQuery, DocumentSort, Ownership, StoreError, StoreResult};
+use crate::domain::{Connector, Principal};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 /// The few words in which the backends' list queries differ.
@@ -27,6 +28,60 @@ pub(super) const POSTGRES: Dialect = Dialect {
     file_name_order: "lower(file_name)",
     shared: "share_with_org",
 };
+
+/// A new connector's row.
+pub(super) fn insert_connector_query<DB>(c: &Connector) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    String: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<Vec<u8>>: for<'t> Encode<'t, DB> + Type<DB>,
+    bool: for<'t> Encode<'t, DB> + Type<DB>,
+    i64: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    let (email_hash, allowed, research_user, portal, password) = config_columns(&c.config);
+    let owned = |v: Option<&str>| v.map(str::to_string);
+    let mut b = QueryBuilder::new(
+        "INSERT INTO connectors (connector_id, user_id, org_id, kind, label, description, \
+         share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
+         password_sealed, files_count, created_at, updated_at) VALUES (",
+    );
+    b.separated(", ")
+        .push_bind(c.id.to_string())
+        .push_bind(c.user_id.clone())
+        .push_bind(c.org_id.clone())
+        .push_bind(c.kind().as_str().to_string())
+        .push_bind(c.label.as_str().to_string())
+        .push_bind(c.description.as_str().to_string())
+        .push_bind(c.share_with_org)
+        .push_bind(c.state.as_str().to_string())
+        .push_bind(owned(email_hash))
+        .push_bind(allowed)
+        .push_bind(owned(research_user))
+        .push_bind(owned(portal))
+        .push_bind(password.map(<[u8]>::to_vec))
+        .push_bind(c.files_count)
+        .push_bind(c.created_at.as_micros())
+        .push_bind(c.updated_at.as_micros());
+    b.push(")");
+    b
+}
+
+/// What inserting a connector came to: a taken id or inbox is a conflict.
+pub(super) fn connector_inserted<T>(result: Result<T, sqlx::Error>) -> StoreResult<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+            "connector id or email_hash taken".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
 
 /// The document list: visibility, Bigdata's filters, a sort and a page.
 pub(super) fn document_list_query<DB>(
