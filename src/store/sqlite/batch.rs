@@ -8,7 +8,7 @@
 //! the lookup was asked, so a reader still sees every write that finished
 //! before it asked.
 
-use super::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -6,7 +6,7 @@
 //! own error), one fsync for all. No caller hears of success before the
 //! commit that made its write durable; if that commit fails, all hear it.
 
-use super::{StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use sqlx::{SqliteConnection, SqlitePool};

@@ -1,17 +1,17 @@
 //! Row shapes shared by the SQL backends, and their conversion to domain types.
 
-use super::{Job, JobState, StoreError};
 use crate::domain::connector::Sealed;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Document, DocumentId,
     DocumentStatus, Label, LastSync, RequestOrigin, SyncJob, SyncStatus, Tag, Timestamp,
     TriggerMethod,
 };
+use crate::store::{Job, JobState, StoreError};
 use uuid::Uuid;
 
 /// Columns of `connectors`, in the order of [`CONNECTOR_COLUMNS`].
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct ConnectorRow {
+pub(in crate::store) struct ConnectorRow {
     pub connector_id: String,
     pub user_id: String,
     pub org_id: String,
@@ -34,7 +34,7 @@ pub(super) struct ConnectorRow {
     pub updated_at: i64,
 }
 
-pub(super) const CONNECTOR_COLUMNS: &str = "connector_id, user_id, org_id, kind, label, \
+pub(in crate::store) const CONNECTOR_COLUMNS: &str = "connector_id, user_id, org_id, kind, label, \
     description, share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
     password_sealed, files_count, last_sync_at, last_sync_status, last_sync_error_msg, \
     last_sync_count, created_at, updated_at";
@@ -102,7 +102,7 @@ impl TryFrom<ConnectorRow> for Connector {
 
 /// The config columns of a connector: (email_hash, allowed_emails JSON,
 /// research user id, portal, sealed password).
-pub(super) type ConfigColumns<'a> = (
+pub(in crate::store) type ConfigColumns<'a> = (
     Option<&'a str>,
     Option<String>,
     Option<&'a str>,
@@ -110,7 +110,7 @@ pub(super) type ConfigColumns<'a> = (
     Option<&'a [u8]>,
 );
 
-pub(super) fn config_columns(config: &ConnectorConfig) -> ConfigColumns<'_> {
+pub(in crate::store) fn config_columns(config: &ConnectorConfig) -> ConfigColumns<'_> {
     match config {
         ConnectorConfig::Email {
             allowed_emails,
@@ -132,7 +132,7 @@ pub(super) fn config_columns(config: &ConnectorConfig) -> ConfigColumns<'_> {
 
 /// Columns of `documents`, in the order of [`DOCUMENT_COLUMNS`].
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct DocumentRow {
+pub(in crate::store) struct DocumentRow {
     pub document_id: String,
     pub user_id: String,
     pub org_id: String,
@@ -153,7 +153,8 @@ pub(super) struct DocumentRow {
     pub blob_key: Option<String>,
 }
 
-pub(super) const DOCUMENT_COLUMNS: &str = "d.document_id, d.user_id, d.org_id, d.connector_id, \
+pub(in crate::store) const DOCUMENT_COLUMNS: &str =
+    "d.document_id, d.user_id, d.org_id, d.connector_id, \
     d.rp_collection_id, d.file_name, d.raw_size, d.content_type, d.request_origin, d.status, \
     d.error_code, d.share_with_org, d.published_at, d.created_at, d.updated_at, d.file_metadata, \
     d.sha256, d.blob_key";
@@ -193,7 +194,7 @@ impl TryFrom<DocumentRow> for Document {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct TagRow {
+pub(in crate::store) struct TagRow {
     pub tag_id: String,
     pub user_id: String,
     pub name: String,
@@ -201,7 +202,8 @@ pub(super) struct TagRow {
     pub updated_at: i64,
 }
 
-pub(super) const TAG_COLUMNS: &str = "t.tag_id, t.user_id, t.name, t.created_at, t.updated_at";
+pub(in crate::store) const TAG_COLUMNS: &str =
+    "t.tag_id, t.user_id, t.name, t.created_at, t.updated_at";
 
 impl TryFrom<TagRow> for Tag {
     type Error = StoreError;
@@ -219,7 +221,7 @@ impl TryFrom<TagRow> for Tag {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct JobRow {
+pub(in crate::store) struct JobRow {
     pub job_id: String,
     pub kind: String,
     pub payload: String,
@@ -230,7 +232,7 @@ pub(super) struct JobRow {
     pub last_error: Option<String>,
 }
 
-pub(super) const JOB_COLUMNS: &str =
+pub(in crate::store) const JOB_COLUMNS: &str =
     "job_id, kind, payload, state, run_at, attempts, max_attempts, last_error";
 
 impl TryFrom<JobRow> for Job {
@@ -257,7 +259,7 @@ impl TryFrom<JobRow> for Job {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub(super) struct SyncJobRow {
+pub(in crate::store) struct SyncJobRow {
     pub sync_job_id: String,
     pub connector_id: String,
     pub status: String,
@@ -271,7 +273,8 @@ pub(super) struct SyncJobRow {
     pub error: Option<String>,
 }
 
-pub(super) const SYNC_JOB_COLUMNS: &str = "sync_job_id, connector_id, status, trigger_method, \
+pub(in crate::store) const SYNC_JOB_COLUMNS: &str =
+    "sync_job_id, connector_id, status, trigger_method, \
     date_limit, created_at, started_at, completed_at, indexed_document_count, \
     skipped_document_count, error";
 

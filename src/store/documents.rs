@@ -1,0 +1,148 @@
+//! Documents: uploads and what connectors ingest, their lists and life.
+
+use super::{NewJob, Ownership, StoreResult};
+use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
+use async_trait::async_trait;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentSort {
+    CreatedAt,
+    UpdatedAt,
+    FileName,
+    RawSize,
+    ContentType,
+    Status,
+}
+
+/// Filters, order and page of a document list (Bigdata's query parameters).
+#[derive(Debug, Clone)]
+pub struct DocumentQuery {
+    pub origin: Option<RequestOrigin>,
+    pub from_date: Option<Timestamp>,
+    pub ownership: Ownership,
+    pub owner: Option<String>,
+    /// Case-insensitive substring of the file name.
+    pub file_name: Option<String>,
+    pub rp_collection_id: Option<String>,
+    pub connector_id: Option<Uuid>,
+    /// Any of these tag names or ids.
+    pub tags: Vec<String>,
+    pub sort_by: DocumentSort,
+    pub descending: bool,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// The outcome of storing an ingested document.
+#[derive(Debug, Clone)]
+pub enum Ingested {
+    Stored,
+    /// A document with the same dedupe key already exists for the connector.
+    Duplicate,
+    /// The connector was archived or is being deleted: nothing was stored.
+    ConnectorInactive,
+    /// None of the senders is (any longer) in the connector's allowed list.
+    SenderNotAllowed,
+}
+
+/// A document a connector brought in, and the rules checked when it is
+/// stored, in the same transaction as the insert.
+#[derive(Debug, Clone)]
+pub struct Ingest<'a> {
+    /// Its `share_with_org` is replaced by the connector's current one.
+    pub doc: &'a Document,
+    pub auto_tags: &'a [String],
+    pub dedupe_key: &'a str,
+    pub follow_up: Option<&'a NewJob>,
+    /// Parts of a message accepted earlier are still kept when the
+    /// connector has been archived since (never while deleting).
+    pub also_archived: bool,
+    /// When given, one of them must be in the connector's `allowed_emails`.
+    pub senders: Option<&'a [&'a str]>,
+}
+
+/// What processing learned from a document's bytes.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub status: DocumentStatus,
+    pub raw_size: i64,
+    pub sha256: String,
+    pub content_type: String,
+    pub error_code: Option<String>,
+}
+
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Inserts a document with tags by name (created for its owner when
+    /// new): `user_tags` the owner chose, `auto_tags` ingestion added. It
+    /// counts in its connector's `files_count`.
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        user_tags: &[String],
+        auto_tags: &[String],
+    ) -> StoreResult<Document>;
+    /// Stores a document a connector ingested. One transaction checks the
+    /// connector is still active (so nothing is accepted after an archive or
+    /// hard delete has been answered) and still allows the sender, takes its
+    /// current sharing, skips a duplicate `dedupe_key`, inserts, and
+    /// enqueues `follow_up`.
+    async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested>;
+    /// Whether the connector already holds a document with this dedupe key
+    /// or this content.
+    async fn ingested(
+        &self,
+        connector: Uuid,
+        dedupe_key: Option<&str>,
+        sha256: Option<&str>,
+    ) -> StoreResult<bool>;
+    async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>>;
+    async fn list_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+    ) -> StoreResult<Vec<Document>>;
+    /// Records the uploaded blob of a `pending` document, moves it to
+    /// `processing` and enqueues its processing, in one transaction. `false`
+    /// when the document is not pending (the upload URL was already used).
+    async fn attach_upload(
+        &self,
+        id: &DocumentId,
+        blob_key: &str,
+        at: Timestamp,
+        process: &NewJob,
+    ) -> StoreResult<bool>;
+    async fn record_processing(
+        &self,
+        id: &DocumentId,
+        outcome: &Processed,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Replaces the tag set (ids already checked to be the owner's) and/or
+    /// the sharing of a document.
+    async fn update_document(
+        &self,
+        id: &DocumentId,
+        tag_ids: Option<&[Uuid]>,
+        share_with_org: Option<bool>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes the row (its blob must already be gone); `false` when absent.
+    async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool>;
+    /// Up to `limit` of the connector's documents, newest first: ids and
+    /// blob keys. In creation order, a batch's rows share pages in the table
+    /// and most indexes; in another order (the planner took one by `sha256`)
+    /// deleting a batch dirtied pages all over the database.
+    async fn connector_documents(
+        &self,
+        connector: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<(DocumentId, Option<String>)>>;
+    /// Deletes these document rows (their blobs must already be gone) in one
+    /// transaction; returns how many were deleted.
+    async fn delete_documents(&self, ids: &[DocumentId]) -> StoreResult<u64>;
+    /// The subset of `keys` that some document references.
+    async fn referenced_blob_keys(&self, keys: &[String]) -> StoreResult<HashSet<String>>;
+}

@@ -1,0 +1,41 @@
+//! API keys and the orgs and users they belong to.
+
+use super::StoreResult;
+use crate::domain::{Principal, Timestamp};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub key_id: Uuid,
+    pub key_hash: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub key_id: Uuid,
+    pub org_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Stores a key, creating its org and user when new. A user already in
+    /// another org is a `Conflict`.
+    async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<()>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// `false` when no such key exists; revoking twice keeps the first time.
+    async fn revoke_api_key(&self, key_id: Uuid, at: Timestamp) -> StoreResult<bool>;
+    async fn has_api_keys(&self) -> StoreResult<bool>;
+    /// The caller behind an unrevoked key.
+    async fn principal_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>>;
+}

@@ -1,0 +1,508 @@
+// Documents (compiled per backend by `statements!`).
+
+use super::connectors::lock_connector;
+use super::jobs::insert_job;
+use super::tags::ensure_tags_in;
+use crate::domain::{Document, DocumentId, Principal, Tag, Timestamp};
+use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
+use crate::store::{
+    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Processed, StoreError,
+    StoreResult,
+};
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Most values one `IN (…)` list binds.
+const IN_LIST: usize = 500;
+
+#[async_trait]
+impl DocumentStore for Backend {
+    async fn insert_document(
+        &self,
+        doc: &Document,
+        user_tags: &[String],
+        auto_tags: &[String],
+    ) -> StoreResult<Document> {
+        let (doc, user_tags, auto_tags) = (doc.clone(), user_tags.to_vec(), auto_tags.to_vec());
+        self.write(move |conn| {
+            Box::pin(
+                async move { insert_document_in(conn, &doc, &user_tags, &auto_tags, None).await },
+            )
+        })
+        .await
+    }
+
+    async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
+        let doc = ingest.doc.clone();
+        let auto_tags = ingest.auto_tags.to_vec();
+        let dedupe_key = ingest.dedupe_key.to_string();
+        let follow_up = ingest.follow_up.cloned();
+        let also_archived = ingest.also_archived;
+        let senders: Option<Vec<String>> = ingest
+            .senders
+            .map(|s| s.iter().map(|s| s.to_string()).collect());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let senders: Option<Vec<&str>> = senders
+                    .as_ref()
+                    .map(|s| s.iter().map(String::as_str).collect());
+                let ingest = Ingest {
+                    doc: &doc,
+                    auto_tags: &auto_tags,
+                    dedupe_key: &dedupe_key,
+                    follow_up: follow_up.as_ref(),
+                    also_archived,
+                    senders: senders.as_deref(),
+                };
+                ingest_in(conn, &ingest).await
+            })
+        })
+        .await
+    }
+
+    async fn ingested(
+        &self,
+        connector: Uuid,
+        dedupe_key: Option<&str>,
+        sha256: Option<&str>,
+    ) -> StoreResult<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT document_id FROM documents WHERE connector_id = $1 AND dedupe_key = $2 \
+             UNION ALL SELECT document_id FROM documents WHERE connector_id = $1 AND sha256 = $3 \
+             LIMIT 1",
+        )
+        .bind(connector.to_string())
+        .bind(dedupe_key)
+        .bind(sha256)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = $1"
+        ));
+        let row: Option<DocumentRow> = sqlx::query_as(sql)
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut docs = vec![Document::try_from(row)?];
+        self.attach_tags(&mut docs).await?;
+        Ok(docs.pop())
+    }
+
+    async fn list_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+    ) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = list_query("", viewer, query)
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await?;
+        let mut docs = rows
+            .into_iter()
+            .map(Document::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.attach_tags(&mut docs).await?;
+        Ok(docs)
+    }
+
+    async fn attach_upload(
+        &self,
+        id: &DocumentId,
+        blob_key: &str,
+        at: Timestamp,
+        process: &NewJob,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'processing', blob_key = $1, updated_at = $2 \
+             WHERE document_id = $3 AND status = 'pending'",
+        )
+        .bind(blob_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_processing(
+        &self,
+        id: &DocumentId,
+        p: &Processed,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE documents SET status = $1, raw_size = $2, sha256 = $3, content_type = $4, \
+             error_code = $5, updated_at = $6 WHERE document_id = $7",
+        )
+        .bind(p.status.as_str())
+        .bind(p.raw_size)
+        .bind(&p.sha256)
+        .bind(&p.content_type)
+        .bind(&p.error_code)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn update_document(
+        &self,
+        id: &DocumentId,
+        tag_ids: Option<&[Uuid]>,
+        share_with_org: Option<bool>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        if let Some(ids) = tag_ids {
+            sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            link_tags(&mut tx, id, ids).await?;
+        }
+        sqlx::query(
+            "UPDATE documents SET share_with_org = COALESCE($1, share_with_org), updated_at = $2 \
+             WHERE document_id = $3",
+        )
+        .bind(share_with_org)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let deleted = delete_rows(&mut tx, std::slice::from_ref(id)).await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn connector_documents(
+        &self,
+        connector: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<(DocumentId, Option<String>)>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT document_id, blob_key FROM documents WHERE connector_id = $1 \
+             ORDER BY created_at DESC LIMIT $2",
+        )
+        .bind(connector.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(id, key)| {
+                DocumentId::parse(&id)
+                    .map(|id| (id, key))
+                    .ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
+            })
+            .collect()
+    }
+
+    async fn delete_documents(&self, ids: &[DocumentId]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let deleted = delete_rows(&mut tx, ids).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn referenced_blob_keys(&self, keys: &[String]) -> StoreResult<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(IN_LIST) {
+            let mut q: QueryBuilder<Db> =
+                QueryBuilder::new("SELECT blob_key FROM documents WHERE blob_key IN (");
+            let mut list = q.separated(", ");
+            for key in chunk {
+                list.push_bind(key.clone());
+            }
+            q.push(")");
+            let rows: Vec<String> = q.build_query_scalar().fetch_all(self.pool()).await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+}
+
+impl Backend {
+    /// Fills in the tags of a page of documents with one query.
+    async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "SELECT dt.document_id, {TAG_COLUMNS} FROM document_tags dt \
+             JOIN tags t ON t.tag_id = dt.tag_id WHERE dt.document_id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for d in docs.iter() {
+            list.push_bind(d.id.as_str().to_string());
+        }
+        q.push(") ORDER BY t.name");
+        let rows: Vec<(String, String, String, String, i64, i64)> =
+            q.build_query_as().fetch_all(self.pool()).await?;
+        let mut by_doc: HashMap<String, Vec<Tag>> = HashMap::new();
+        for (doc_id, tag_id, user_id, name, created_at, updated_at) in rows {
+            by_doc
+                .entry(doc_id)
+                .or_default()
+                .push(Tag::try_from(TagRow {
+                    tag_id,
+                    user_id,
+                    name,
+                    created_at,
+                    updated_at,
+                })?);
+        }
+        for d in docs.iter_mut() {
+            d.tags = by_doc.remove(d.id.as_str()).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+/// Inside a write transaction, so the reads and the insert are one
+/// serialized step: an archive or an update either precedes it or follows it.
+async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
+    let doc = ingest.doc;
+    let connector = doc
+        .connector_id
+        .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
+    lock_connector(conn, connector).await?;
+    let current: Option<(String, bool, Option<String>, bool)> = sqlx::query_as(
+        "SELECT state, share_with_org, allowed_emails, EXISTS (SELECT 1 FROM documents \
+         WHERE connector_id = $1 AND dedupe_key = $2) FROM connectors WHERE connector_id = $1",
+    )
+    .bind(connector.to_string())
+    .bind(ingest.dedupe_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((state, share_with_org, allowed, duplicate)) = current else {
+        return Ok(Ingested::ConnectorInactive);
+    };
+    if !(state == "active" || (ingest.also_archived && state == "archived")) {
+        return Ok(Ingested::ConnectorInactive);
+    }
+    if let Some(senders) = ingest.senders {
+        let allowed: Vec<String> = allowed
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        let ok = senders
+            .iter()
+            .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
+        if !ok {
+            return Ok(Ingested::SenderNotAllowed);
+        }
+    }
+    if duplicate {
+        return Ok(Ingested::Duplicate);
+    }
+    let doc = Document {
+        share_with_org,
+        ..doc.clone()
+    };
+    insert_document_in(conn, &doc, &[], ingest.auto_tags, Some(ingest.dedupe_key)).await?;
+    if let Some(job) = ingest.follow_up {
+        insert_job(conn, job, doc.created_at).await?;
+    }
+    Ok(Ingested::Stored)
+}
+
+/// Inserts a document with its tags and counts it in its connector.
+async fn insert_document_in(
+    conn: &mut Conn,
+    doc: &Document,
+    user_tags: &[String],
+    auto_tags: &[String],
+    dedupe_key: Option<&str>,
+) -> StoreResult<Document> {
+    sqlx::query(
+        "INSERT INTO documents (document_id, user_id, org_id, connector_id, rp_collection_id, \
+         file_name, raw_size, content_type, request_origin, status, error_code, share_with_org, \
+         published_at, created_at, updated_at, file_metadata, sha256, blob_key, dedupe_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19)",
+    )
+    .bind(doc.id.as_str())
+    .bind(&doc.user_id)
+    .bind(&doc.org_id)
+    .bind(doc.connector_id.map(|c| c.to_string()))
+    .bind(&doc.rp_collection_id)
+    .bind(&doc.file_name)
+    .bind(doc.raw_size)
+    .bind(&doc.content_type)
+    .bind(doc.request_origin.as_str())
+    .bind(doc.status.as_str())
+    .bind(&doc.error_code)
+    .bind(doc.share_with_org)
+    .bind(doc.published_at.map(Timestamp::as_micros))
+    .bind(doc.created_at.as_micros())
+    .bind(doc.updated_at.as_micros())
+    .bind(serde_json::Value::Object(doc.file_metadata.clone()).to_string())
+    .bind(&doc.sha256)
+    .bind(&doc.blob_key)
+    .bind(dedupe_key)
+    .execute(&mut *conn)
+    .await?;
+    let named: Vec<(&str, bool)> = user_tags
+        .iter()
+        .map(|n| (n.as_str(), false))
+        .chain(auto_tags.iter().map(|n| (n.as_str(), true)))
+        .collect();
+    let tags = ensure_tags_in(&mut *conn, &doc.user_id, &named, doc.created_at).await?;
+    let ids: Vec<Uuid> = tags.iter().map(|t| t.id).collect();
+    link_tags(&mut *conn, &doc.id, &ids).await?;
+    if let Some(connector) = doc.connector_id {
+        sqlx::query("UPDATE connectors SET files_count = files_count + 1 WHERE connector_id = $1")
+            .bind(connector.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut stored = doc.clone();
+    stored.tags = tags;
+    Ok(stored)
+}
+
+/// Tags a document with these tags, in one statement.
+async fn link_tags(conn: &mut Conn, doc: &DocumentId, tags: &[Uuid]) -> StoreResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let mut link = QueryBuilder::<Db>::new("INSERT INTO document_tags (document_id, tag_id) ");
+    link.push_values(tags, |mut row, tag| {
+        row.push_bind(doc.as_str().to_string())
+            .push_bind(tag.to_string());
+    });
+    link.push(" ON CONFLICT DO NOTHING");
+    link.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Deletes document rows and uncounts them from their connectors; returns
+/// how many there were.
+async fn delete_rows(conn: &mut Conn, ids: &[DocumentId]) -> StoreResult<u64> {
+    let mut deleted = 0;
+    for chunk in ids.chunks(IN_LIST) {
+        let mut q: QueryBuilder<Db> =
+            QueryBuilder::new("DELETE FROM documents WHERE document_id IN (");
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(id.as_str().to_string());
+        }
+        q.push(") RETURNING connector_id");
+        let connectors: Vec<Option<String>> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+        deleted += connectors.len() as u64;
+        let mut per_connector: HashMap<String, i64> = HashMap::new();
+        for c in connectors.into_iter().flatten() {
+            *per_connector.entry(c).or_default() += 1;
+        }
+        for (connector, n) in per_connector {
+            sqlx::query(
+                "UPDATE connectors SET files_count = files_count - $1 WHERE connector_id = $2",
+            )
+            .bind(n)
+            .bind(connector)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(deleted)
+}
+
+/// The document list: visibility, Bigdata's filters, a sort and a page;
+/// `prefix` goes before it (`EXPLAIN QUERY PLAN ` in tests).
+pub(in crate::store) fn list_query(
+    prefix: &str,
+    viewer: &Principal,
+    q: &DocumentQuery,
+) -> QueryBuilder<Db> {
+    let column = match q.sort_by {
+        DocumentSort::CreatedAt => "created_at",
+        DocumentSort::UpdatedAt => "updated_at",
+        DocumentSort::FileName => DIALECT.file_name_order,
+        DocumentSort::RawSize => "raw_size",
+        DocumentSort::ContentType => "content_type",
+        DocumentSort::Status => "status",
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    // The id breaks ties, so pages never overlap or skip.
+    let order = format!("{column} {direction}, document_id {direction}");
+    super::visibility::visible_union(
+        prefix,
+        &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d"),
+        "d",
+        viewer,
+        q.ownership,
+        |b| push_filters(b, q),
+        &order,
+        i64::from(q.limit),
+        q.offset as i64,
+    )
+}
+
+/// Bigdata's filters, on the documents aliased `d`.
+fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery) {
+    if let Some(origin) = q.origin {
+        b.push(" AND d.request_origin = ")
+            .push_bind(origin.as_str().to_string());
+    }
+    if let Some(from) = q.from_date {
+        b.push(" AND d.created_at >= ").push_bind(from.as_micros());
+    }
+    if let Some(owner) = &q.owner {
+        b.push(" AND d.user_id = ").push_bind(owner.clone());
+    }
+    if let Some(name) = &q.file_name {
+        let escaped = name
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        b.push(format_args!(" AND d.file_name {} ", DIALECT.like))
+            .push_bind(format!("%{escaped}%"))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(collection) = &q.rp_collection_id {
+        b.push(" AND d.rp_collection_id = ")
+            .push_bind(collection.clone());
+    }
+    if let Some(connector) = q.connector_id {
+        b.push(" AND d.connector_id = ")
+            .push_bind(connector.to_string());
+    }
+    if !q.tags.is_empty() {
+        b.push(
+            " AND EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
+             WHERE dt.document_id = d.document_id AND (t.name IN (",
+        );
+        let mut names = b.separated(", ");
+        for t in &q.tags {
+            names.push_bind(t.clone());
+        }
+        b.push(") OR t.tag_id IN (");
+        let mut ids = b.separated(", ");
+        for t in &q.tags {
+            ids.push_bind(t.to_ascii_lowercase());
+        }
+        b.push(")))");
+    }
+}

@@ -1,0 +1,122 @@
+//! Every statement of the store, written once for both databases.
+//!
+//! The files beside this one are not modules of their own: `statements!`
+//! compiles them inside each backend's module (`sqlite`, `postgres`), where
+//! they meet that backend's sqlx types. So one text serves both without
+//! generic bounds on every function, and what really differs lives in the
+//! backend module and in its [`Dialect`]. The backend module defines:
+//!
+//! - `Db`, its sqlx database, and `Backend`, its store type;
+//! - `DIALECT`, the few words the databases spell differently;
+//! - on `Backend`: `pool()`; `begin_write()`, a transaction that holds the
+//!   write lock from its first statement; `write(f)`, which runs `f` in a
+//!   committed transaction of its own (SQLite: in the next group commit);
+//!   and the point reads that SQLite batches (`connector_by_id`,
+//!   `connector_by_inbox`, `principal_by_hash`).
+//!
+//! Placeholders are `$N`: PostgreSQL's own, and SQLite binds `$N` to the
+//! N-th argument too.
+
+pub(super) mod rows;
+
+// rustfmt formats a declared module whatever its cfg; these are never
+// compiled as modules, only through `statements!`.
+#[cfg(any())]
+mod connectors;
+#[cfg(any())]
+mod documents;
+#[cfg(any())]
+mod jobs;
+#[cfg(any())]
+mod keys;
+#[cfg(any())]
+mod syncs;
+#[cfg(any())]
+mod tags;
+#[cfg(any())]
+mod visibility;
+
+/// Where the databases' statements differ, word by word.
+pub(super) struct Dialect {
+    /// Case-insensitive `LIKE`.
+    pub like: &'static str,
+    /// Case-insensitive sort key for file names.
+    pub file_name_order: &'static str,
+    /// The "shared with the org" predicate, as the partial index states it.
+    pub shared: &'static str,
+    /// Locks the selected rows until the transaction ends. SQLite's write
+    /// transactions (`BEGIN IMMEDIATE`) already hold the one write lock.
+    pub row_lock: &'static str,
+    /// Locks the selected rows and passes over those another transaction
+    /// holds, so workers claim different jobs.
+    pub skip_locked: &'static str,
+    /// `t.name` starts with the second argument.
+    pub tag_prefix: &'static str,
+}
+
+pub(super) const SQLITE: Dialect = Dialect {
+    like: "LIKE",
+    file_name_order: "file_name COLLATE NOCASE",
+    shared: "share_with_org = 1",
+    row_lock: "",
+    skip_locked: "",
+    tag_prefix: "substr(t.name, 1, length($2)) = $2",
+};
+
+pub(super) const POSTGRES: Dialect = Dialect {
+    like: "ILIKE",
+    file_name_order: "lower(file_name)",
+    shared: "share_with_org",
+    row_lock: " FOR UPDATE",
+    skip_locked: " FOR UPDATE SKIP LOCKED",
+    tag_prefix: "starts_with(t.name, $2)",
+};
+
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Brings a database's schema up to date. PostgreSQL: sqlx takes an
+/// advisory lock, so replicas starting together migrate once.
+pub(super) async fn migrate<'a, A>(
+    migrator: sqlx::migrate::Migrator,
+    pool: A,
+    database: &str,
+) -> anyhow::Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot migrate the {database} database: {e}"))
+}
+
+/// Compiles every aggregate's statements in the invoking module for the
+/// sqlx database `$db`, as `impl`s on the store `$backend`.
+macro_rules! statements {
+    ($db:ty, $backend:ty, $dialect:expr) => {
+        type Db = $db;
+        type Backend = $backend;
+        const DIALECT: $crate::store::sql::Dialect = $dialect;
+        /// A connection of this backend, inside a transaction or not.
+        type Conn = <Db as sqlx::Database>::Connection;
+        $crate::store::sql::statements!(@include keys, connectors, documents, tags, jobs, syncs, visibility);
+    };
+    (@include $($aggregate:ident),*) => {
+        $(
+            mod $aggregate {
+                #[allow(unused_imports)]
+                use super::{Backend, Conn, Db, DIALECT};
+                include!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/src/store/sql/",
+                    stringify!($aggregate),
+                    ".rs"
+                ));
+            }
+        )*
+    };
+}
+pub(super) use statements;
