@@ -139,11 +139,22 @@ async fn rate_limiters(
     })
 }
 
+/// Makes everything this process creates private (directories 0700, files
+/// 0600: users' documents, the database and its WAL, keys), whatever the
+/// umask it inherited, and the data dir itself 0700 even if an earlier
+/// version made it readable.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask only swaps the process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", dir.display()))
+}
+
 /// Data dir, store and server key: what both `serve` and `admin` need.
 pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
-    })?;
+    private_data_dir(&config.data_dir)?;
     let store = store::open(&config.database_url()).await?;
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
     let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;

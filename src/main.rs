@@ -16,6 +16,9 @@ struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "INLET_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,9 +27,6 @@ struct Cli {
 enum Command {
     /// Run the service (HTTP API and background work).
     Serve {
-        /// Overrides `data_dir`.
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
         /// Overrides `http_addr`.
         #[arg(long, value_name = "ADDR")]
         http_addr: Option<String>,
@@ -34,8 +34,13 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         smtp_addr: Option<String>,
     },
-    /// Manage API keys.
+    /// Manage API keys and background work, on the data of the server
+    /// with the same `--config` / `--data-dir`.
     Admin {
+        /// Create the data dir when it does not exist yet (otherwise that
+        /// is an error: the settings probably do not name the server's).
+        #[arg(long)]
+        init: bool,
         #[command(subcommand)]
         command: Admin,
     },
@@ -72,15 +77,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let overrides = match &cli.command {
         Command::Serve {
-            data_dir,
             http_addr,
             smtp_addr,
         } => Overrides {
-            data_dir: data_dir.clone(),
+            data_dir: cli.data_dir.clone(),
             http_addr: http_addr.clone(),
             smtp_addr: smtp_addr.clone(),
         },
-        Command::Admin { .. } => Overrides::default(),
+        Command::Admin { .. } => Overrides {
+            data_dir: cli.data_dir.clone(),
+            ..Overrides::default()
+        },
     };
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,
@@ -89,6 +96,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Admin { init: false, .. } = cli.command {
+        if !config.data_dir.is_dir() {
+            eprintln!(
+                "inlet: data_dir {} does not exist: pass the server's --config or --data-dir \
+                 (or --init to create it)",
+                config.data_dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     inlet::telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     match runtime.block_on(run(cli.command, config)) {
@@ -126,7 +143,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Admin { command } => {
+        Command::Admin { command, .. } => {
             let state = inlet::open_state(config).await?;
             let store = state.store.as_ref();
             let now = inlet::domain::Timestamp::now;
@@ -175,13 +192,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Admin::ListJobs => {
                     println!("JOB_ID\tKIND\tSTATE\tATTEMPTS\tRUN_AT\tLAST_ERROR");
                     for j in store.jobs().await? {
+                        // A purge retries for as long as it takes.
+                        let limit = match j.max_attempts {
+                            i64::MAX => "unlimited".to_string(),
+                            n => n.to_string(),
+                        };
                         println!(
-                            "{}\t{}\t{:?}\t{}/{}\t{}\t{}",
+                            "{}\t{}\t{:?}\t{}/{limit}\t{}\t{}",
                             j.id,
                             j.kind,
                             j.state,
                             j.attempts,
-                            j.max_attempts,
                             j.run_at.to_rfc3339(),
                             j.last_error.unwrap_or_default()
                         );
