@@ -144,3 +144,132 @@ async fn logs_to_a_file_carry_no_colour_codes() {
     assert!(stderr.contains("API key created"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes: {stderr:?}");
 }
+
+#[tokio::test]
+async fn two_api_keys_are_refused_not_resolved() {
+    let s = TestServer::start().await;
+    let other = s.create_key("default", "bob");
+    for pair in [[&s.admin_key, &other], [&s.admin_key, &s.admin_key]] {
+        let resp = s
+            .http
+            .get(format!("{}/contents/v1/connectors", s.base))
+            .header("X-API-KEY", pair[0].as_str())
+            .header("X-API-KEY", pair[1].as_str())
+            .send()
+            .await
+            .unwrap();
+        let body = common::assert_error(resp, 401, "UNAUTHORIZED").await;
+        assert!(body["message"].as_str().unwrap().contains("one X-API-KEY"));
+    }
+}
+
+/// Sends `request` as raw bytes and returns the response's head and body.
+async fn raw(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut out),
+    )
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_host_that_is_not_host_and_port_is_400_with_the_error_body() {
+    let s = TestServer::start().await;
+    let addr = s.base.trim_start_matches("http://");
+    let key = &s.admin_key;
+    for host in ["a@evil.example/x?", "evil.example/x", "host:notaport"] {
+        let resp = raw(
+            addr,
+            format!(
+                "POST /contents/v1/documents HTTP/1.1\r\nHost: {host}\r\nX-API-KEY: {key}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n\
+                 {{\"file_name\": \"a.pdf\"}}"
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 400"), "{host}: {resp}");
+        assert!(resp.contains("\"errorCode\":\"INVALID_REQUEST\""), "{resp}");
+        assert!(
+            resp.to_ascii_lowercase().contains("x-request-id:"),
+            "{resp}"
+        );
+        assert!(!resp.contains("evil.example"), "{resp}");
+    }
+    let missing = raw(
+        addr,
+        format!(
+            "GET /contents/v1/connectors HTTP/1.1\r\nX-API-KEY: {key}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
+    assert!(missing.contains("Host"), "{missing}");
+    // HTTP/1.0 has no Host requirement; a valid one is served.
+    let old = raw(
+        addr,
+        format!("GET /contents/v1/connectors HTTP/1.0\r\nX-API-KEY: {key}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        old.starts_with("HTTP/1.0 200") || old.starts_with("HTTP/1.1 200"),
+        "{old}"
+    );
+    let ok = raw(
+        addr,
+        format!("GET /contents/v1/connectors HTTP/1.1\r\nHost: inlet.example:8080\r\nX-API-KEY: {key}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
+
+#[tokio::test]
+async fn query_values_that_are_not_utf8_are_refused() {
+    let s = TestServer::start().await;
+    s.upload(&s.admin_key, "latin1 \u{fffd}\u{fffd}.eml", b"x", json!({}))
+        .await;
+    let resp = s
+        .get("/contents/v1/documents?file_name=%ff%fe", &s.admin_key)
+        .await;
+    let body = common::assert_error(resp, 400, "INVALID_REQUEST").await;
+    assert!(body["message"].as_str().unwrap().contains("file_name"));
+    // Valid percent-encoded UTF-8 and `+` still decode.
+    let resp = s
+        .get(
+            "/contents/v1/documents?file_name=latin1+%EF%BF%BD",
+            &s.admin_key,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let list: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(list["results"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
+async fn naive_iso_published_ts_is_read_as_utc() {
+    let s = TestServer::start().await;
+    let doc = s
+        .upload(
+            &s.admin_key,
+            "naive.txt",
+            b"text",
+            json!({"published_ts": "2024-05-01T12:00:00"}),
+        )
+        .await;
+    assert_eq!(doc["published_at"], "2024-05-01T12:00:00.000000Z");
+    let resp = s
+        .post_json(
+            "/contents/v1/documents",
+            &s.admin_key,
+            &json!({"file_name": "x.txt", "published_ts": "2024-05-01 noon"}),
+        )
+        .await;
+    common::assert_error(resp, 400, "INVALID_REQUEST").await;
+}

@@ -23,8 +23,14 @@ pub async fn require_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let principal = match request.headers().get(API_KEY_HEADER).map(|v| v.to_str()) {
-        Some(Ok(key)) => match keys::authenticate(&app, key).await {
+    let mut given = request.headers().get_all(API_KEY_HEADER).iter();
+    // Two keys are ambiguous: refused, never resolved by taking one of them.
+    let key = match (given.next().map(|v| v.to_str()), given.next()) {
+        (Some(Ok(key)), None) => Some(key),
+        _ => None,
+    };
+    let principal = match key {
+        Some(key) => match keys::authenticate(&app, key).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "API key lookup failed");
@@ -43,10 +49,10 @@ pub async fn require_key(
             metrics::counter!(crate::metrics::RATE_LIMITED, "scope" => "ip").increment(1);
             return too_many(&decision);
         }
-        let message = if request.headers().contains_key(API_KEY_HEADER) {
-            "Invalid or revoked API key"
-        } else {
-            "Missing X-API-KEY header"
+        let message = match request.headers().get_all(API_KEY_HEADER).iter().count() {
+            0 => "Missing X-API-KEY header",
+            1 => "Invalid or revoked API key",
+            _ => "Send one X-API-KEY header, not several",
         };
         return ApiError::unauthorized(message).into_response();
     };

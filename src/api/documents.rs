@@ -158,7 +158,8 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
 #[serde(deny_unknown_fields)]
 pub struct DocumentCreate {
     pub file_name: String,
-    /// RFC 3339 date-time or `YYYY-MM-DD`.
+    /// RFC 3339 date-time, `YYYY-MM-DD`, or ISO 8601 without an offset
+    /// (read as UTC).
     #[serde(default)]
     pub published_ts: Option<String>,
     /// Tag names (created when new).
@@ -201,7 +202,10 @@ pub async fn create_document(
         .as_deref()
         .map(|s| {
             Timestamp::parse(s).ok_or_else(|| {
-                ApiError::invalid("published_ts: must be an RFC 3339 date-time or YYYY-MM-DD")
+                ApiError::invalid(
+                    "published_ts: must be an RFC 3339 date-time, YYYY-MM-DD, \
+                     or YYYY-MM-DDThh:mm:ss (UTC)",
+                )
             })
         })
         .transpose()?;

@@ -128,7 +128,7 @@ fn content_disposition(file_name: &str) -> HeaderValue {
     let ascii: String = file_name
         .chars()
         .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') || c == ' ' {
                 c
             } else {
                 '_'
@@ -162,6 +162,12 @@ mod tests {
         assert_eq!(
             content_disposition("résumé\"x\".pdf"),
             "attachment; filename=\"r_sum__x_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%22x%22.pdf"
+        );
+        // No path a client could write to, no header injection.
+        assert_eq!(
+            content_disposition("../etc/pass\\wd\r\n.pdf"),
+            "attachment; filename=\".._etc_pass_wd__.pdf\"; \
+             filename*=UTF-8''..%2Fetc%2Fpass%5Cwd%0D%0A.pdf"
         );
     }
 }

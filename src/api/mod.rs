@@ -85,6 +85,7 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).into_response()
         })
+        .layer(middleware::from_fn(limits::host))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             limits::header_size,

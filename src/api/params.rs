@@ -36,6 +36,20 @@ pub fn parse_hyphenated_uuid(raw: &str) -> Option<Uuid> {
     Uuid::try_parse(raw).ok()
 }
 
+/// One form-encoded name or value (`+` is a space). Bytes that are not
+/// UTF-8 once decoded are refused, never replaced: a lossy decoding would
+/// search for something the client did not send.
+fn decode(name: &str, raw: &str) -> Result<String, ApiError> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            ApiError::invalid(format!("{name}: is not valid UTF-8 once percent-decoded"))
+        })
+}
+
 /// A query string checked against the parameters an endpoint knows.
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -44,8 +58,15 @@ pub struct Query {
 impl Query {
     /// Rejects parameters the endpoint does not know.
     pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
-            .map_err(|_| ApiError::invalid("The query string is malformed"))?;
+        let pairs = raw
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                Ok((decode(name, name)?, decode(name, value)?))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
         if let Some((name, _)) = pairs.iter().find(|(n, _)| !known.contains(&n.as_str())) {
             return Err(ApiError::invalid(format!(
                 "Unknown query parameter {name:?}; expected one of: {}",

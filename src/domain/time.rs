@@ -25,6 +25,11 @@ impl Timestamp {
         if let Ok(t) = DateTime::parse_from_rfc3339(s) {
             return Some(Self(t.timestamp_micros()));
         }
+        // ISO 8601 without an offset, read as UTC: what Python's
+        // `datetime.isoformat()` gives for a naive time.
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+            return Some(Self(t.and_utc().timestamp_micros()));
+        }
         let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
         Some(Self(
             date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros(),
@@ -83,6 +88,12 @@ mod tests {
                 .to_rfc3339(),
             "2026-02-11T11:00:00.000000Z"
         );
+        for naive in ["2024-05-01T12:00:00", "2024-05-01T12:00:00.250"] {
+            let t = Timestamp::parse(naive).unwrap().to_rfc3339();
+            assert!(t.starts_with("2024-05-01T12:00:00."), "{naive} → {t}");
+        }
+        assert!(Timestamp::parse("2024-05-01T12:00").is_none());
+        assert!(Timestamp::parse("2024-05-01 12:00:00x").is_none());
         assert!(Timestamp::parse("11/02/2026").is_none());
         assert!(Timestamp::parse("2026-02-30").is_none());
     }
