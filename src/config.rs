@@ -92,6 +92,11 @@ pub struct HttpConfig {
     pub request_timeout: String,
     /// Largest request line plus headers, in bytes (431 beyond).
     pub max_header_bytes: usize,
+    /// How long a request's line and headers may take to arrive, from its
+    /// first byte (a new connection: from the connect).
+    pub header_timeout: String,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: String,
 }
 
 impl Default for HttpConfig {
@@ -100,6 +105,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: "30s".into(),
             max_header_bytes: 32 * 1024,
+            header_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
         }
     }
 }
@@ -107,6 +114,14 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn request_timeout(&self) -> Duration {
         secs(&self.request_timeout)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        secs(&self.header_timeout)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        secs(&self.idle_timeout)
     }
 }
 
@@ -421,6 +436,8 @@ impl Config {
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
             ("smtp.command_timeout", &self.smtp.command_timeout),
             ("http.request_timeout", &self.http.request_timeout),
+            ("http.header_timeout", &self.http.header_timeout),
+            ("http.idle_timeout", &self.http.idle_timeout),
             ("shutdown_timeout", &self.shutdown_timeout),
         ] {
             parse_duration_secs(value)

@@ -73,7 +73,11 @@ impl Application {
         );
         tracing::info!(%addr, "HTTP listener bound");
         metrics::handle();
-        let app = api::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let timeouts = api::conn::Timeouts {
+            header: self.state.config.http.header_timeout(),
+            idle: self.state.config.http.idle_timeout(),
+        };
+        let app = api::router(self.state);
         // SMTP hears about the signal at the same time as HTTP, so sessions
         // waiting for a command close while HTTP drains.
         let stop_on_signal = stop_tx.clone();
@@ -81,9 +85,7 @@ impl Application {
             shutdown.await;
             let _ = stop_on_signal.send(true);
         };
-        axum::serve(self.http, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        api::conn::serve(self.http, app, timeouts, shutdown).await;
         // HTTP has drained; SMTP stops accepting and finishes the
         // transactions under way; workers finish their current job and hand
         // back their leases.

@@ -273,3 +273,131 @@ async fn naive_iso_published_ts_is_read_as_utc() {
         .await;
     common::assert_error(resp, 400, "INVALID_REQUEST").await;
 }
+
+/// Reads until the peer closes the connection (or `limit` passes): true
+/// when it closed.
+async fn closed_within(conn: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match conn.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_while_others_are_served() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let s = TestServer::start_with("[http]\nheader_timeout = \"1s\"\nidle_timeout = \"30s\"").await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // Silent connections, and ones that trickle a header line at a time.
+    let mut silent = vec![];
+    let mut trickling = vec![];
+    for _ in 0..40 {
+        silent.push(TcpStream::connect(&addr).await.unwrap());
+        let mut t = TcpStream::connect(&addr).await.unwrap();
+        t.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        trickling.push(t);
+    }
+    let tricklers = tokio::spawn(async move {
+        let mut open = trickling;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut still = vec![];
+            for mut t in open {
+                if t.write_all(b"X-Slow: 1\r\n").await.is_ok() {
+                    still.push(t);
+                }
+            }
+            open = still;
+        }
+        open
+    });
+    // Everyone else is answered meanwhile.
+    for _ in 0..20 {
+        let resp = s.get("/contents/v1/connectors", &s.admin_key).await;
+        assert_eq!(resp.status(), 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for mut conn in silent {
+        assert!(
+            closed_within(&mut conn, Duration::from_secs(10)).await,
+            "a silent connection stays open"
+        );
+    }
+    let mut left = tricklers.await.unwrap();
+    for conn in &mut left {
+        assert!(
+            closed_within(conn, Duration::from_secs(10)).await,
+            "a trickling connection stays open"
+        );
+    }
+    // A kept-alive connection may wait longer than a head may take.
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = tokio::io::AsyncReadExt::read(&mut kept, &mut buf)
+            .await
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+}
+
+#[tokio::test]
+async fn what_the_http_parser_refuses_still_has_the_error_body() {
+    let s = TestServer::start().await;
+    let addr = s.base.trim_start_matches("http://");
+    let many_headers: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (
+            b"GET /contents/v1/connectors/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "400",
+            "INVALID_REQUEST",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            "431",
+            "HEADERS_TOO_LARGE",
+        ),
+        (
+            b"POST /contents/v1/tags HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}"
+                .to_vec(),
+            "400",
+            "INVALID_REQUEST",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let resp = raw(addr, &request).await;
+        assert!(resp.starts_with(&format!("HTTP/1.1 {status} ")), "{resp}");
+        assert!(resp.contains("x-request-id: "), "{resp}");
+        let body: serde_json::Value =
+            serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(body["errorCode"], code, "{resp}");
+        assert_eq!(body["statusCode"].to_string(), status);
+    }
+    // The server is unharmed.
+    assert_eq!(
+        s.get("/contents/v1/connectors", &s.admin_key)
+            .await
+            .status(),
+        200
+    );
+}

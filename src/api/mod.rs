@@ -2,6 +2,7 @@
 //! parse, call a service, and map the result; they hold no rules or SQL.
 
 pub mod auth;
+pub mod conn;
 pub mod connectors;
 pub mod documents;
 pub mod error;
