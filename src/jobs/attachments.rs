@@ -13,10 +13,8 @@ use futures_util::TryStreamExt;
 use mail_parser::{MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
-pub async fn extract_attachments(app: &AppState, id: &str) -> Result<(), JobError> {
-    let id = DocumentId::parse(id)
-        .ok_or_else(|| JobError::Permanent(format!("bad document id {id:?}")))?;
-    let Some(eml) = app.store.document(&id).await.map_err(JobError::transient)? else {
+pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
+    let Some(eml) = app.store.document(id).await.map_err(JobError::transient)? else {
         return Ok(()); // deleted meanwhile
     };
     let Some(key) = eml.blob_key.as_deref() else {

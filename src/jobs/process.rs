@@ -13,10 +13,8 @@ use sha2::{Digest, Sha256};
 /// Bytes kept from the start of a file to recognise its type.
 const SNIFF_LEN: usize = 8192;
 
-pub async fn process_document(app: &AppState, id: &str) -> Result<(), JobError> {
-    let id = DocumentId::parse(id)
-        .ok_or_else(|| JobError::Permanent(format!("bad document id {id:?}")))?;
-    let Some(doc) = app.store.document(&id).await.map_err(JobError::transient)? else {
+pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
+    let Some(doc) = app.store.document(id).await.map_err(JobError::transient)? else {
         return Ok(()); // deleted before it was processed
     };
     if doc.status != DocumentStatus::Processing {
@@ -62,7 +60,7 @@ pub async fn process_document(app: &AppState, id: &str) -> Result<(), JobError> 
         Err(e) => return Err(JobError::transient(e)),
     };
     app.store
-        .record_processing(&id, &processed, Timestamp::now())
+        .record_processing(id, &processed, Timestamp::now())
         .await
         .map_err(JobError::transient)?;
     tracing::info!(document_id = %id, status = processed.status.as_str(), size = processed.raw_size, "document processed");

@@ -1,12 +1,12 @@
 //! Documents: direct uploads through signed URLs, reading, listing,
 //! tagging, sharing, deleting and downloading.
 
+use super::jobs::JobSpec;
 use super::AppState;
 use crate::blobs::{self, BlobError};
 use crate::domain::document::parse_tag_names;
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
-use crate::jobs;
 use crate::store::DocumentQuery;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -144,7 +144,10 @@ where
         }
         Err(e) => return Err(Error::Internal(e.into())),
     }
-    let job = jobs::process_document_job(id.as_str(), app.config.jobs.max_attempts);
+    let job = JobSpec::ProcessDocument {
+        document_id: id.clone(),
+    }
+    .new_job(&app.config.jobs);
     if !app
         .store
         .attach_upload(id, &key, Timestamp::now(), &job)

@@ -2,6 +2,7 @@
 //! recipient names, whether a sender may deliver to it, and storing an
 //! accepted message as a document (attachments follow through a job).
 
+use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::document::auto_tag;
 use crate::domain::{
@@ -9,7 +10,6 @@ use crate::domain::{
     RequestOrigin, Timestamp,
 };
 use crate::error::{Error, Result};
-use crate::jobs;
 use crate::store::{Ingest, Ingested};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Map, Value};
@@ -234,7 +234,10 @@ pub async fn deliver(
             blob_key: Some(key.clone()),
             tags: vec![],
         };
-        let follow_up = jobs::extract_attachments_job(id.as_str(), app.config.jobs.max_attempts);
+        let follow_up = JobSpec::ExtractAttachments {
+            document_id: id.clone(),
+        }
+        .new_job(&app.config.jobs);
         let senders: Vec<&str> = std::iter::once(mail_from)
             .chain(headers.from.as_deref())
             .collect();

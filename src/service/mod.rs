@@ -4,6 +4,7 @@
 pub mod connectors;
 pub mod documents;
 pub mod email;
+pub mod jobs;
 pub mod keys;
 pub mod sync;
 pub mod tags;
