@@ -2,12 +2,12 @@
 //! message's `rp_collection_id`. Idempotent: each attachment has a dedupe
 //! key, so a run interrupted midway resumes without duplicates.
 
-use super::process::sniff_content_type;
 use super::JobError;
-use crate::domain::{Document, DocumentId, DocumentStatus, Timestamp};
+use crate::domain::document::attachment_file_name;
+use crate::domain::{content_type, DocumentId};
 use crate::service::email::attachment_metadata;
+use crate::service::ingest::{ingest, Admission, Content, NewDocument, Source};
 use crate::service::AppState;
-use crate::store::{Ingest, Ingested};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -31,12 +31,7 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
     };
     let tags: Vec<String> = eml.tags.iter().map(|t| t.name.clone()).collect();
     for (index, part) in message.attachments().enumerate() {
-        let name = part
-            .attachment_name()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect())
-            .unwrap_or_else(|| format!("attachment-{}", index + 1));
+        let name = attachment_file_name(part.attachment_name(), index);
         let contents = part.contents();
         let doc_id = DocumentId::new();
         let blob_key = crate::blobs::document_key(doc_id.as_str());
@@ -46,46 +41,36 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
             .put_stream(&blob_key, body, u64::MAX)
             .await
             .map_err(JobError::transient)?;
-        let now = Timestamp::now();
-        let doc = Document {
+        let new = NewDocument {
             id: doc_id,
-            file_name: name.clone(),
-            raw_size: Some(contents.len() as i64),
-            content_type: Some(sniff_content_type(&contents[..contents.len().min(8192)])),
-            status: if contents.is_empty() {
-                DocumentStatus::Failed
-            } else {
-                DocumentStatus::Completed
-            },
-            error_code: contents.is_empty().then(|| "EMPTY_FILE".to_string()),
-            created_at: now,
-            updated_at: now,
-            file_metadata: attachment_metadata(&eml, &name),
-            sha256: Some(hex::encode(Sha256::digest(contents))),
-            blob_key: Some(blob_key.clone()),
-            tags: vec![],
-            ..eml.clone()
+            user_id: eml.user_id.clone(),
+            org_id: eml.org_id.clone(),
+            share_with_org: eml.share_with_org,
+            connector_id: eml.connector_id,
+            rp_collection_id: eml.rp_collection_id.clone(),
+            metadata: attachment_metadata(&eml, &name),
+            file_name: name,
+            origin: eml.request_origin,
+            published_at: eml.published_at,
+            content: Some(Content {
+                blob_key,
+                size: contents.len() as u64,
+                sha256: hex::encode(Sha256::digest(contents)),
+                content_type: content_type::sniff(contents),
+                drop_if_refused: true,
+            }),
         };
         let dedupe = format!("{}/attachment/{index}", eml.id);
-        let ingest = Ingest {
-            doc: &doc,
+        let admission = Admission {
             auto_tags: &tags,
             dedupe_key: &dedupe,
             follow_up: None,
             also_archived: true,
             senders: None,
         };
-        let kept = app
-            .store
-            .insert_ingested(&ingest)
+        ingest(app, new, Source::Connector(admission))
             .await
             .map_err(JobError::transient)?;
-        if !matches!(kept, Ingested::Stored) {
-            app.blobs
-                .delete(&blob_key)
-                .await
-                .map_err(JobError::transient)?;
-        }
     }
     Ok(())
 }

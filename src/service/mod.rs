@@ -4,10 +4,13 @@
 pub mod connectors;
 pub mod documents;
 pub mod email;
+pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod sync;
 pub mod tags;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
