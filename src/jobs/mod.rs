@@ -1,48 +1,20 @@
 //! The durable job runner: jobs live in the store, workers lease them, a
 //! lease that expires (crashed worker) makes the job claimable again, and
 //! failures retry with exponential backoff until the job is marked dead.
+//! A driver: what each kind of job does is a use case in `service/`.
 
-pub mod attachments;
-pub mod process;
-pub mod purge;
 pub mod sweep;
-pub mod sync;
 
 use crate::domain::Timestamp;
 use crate::service::jobs::JobSpec;
+pub use crate::service::jobs::{JobError, Step};
 use crate::service::AppState;
+use crate::service::{attachments, processing, purge, sync_run};
 use crate::store::Job;
 use futures_util::FutureExt;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
-
-/// How a job step that did not fail ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The job is complete.
-    Done,
-    /// Progress was made and more remains: run again soon, without counting
-    /// an attempt (keeps each run short, well within its lease).
-    Again,
-}
-
-/// How a job step ended when it did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth another try later (I/O, database busy, …).
-    #[error("{0}")]
-    Transient(String),
-    /// Will never succeed; retrying is pointless.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl JobError {
-    pub fn transient(e: impl std::fmt::Display) -> Self {
-        Self::Transient(e.to_string())
-    }
-}
 
 /// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s, … capped at one hour.
 pub fn backoff(attempts: i64) -> Duration {
@@ -185,7 +157,7 @@ impl Runner {
         let app = &self.app;
         match spec {
             JobSpec::ProcessDocument { document_id } => {
-                process::process_document(app, &document_id)
+                processing::process_document(app, &document_id)
                     .await
                     .map(|()| Step::Done)
             }
@@ -194,7 +166,7 @@ impl Runner {
                     .await
                     .map(|()| Step::Done)
             }
-            JobSpec::RunSync { sync_job_id } => sync::run_sync(app, sync_job_id).await,
+            JobSpec::RunSync { sync_job_id } => sync_run::run_sync(app, sync_job_id).await,
             JobSpec::PurgeConnector { connector_id } => {
                 purge::purge_connector(app, connector_id).await
             }

@@ -6,10 +6,10 @@ use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
 use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::document::{auto_tag, eml_file_name};
-use crate::domain::{Connector, ConnectorState, Document, DocumentId, RequestOrigin, Timestamp};
+use crate::domain::{Connector, ConnectorState, DocumentId, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
 use mail_parser::{MessageParser, MimeHeaders};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 /// What a `RCPT TO` address names.
 #[derive(Debug)]
@@ -241,17 +241,10 @@ pub async fn deliver(
     })
 }
 
-/// Metadata an attachment shares with its message.
-pub fn attachment_metadata(eml: &Document, name: &str) -> Map<String, Value> {
-    let mut meta = eml.file_metadata.clone();
-    meta.insert("attachment".into(), json!(name));
-    meta
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DocumentStatus;
+    use crate::domain::{Document, DocumentStatus};
     use crate::service::connectors::{self, ConnectorEdit, DeleteOptions};
     use crate::service::testing::TestApp;
     use crate::store::{DocumentQuery, DocumentSort, Ownership};

@@ -1,7 +1,8 @@
-//! The background work use cases ask for, as one typed value. The queue
-//! stores a kind and a JSON payload; this is their only encoder and decoder,
-//! and its spelling is the format of the jobs already queued in existing
-//! databases: kinds, payload field names and dedupe keys must not change.
+//! The background work use cases ask for, as one typed value, and how a run
+//! of it ends. The queue stores a kind and a JSON payload; this is their
+//! only encoder and decoder, and its spelling is the format of the jobs
+//! already queued in existing databases: kinds, payload field names and
+//! dedupe keys must not change.
 
 use crate::config::JobsConfig;
 use crate::domain::{DocumentId, Timestamp};
@@ -29,6 +30,33 @@ pub enum JobDecodeError {
     UnknownKind(String),
     #[error("malformed {kind} job: {reason}")]
     Malformed { kind: String, reason: String },
+}
+
+/// How a job step that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The job is complete.
+    Done,
+    /// Progress was made and more remains: run again soon, without counting
+    /// an attempt (keeps each run short, well within its lease).
+    Again,
+}
+
+/// How a job step ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try later (I/O, database busy, …).
+    #[error("{0}")]
+    Transient(String),
+    /// Will never succeed; retrying is pointless.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    pub fn transient(e: impl std::fmt::Display) -> Self {
+        Self::Transient(e.to_string())
+    }
 }
 
 /// Attempts of a sync's job: a sync that fails talking to the portal ends

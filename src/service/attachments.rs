@@ -2,15 +2,16 @@
 //! message's `rp_collection_id`. Idempotent: each attachment has a dedupe
 //! key, so a run interrupted midway resumes without duplicates.
 
-use super::JobError;
+use super::ingest::{ingest, Admission, Content, NewDocument, Source};
+use super::jobs::JobError;
+use super::AppState;
 use crate::domain::document::attachment_file_name;
+use crate::domain::Document;
 use crate::domain::{content_type, DocumentId};
-use crate::service::email::attachment_metadata;
-use crate::service::ingest::{ingest, Admission, Content, NewDocument, Source};
-use crate::service::AppState;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
@@ -73,4 +74,11 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
             .map_err(JobError::transient)?;
     }
     Ok(())
+}
+
+/// Metadata an attachment shares with its message.
+fn attachment_metadata(eml: &Document, name: &str) -> Map<String, Value> {
+    let mut meta = eml.file_metadata.clone();
+    meta.insert("attachment".into(), json!(name));
+    meta
 }

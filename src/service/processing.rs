@@ -2,11 +2,11 @@
 //! bytes, then `completed` (or `failed` with an `error_code`). Idempotent:
 //! a document already processed, or gone, is left alone.
 
-use super::JobError;
+use super::jobs::JobError;
+use super::AppState;
 use crate::blobs::BlobError;
 use crate::domain::document::{error_code, status_for_size};
 use crate::domain::{content_type, DocumentId, DocumentStatus, Timestamp};
-use crate::service::AppState;
 use crate::store::Processed;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};

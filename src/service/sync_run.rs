@@ -3,14 +3,14 @@
 //! new file as a document, each committed on its own so that a crash or a
 //! cancel loses nothing and duplicates nothing.
 
-use super::{JobError, Step};
+use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
+use super::jobs::{JobError, Step};
+use super::AppState;
 use crate::domain::document::{auto_tag, remote_file_name};
 use crate::domain::{
     content_type, ConnectorConfig, DocumentId, RequestOrigin, SyncStatus, Timestamp,
 };
 use crate::portals::{self, PortalSession, RemoteFile, WalkLimits};
-use crate::service::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
-use crate::service::AppState;
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map};
 use sha2::{Digest, Sha256};
