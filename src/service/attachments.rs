@@ -82,3 +82,101 @@ fn attachment_metadata(eml: &Document, name: &str) -> Map<String, Value> {
     meta.insert("attachment".into(), json!(name));
     meta
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Connector, DocumentStatus};
+    use crate::service::connectors::{self, DeleteOptions};
+    use crate::service::email::{deliver, Delivery, StoredMessage};
+    use crate::service::jobs::JobSpec;
+    use crate::service::testing::TestApp;
+
+    const MULTIPART: &str = "From: desk@broker.example\r\nSubject: Notes\r\n\
+        Message-ID: <2@broker.example>\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+        --b\r\nContent-Type: application/octet-stream\r\n\
+        Content-Disposition: attachment; filename=\"r.pdf\"\r\n\r\n%PDF-1.7 report\r\n\
+        --b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\n\r\n\
+        --b--\r\n";
+
+    /// The stored message's document id, from the job its delivery queued.
+    async fn delivered(t: &TestApp, connector: &Connector) -> DocumentId {
+        let (blob_key, sha256) = t.put(MULTIPART.as_bytes()).await;
+        let message = StoredMessage {
+            blob_key,
+            size: MULTIPART.len() as u64,
+            content_sha256: sha256.clone(),
+            sha256,
+            headers: MULTIPART.as_bytes().to_vec(),
+        };
+        let outcome = deliver(
+            &t.app,
+            "desk@broker.example",
+            std::slice::from_ref(connector),
+            message,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(outcome, Delivery::Accepted { stored: 1, .. }));
+        let jobs = t.app.store.jobs().await.unwrap();
+        match JobSpec::try_from(&jobs[0]).unwrap() {
+            JobSpec::ExtractAttachments { document_id } => document_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn attachments_of_mail_accepted_before_an_archive_are_extracted_once() {
+        let t = TestApp::new().await;
+        let c = t.email_connector(&["desk@broker.example"]).await;
+        let eml = delivered(&t, &c).await;
+        connectors::delete(&t.app, &t.owner, c.id, DeleteOptions::default())
+            .await
+            .unwrap();
+
+        extract_attachments(&t.app, &eml).await.unwrap();
+        extract_attachments(&t.app, &eml).await.unwrap(); // a rerun after a crash
+        let connector = t.connector(c.id).await.unwrap();
+        assert_eq!(connector.files_count, 3, "the message and two attachments");
+
+        let message = t.app.store.document(&eml).await.unwrap().unwrap();
+        let mut parts: Vec<Document> = Vec::new();
+        for (id, _) in t.app.store.connector_documents(c.id, 10).await.unwrap() {
+            if id != eml {
+                parts.push(t.app.store.document(&id).await.unwrap().unwrap());
+            }
+        }
+        let mut seen: Vec<(&str, DocumentStatus, Option<&str>, Option<&str>)> = parts
+            .iter()
+            .map(|d| {
+                assert_eq!(d.rp_collection_id, message.rp_collection_id);
+                (
+                    d.file_name.as_str(),
+                    d.status,
+                    d.content_type.as_deref(),
+                    d.error_code.as_deref(),
+                )
+            })
+            .collect();
+        seen.sort_by_key(|(name, ..)| *name);
+        assert_eq!(
+            seen,
+            [
+                (
+                    "attachment-2",
+                    DocumentStatus::Failed,
+                    Some("text/plain"),
+                    Some("EMPTY_FILE")
+                ),
+                (
+                    "r.pdf",
+                    DocumentStatus::Completed,
+                    Some("application/pdf"),
+                    None
+                ),
+            ]
+        );
+    }
+}

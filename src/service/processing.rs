@@ -57,3 +57,85 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
     tracing::info!(document_id = %id, status = processed.status.as_str(), size = processed.raw_size, "document processed");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::documents::{create_upload, NewUpload};
+    use crate::service::jobs::JobSpec;
+    use crate::service::testing::TestApp;
+
+    /// An upload whose bytes (or none, when `bytes` is `None`) are attached.
+    async fn uploaded(t: &TestApp, bytes: Option<&[u8]>) -> DocumentId {
+        let new = NewUpload {
+            file_name: "f".into(),
+            published_at: None,
+            tags: vec![],
+            share_with_org: false,
+        };
+        let doc = create_upload(&t.app, &t.owner, new).await.unwrap();
+        let key = match bytes {
+            Some(b) => t.put(b).await.0,
+            None => crate::blobs::document_key(doc.id.as_str()),
+        };
+        let job = JobSpec::ProcessDocument {
+            document_id: doc.id.clone(),
+        }
+        .new_job(&t.app.config.jobs);
+        assert!(t
+            .app
+            .store
+            .attach_upload(&doc.id, &key, Timestamp::now(), &job)
+            .await
+            .unwrap());
+        doc.id
+    }
+
+    #[tokio::test]
+    async fn processing_applies_the_empty_file_and_content_type_rules() {
+        let t = TestApp::new().await;
+        // Bytes (none: lost before processing), then what processing records.
+        type Case = (
+            Option<&'static [u8]>,
+            DocumentStatus,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: [Case; 3] = [
+            (
+                Some(b"%PDF-1.7 x"),
+                DocumentStatus::Completed,
+                "application/pdf",
+                None,
+            ),
+            (
+                Some(b""),
+                DocumentStatus::Failed,
+                "text/plain",
+                Some("EMPTY_FILE"),
+            ),
+            (
+                None,
+                DocumentStatus::Failed,
+                "application/octet-stream",
+                Some("BLOB_MISSING"),
+            ),
+        ];
+        for (bytes, status, content_type, error_code) in cases {
+            let id = uploaded(&t, bytes).await;
+            process_document(&t.app, &id).await.unwrap();
+            let doc = t.app.store.document(&id).await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    doc.status,
+                    doc.content_type.as_deref(),
+                    doc.error_code.as_deref()
+                ),
+                (status, Some(content_type), error_code),
+                "{bytes:?}"
+            );
+            // Processed once: a second run leaves it alone.
+            process_document(&t.app, &id).await.unwrap();
+        }
+    }
+}
