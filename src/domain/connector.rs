@@ -128,6 +128,14 @@ pub fn parse_allowed_emails(raw: &[String]) -> Result<Vec<String>, ValidationErr
     Ok(out)
 }
 
+/// The allowed-sender rule: one of `senders` is on the list, addresses
+/// compared case-insensitively.
+pub fn allows_sender(allowed_emails: &[String], senders: &[&str]) -> bool {
+    senders
+        .iter()
+        .any(|s| allowed_emails.iter().any(|a| a.eq_ignore_ascii_case(s)))
+}
+
 /// Login of an `investment_research` connector: both parts required.
 pub fn parse_research_login(
     user_id: &str,
@@ -221,6 +229,15 @@ impl Connector {
         self.config.kind()
     }
 
+    /// Whether mail from one of `senders` may be stored; never for a
+    /// connector that receives no mail.
+    pub fn allows_sender(&self, senders: &[&str]) -> bool {
+        match &self.config {
+            ConnectorConfig::Email { allowed_emails, .. } => allows_sender(allowed_emails, senders),
+            ConnectorConfig::InvestmentResearch { .. } => false,
+        }
+    }
+
     /// `true` once soft- or hard-deleted.
     pub fn archived(&self) -> bool {
         self.state != ConnectorState::Active
@@ -268,6 +285,19 @@ mod tests {
         assert_eq!(err.field, "config.allowed_emails[1]");
         let many: Vec<String> = (0..1001).map(|i| format!("u{i}@example.com")).collect();
         assert!(parse_allowed_emails(&many).is_err());
+    }
+
+    #[test]
+    fn senders_are_allowed_case_insensitively() {
+        let allowed = vec!["Desk@Broker.example".to_string()];
+        assert!(allows_sender(&allowed, &["desk@broker.EXAMPLE"]));
+        assert!(allows_sender(
+            &allowed,
+            &["spoof@x.example", "DESK@broker.example"]
+        ));
+        assert!(!allows_sender(&allowed, &["other@broker.example"]));
+        assert!(!allows_sender(&allowed, &[]));
+        assert!(!allows_sender(&[], &["desk@broker.example"]));
     }
 
     #[test]

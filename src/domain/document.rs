@@ -42,6 +42,24 @@ impl std::fmt::Display for DocumentId {
     }
 }
 
+impl serde::Serialize for DocumentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Only valid ids decode, so a stored value is checked as a client's is.
+impl<'de> serde::Deserialize<'de> for DocumentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{raw:?} is not a document id (32 uppercase hex characters)"
+            ))
+        })
+    }
+}
+
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -136,6 +154,60 @@ pub fn parse_file_name(raw: &str) -> Result<String, ValidationError> {
     Ok(name.to_string())
 }
 
+/// Why a document failed, as clients see it in `error_code`.
+pub mod error_code {
+    /// The file has no bytes.
+    pub const EMPTY_FILE: &str = "EMPTY_FILE";
+    /// The bytes were lost before they were processed.
+    pub const BLOB_MISSING: &str = "BLOB_MISSING";
+}
+
+/// The empty-file rule: a file with bytes is `completed`, an empty one
+/// `failed` with `EMPTY_FILE`, whichever way it came in.
+pub fn status_for_size(size: u64) -> (DocumentStatus, Option<&'static str>) {
+    if size == 0 {
+        (DocumentStatus::Failed, Some(error_code::EMPTY_FILE))
+    } else {
+        (DocumentStatus::Completed, None)
+    }
+}
+
+/// The display name of a stored e-mail: its subject, made safe, as `.eml`.
+pub fn eml_file_name(subject: Option<&str>) -> String {
+    let clean: String = subject
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '/' || c == '\\' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .take(200)
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        "message.eml".into()
+    } else {
+        format!("{clean}.eml")
+    }
+}
+
+/// The display name of a message's attachment: the name it was sent with,
+/// without control characters and bounded, else its position (from 0).
+pub fn attachment_file_name(sent: Option<&str>, index: usize) -> String {
+    sent.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.chars().filter(|c| !c.is_control()).take(255).collect())
+        .unwrap_or_else(|| format!("attachment-{}", index + 1))
+}
+
+/// The display name of a portal file: the last part of its path.
+pub fn remote_file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
 /// Tag names: trimmed, non-empty, bounded, no control characters.
 pub fn parse_tag_name(raw: &str, field: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
@@ -225,5 +297,37 @@ mod tests {
         let err = parse_tag_names(&["ok".into(), " ".into()]).unwrap_err();
         assert_eq!(err.field, "tags[1]");
         assert_eq!(auto_tag::from("Desk@Broker.COM"), "from:desk@broker.com");
+    }
+
+    #[test]
+    fn empty_files_fail_and_others_complete() {
+        assert_eq!(
+            status_for_size(0),
+            (DocumentStatus::Failed, Some("EMPTY_FILE"))
+        );
+        assert_eq!(status_for_size(1), (DocumentStatus::Completed, None));
+    }
+
+    #[test]
+    fn ingested_files_get_safe_display_names() {
+        assert_eq!(eml_file_name(Some("Q3 / Q4\tnotes")), "Q3   Q4 notes.eml");
+        assert_eq!(eml_file_name(Some("  ")), "message.eml");
+        assert_eq!(eml_file_name(None), "message.eml");
+        assert_eq!(eml_file_name(Some(&"x".repeat(300))).len(), 204);
+        assert_eq!(attachment_file_name(Some(" a\u{7}b.pdf "), 0), "ab.pdf");
+        assert_eq!(attachment_file_name(Some(" "), 2), "attachment-3");
+        assert_eq!(attachment_file_name(None, 0), "attachment-1");
+        assert_eq!(remote_file_name("/out/2024/r.pdf"), "r.pdf");
+        assert_eq!(remote_file_name("r.pdf"), "r.pdf");
+    }
+
+    #[test]
+    fn document_ids_decode_only_when_valid() {
+        let id = DocumentId::new();
+        let json = serde_json::to_value(&id).unwrap();
+        assert_eq!(json, serde_json::json!(id.as_str()));
+        assert_eq!(serde_json::from_value::<DocumentId>(json).unwrap(), id);
+        let err = serde_json::from_value::<DocumentId>(serde_json::json!("abc")).unwrap_err();
+        assert!(err.to_string().contains("not a document id"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! values that are valid by construction, and who may see or change what.
 
 pub mod connector;
+pub mod content_type;
 pub mod document;
 pub mod email_address;
 pub mod principal;

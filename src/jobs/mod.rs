@@ -1,99 +1,20 @@
 //! The durable job runner: jobs live in the store, workers lease them, a
 //! lease that expires (crashed worker) makes the job claimable again, and
 //! failures retry with exponential backoff until the job is marked dead.
+//! A driver: what each kind of job does is a use case in `service/`.
 
-pub mod attachments;
-pub mod process;
-pub mod purge;
 pub mod sweep;
-pub mod sync;
 
 use crate::domain::Timestamp;
+use crate::service::jobs::JobSpec;
+pub use crate::service::jobs::{JobError, Step};
 use crate::service::AppState;
-use crate::store::{Job, NewJob};
+use crate::service::{attachments, processing, purge, sync_run};
+use crate::store::Job;
 use futures_util::FutureExt;
 use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
-
-/// Job kinds.
-pub const PROCESS_DOCUMENT: &str = "process_document";
-pub const PURGE_CONNECTOR: &str = "purge_connector";
-pub const EXTRACT_ATTACHMENTS: &str = "extract_attachments";
-pub const RUN_SYNC: &str = "run_sync";
-
-/// How a job step that did not fail ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The job is complete.
-    Done,
-    /// Progress was made and more remains: run again soon, without counting
-    /// an attempt (keeps each run short, well within its lease).
-    Again,
-}
-
-/// How a job step ended when it did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth another try later (I/O, database busy, …).
-    #[error("{0}")]
-    Transient(String),
-    /// Will never succeed; retrying is pointless.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl JobError {
-    pub fn transient(e: impl std::fmt::Display) -> Self {
-        Self::Transient(e.to_string())
-    }
-}
-
-/// A job of `kind` about `subject` (at most one pending per kind and subject).
-fn job_for(kind: &str, field: &str, subject: impl std::fmt::Display, max_attempts: i64) -> NewJob {
-    NewJob {
-        kind: kind.into(),
-        payload: serde_json::Value::Object(
-            [(
-                field.to_string(),
-                serde_json::Value::String(subject.to_string()),
-            )]
-            .into_iter()
-            .collect(),
-        ),
-        run_at: Timestamp::now(),
-        max_attempts,
-        dedupe_key: Some(format!("{kind}:{subject}")),
-    }
-}
-
-/// The processing job for an uploaded or ingested document.
-pub fn process_document_job(document_id: &str, max_attempts: i64) -> NewJob {
-    job_for(PROCESS_DOCUMENT, "document_id", document_id, max_attempts)
-}
-
-/// Turning a stored email's attachments into documents.
-pub fn extract_attachments_job(document_id: &str, max_attempts: i64) -> NewJob {
-    job_for(
-        EXTRACT_ATTACHMENTS,
-        "document_id",
-        document_id,
-        max_attempts,
-    )
-}
-
-/// Running a sync job. A sync that fails talking to the portal ends in
-/// `error` by itself; job retries are for our own failures, and resume.
-pub fn run_sync_job(sync_job_id: Uuid) -> NewJob {
-    job_for(RUN_SYNC, "sync_job_id", sync_job_id, 8)
-}
-
-/// The purge of a hard-deleted connector. It never gives up: a connector
-/// must not stay `deleting` for good because storage failed for a while
-/// (its retries back off to once an hour).
-pub fn purge_connector_job(connector_id: Uuid) -> NewJob {
-    job_for(PURGE_CONNECTOR, "connector_id", connector_id, i64::MAX)
-}
 
 /// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s, … capped at one hour.
 pub fn backoff(attempts: i64) -> Duration {
@@ -229,25 +150,26 @@ impl Runner {
         Ok(ran)
     }
 
+    /// Runs the job its kind and payload name; one that does not decode
+    /// can never run, so it is dead at once, saying why.
     async fn dispatch(&self, job: &Job) -> Result<Step, JobError> {
-        match job.kind.as_str() {
-            PROCESS_DOCUMENT => {
-                let id = job.payload["document_id"].as_str().unwrap_or_default();
-                process::process_document(&self.app, id)
+        let spec = JobSpec::try_from(job).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let app = &self.app;
+        match spec {
+            JobSpec::ProcessDocument { document_id } => {
+                processing::process_document(app, &document_id)
                     .await
                     .map(|()| Step::Done)
             }
-            EXTRACT_ATTACHMENTS => {
-                let id = job.payload["document_id"].as_str().unwrap_or_default();
-                attachments::extract_attachments(&self.app, id)
+            JobSpec::ExtractAttachments { document_id } => {
+                attachments::extract_attachments(app, &document_id)
                     .await
                     .map(|()| Step::Done)
             }
-            RUN_SYNC => sync::run_sync(&self.app, uuid_field(job, "sync_job_id")?).await,
-            PURGE_CONNECTOR => {
-                purge::purge_connector(&self.app, uuid_field(job, "connector_id")?).await
+            JobSpec::RunSync { sync_job_id } => sync_run::run_sync(app, sync_job_id).await,
+            JobSpec::PurgeConnector { connector_id } => {
+                purge::purge_connector(app, connector_id).await
             }
-            other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }
 
@@ -293,14 +215,6 @@ impl Runner {
     }
 }
 
-/// A UUID in a job's payload; a job without one can never run.
-fn uuid_field(job: &Job, field: &str) -> Result<Uuid, JobError> {
-    job.payload[field]
-        .as_str()
-        .and_then(|s| Uuid::try_parse(s).ok())
-        .ok_or_else(|| JobError::Permanent(format!("the job has no valid {field}")))
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
@@ -327,7 +241,7 @@ mod tests {
 mod runner_tests {
     use super::*;
     use crate::config::Config;
-    use crate::store::JobState;
+    use crate::store::{JobState, NewJob};
 
     async fn app(dir: &std::path::Path) -> AppState {
         let config = Config {
@@ -419,6 +333,40 @@ mod runner_tests {
             .as_deref()
             .unwrap()
             .contains("unknown job kind"));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_does_not_decode_is_dead_at_once_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let runner = Runner::new(app.clone());
+        let mut bad = job("process_document", 5);
+        bad.payload = serde_json::json!({ "document_id": 42 });
+        app.store.enqueue_job(&bad).await.unwrap();
+        let mut missing = job("run_sync", 5);
+        missing.payload = serde_json::json!({ "sync_job": "x" });
+        app.store.enqueue_job(&missing).await.unwrap();
+
+        assert_eq!(runner.run_pending().await.unwrap(), 2);
+        let mut errors: Vec<String> = app
+            .store
+            .jobs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| {
+                assert_eq!((j.state, j.attempts), (JobState::Dead, 1), "{}", j.kind);
+                j.last_error.unwrap()
+            })
+            .collect();
+        errors.sort();
+        assert_eq!(
+            errors,
+            [
+                "malformed process_document job: payload.document_id: invalid type: integer `42`, expected a string",
+                "malformed run_sync job: payload: missing field `sync_job_id`",
+            ]
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Creating, reading, listing, updating and deleting connectors.
 
+use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::connector::{new_email_hash, Sealed};
 use crate::domain::{
@@ -7,7 +8,6 @@ use crate::domain::{
     ValidationError,
 };
 use crate::error::{Error, Result};
-use crate::jobs;
 use crate::store::{ConnectorPage, StoreError};
 use uuid::Uuid;
 
@@ -191,7 +191,7 @@ pub async fn delete(
     let mut connector = get_owned(app, caller, id).await?;
     let now = Timestamp::now();
     if options.force {
-        let purge = jobs::purge_connector_job(id);
+        let purge = JobSpec::PurgeConnector { connector_id: id }.new_job(&app.config.jobs);
         if connector.state == ConnectorState::Deleting {
             // Make sure a purge is on its way (one that failed for good is
             // started again; a pending one is left alone).

@@ -1,12 +1,13 @@
 //! Documents: direct uploads through signed URLs, reading, listing,
 //! tagging, sharing, deleting and downloading.
 
+use super::ingest::{ingest, Ingestion, NewDocument, Source};
+use super::jobs::JobSpec;
 use super::AppState;
 use crate::blobs::{self, BlobError};
 use crate::domain::document::parse_tag_names;
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
-use crate::jobs;
 use crate::store::DocumentQuery;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -82,29 +83,25 @@ fn check_signature(
 /// through the signed upload URL.
 pub async fn create_upload(app: &AppState, owner: &Principal, new: NewUpload) -> Result<Document> {
     let tags = parse_tag_names(&new.tags)?;
-    let now = Timestamp::now();
-    let doc = Document {
+    let doc = NewDocument {
         id: DocumentId::new(),
         user_id: owner.user_id.clone(),
         org_id: owner.org_id.clone(),
+        share_with_org: new.share_with_org,
         connector_id: None,
         rp_collection_id: None,
         file_name: new.file_name,
-        raw_size: None,
-        content_type: None,
-        request_origin: RequestOrigin::FileUpload,
-        status: DocumentStatus::Pending,
-        error_code: None,
-        share_with_org: new.share_with_org,
+        origin: RequestOrigin::FileUpload,
         published_at: new.published_at,
-        created_at: now,
-        updated_at: now,
-        file_metadata: Default::default(),
-        sha256: None,
-        blob_key: None,
-        tags: Vec::new(),
+        metadata: Default::default(),
+        content: None,
     };
-    Ok(app.store.insert_document(&doc, &tags, &[]).await?)
+    match ingest(app, doc, Source::Upload { tags: &tags }).await? {
+        Ingestion::Stored(doc) => Ok(*doc),
+        other => Err(Error::Internal(anyhow::anyhow!(
+            "an upload was refused, yet no rule refuses uploads: {other:?}"
+        ))),
+    }
 }
 
 /// Streams an upload into the blob store. The URL is single-use: only the
@@ -144,7 +141,10 @@ where
         }
         Err(e) => return Err(Error::Internal(e.into())),
     }
-    let job = jobs::process_document_job(id.as_str(), app.config.jobs.max_attempts);
+    let job = JobSpec::ProcessDocument {
+        document_id: id.clone(),
+    }
+    .new_job(&app.config.jobs);
     if !app
         .store
         .attach_upload(id, &key, Timestamp::now(), &job)

@@ -2,17 +2,14 @@
 //! recipient names, whether a sender may deliver to it, and storing an
 //! accepted message as a document (attachments follow through a job).
 
+use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
+use super::jobs::JobSpec;
 use super::AppState;
-use crate::domain::document::auto_tag;
-use crate::domain::{
-    Connector, ConnectorConfig, ConnectorState, Document, DocumentId, DocumentStatus,
-    RequestOrigin, Timestamp,
-};
+use crate::domain::document::{auto_tag, eml_file_name};
+use crate::domain::{Connector, ConnectorState, DocumentId, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
-use crate::jobs;
-use crate::store::{Ingest, Ingested};
 use mail_parser::{MessageParser, MimeHeaders};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 /// What a `RCPT TO` address names.
 #[derive(Debug)]
@@ -122,35 +119,6 @@ fn read_headers(raw: &[u8]) -> Headers {
     }
 }
 
-fn allows(connector: &Connector, sender: Option<&str>) -> bool {
-    let ConnectorConfig::Email { allowed_emails, .. } = &connector.config else {
-        return false;
-    };
-    sender.is_some_and(|s| allowed_emails.iter().any(|a| a.eq_ignore_ascii_case(s)))
-}
-
-/// A display name for the `.eml` document, from the subject.
-fn eml_file_name(subject: Option<&str>) -> String {
-    let clean: String = subject
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_control() || c == '/' || c == '\\' {
-                ' '
-            } else {
-                c
-            }
-        })
-        .take(200)
-        .collect();
-    let clean = clean.trim();
-    if clean.is_empty() {
-        "message.eml".into()
-    } else {
-        format!("{clean}.eml")
-    }
-}
-
 /// Stores `message` for every recipient that allows its sender (envelope
 /// `mail_from` or header `From`). Each gets its own copy of the bytes; the
 /// one under `message.blob_key` goes to the first. Bytes not kept are deleted.
@@ -176,6 +144,12 @@ pub async fn deliver(
     );
     metadata.insert("envelope_from".into(), json!(mail_from));
 
+    let senders: Vec<&str> = std::iter::once(mail_from)
+        .chain(headers.from.as_deref())
+        .collect();
+    let from = headers.from.as_deref().unwrap_or(mail_from);
+    let file_name = eml_file_name(headers.subject.as_deref());
+
     let (mut stored, mut duplicates, mut refused, mut inactive) = (0, 0, 0, 0);
     let mut original_used = false;
     for listed in recipients {
@@ -184,12 +158,14 @@ pub async fn deliver(
             inactive += 1;
             continue;
         };
-        let sender_ok =
-            allows(&connector, Some(mail_from)) || allows(&connector, headers.from.as_deref());
-        if !sender_ok {
+        // Checked again when stored; checked here to spare copying the bytes.
+        if !connector.allows_sender(&senders) {
             refused += 1;
             continue;
         }
+        let Some(email_hash) = connector.config.email_hash() else {
+            continue;
+        };
         let id = DocumentId::new();
         let use_original = !original_used;
         let key = if use_original {
@@ -202,76 +178,51 @@ pub async fn deliver(
                 .map_err(|e| Error::Internal(e.into()))?;
             copy
         };
-        let Some(email_hash) = connector.config.email_hash() else {
-            continue;
-        };
         let inbox = format!("{email_hash}@{}", app.config.inbox_domain);
-        let from = headers.from.as_deref().unwrap_or(mail_from);
-        let auto_tags = vec![
+        let auto_tags = [
             auto_tag::from(from),
             auto_tag::to(&inbox),
             auto_tag::label(connector.label.as_str()),
         ];
-        let now = Timestamp::now();
-        let doc = Document {
+        let new = NewDocument {
             id: id.clone(),
             user_id: connector.user_id.clone(),
             org_id: connector.org_id.clone(),
+            share_with_org: connector.share_with_org,
             connector_id: Some(connector.id),
             rp_collection_id: Some(uuid::Uuid::now_v7().to_string()),
-            file_name: eml_file_name(headers.subject.as_deref()),
-            raw_size: Some(message.size as i64),
-            content_type: Some("message/rfc822".into()),
-            request_origin: RequestOrigin::Email,
-            status: DocumentStatus::Completed,
-            error_code: None,
-            share_with_org: connector.share_with_org,
-            published_at: headers.date.or(Some(now)),
-            created_at: now,
-            updated_at: now,
-            file_metadata: metadata.clone(),
-            sha256: Some(message.sha256.clone()),
-            blob_key: Some(key.clone()),
-            tags: vec![],
+            file_name: file_name.clone(),
+            origin: RequestOrigin::Email,
+            published_at: headers.date.or(Some(Timestamp::now())),
+            metadata: metadata.clone(),
+            content: Some(Content {
+                blob_key: key,
+                size: message.size,
+                sha256: message.sha256.clone(),
+                content_type: "message/rfc822".into(),
+                // The original waits for the next recipient.
+                drop_if_refused: !use_original,
+            }),
         };
-        let follow_up = jobs::extract_attachments_job(id.as_str(), app.config.jobs.max_attempts);
-        let senders: Vec<&str> = std::iter::once(mail_from)
-            .chain(headers.from.as_deref())
-            .collect();
-        let ingest = Ingest {
-            doc: &doc,
+        let follow_up = JobSpec::ExtractAttachments {
+            document_id: id.clone(),
+        };
+        let admission = Admission {
             auto_tags: &auto_tags,
             dedupe_key: &dedupe_key,
             follow_up: headers.may_have_attachments.then_some(&follow_up),
             also_archived: false,
             senders: Some(&senders),
         };
-        let kept = match app.store.insert_ingested(&ingest).await? {
-            Ingested::Stored => {
+        match ingest(app, new, Source::Connector(admission)).await? {
+            Ingestion::Stored(_) => {
                 stored += 1;
+                original_used |= use_original;
                 tracing::info!(document_id = %id, connector_id = %connector.id, size = message.size, "email stored");
-                true
             }
-            Ingested::Duplicate => {
-                duplicates += 1;
-                false
-            }
-            Ingested::ConnectorInactive => {
-                inactive += 1;
-                false
-            }
-            Ingested::SenderNotAllowed => {
-                refused += 1;
-                false
-            }
-        };
-        if kept && use_original {
-            original_used = true;
-        } else if !kept && !use_original {
-            app.blobs
-                .delete(&key)
-                .await
-                .map_err(|e| Error::Internal(e.into()))?;
+            Ingestion::Duplicate => duplicates += 1,
+            Ingestion::ConnectorInactive => inactive += 1,
+            Ingestion::SenderNotAllowed => refused += 1,
         }
     }
     if !original_used {
@@ -279,9 +230,6 @@ pub async fn deliver(
             .delete(&message.blob_key)
             .await
             .map_err(|e| Error::Internal(e.into()))?;
-    }
-    if stored > 0 {
-        app.wake_jobs.notify_one();
     }
     tracing::debug!(stored, duplicates, refused, inactive, "delivery finished");
     Ok(if stored + duplicates > 0 {
@@ -293,9 +241,167 @@ pub async fn deliver(
     })
 }
 
-/// Metadata an attachment shares with its message.
-pub fn attachment_metadata(eml: &Document, name: &str) -> Map<String, Value> {
-    let mut meta = eml.file_metadata.clone();
-    meta.insert("attachment".into(), json!(name));
-    meta
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Document, DocumentStatus};
+    use crate::service::connectors::{self, ConnectorEdit, DeleteOptions};
+    use crate::service::testing::TestApp;
+    use crate::store::{DocumentQuery, DocumentSort, Ownership};
+
+    const SENDER: &str = "desk@broker.example";
+
+    async fn message(t: &TestApp, raw: &str) -> StoredMessage {
+        let (blob_key, sha256) = t.put(raw.as_bytes()).await;
+        StoredMessage {
+            blob_key,
+            size: raw.len() as u64,
+            content_sha256: sha256.clone(),
+            sha256,
+            headers: raw.as_bytes().to_vec(),
+        }
+    }
+
+    const PLAIN: &str =
+        "From: desk@broker.example\r\nSubject: Daily\r\nMessage-ID: <1@broker.example>\r\n\r\nhi\r\n";
+
+    async fn documents(t: &TestApp, connector: &Connector) -> Vec<Document> {
+        let query = DocumentQuery {
+            origin: None,
+            from_date: None,
+            ownership: Ownership::All,
+            owner: None,
+            file_name: None,
+            rp_collection_id: None,
+            connector_id: Some(connector.id),
+            tags: vec![],
+            sort_by: DocumentSort::CreatedAt,
+            descending: false,
+            offset: 0,
+            limit: 100,
+        };
+        super::super::documents::list(&t.app, &t.owner, &query)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_is_accepted_as_a_duplicate_and_keeps_nothing() {
+        let t = TestApp::new().await;
+        let c = t.email_connector(&[SENDER]).await;
+        let first = message(&t, PLAIN).await;
+        let first_key = first.blob_key.clone();
+        let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&c), first)
+            .await
+            .unwrap();
+        assert_eq!(
+            delivered,
+            Delivery::Accepted {
+                stored: 1,
+                duplicates: 0
+            }
+        );
+        let again = message(&t, PLAIN).await;
+        let again_key = again.blob_key.clone();
+        let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&c), again)
+            .await
+            .unwrap();
+        assert_eq!(
+            delivered,
+            Delivery::Accepted {
+                stored: 0,
+                duplicates: 1
+            }
+        );
+        assert!(t.blob_exists(&first_key).await);
+        assert!(!t.blob_exists(&again_key).await);
+        let docs = documents(&t, &c).await;
+        assert_eq!(docs.len(), 1);
+        assert_eq!(
+            (
+                docs[0].file_name.as_str(),
+                docs[0].status,
+                docs[0].content_type.as_deref()
+            ),
+            (
+                "Daily.eml",
+                DocumentStatus::Completed,
+                Some("message/rfc822")
+            )
+        );
+    }
+
+    /// A recipient accepted at RCPT time whose connector is archived, or
+    /// whose allowed senders change, before DATA ends.
+    #[tokio::test]
+    async fn rules_changed_during_data_apply_and_leave_no_bytes() {
+        let t = TestApp::new().await;
+        let archived = t.email_connector(&[SENDER]).await;
+        let strict = t.email_connector(&[SENDER]).await;
+        connectors::delete(&t.app, &t.owner, archived.id, DeleteOptions::default())
+            .await
+            .unwrap();
+        connectors::update(&t.app, &t.owner, strict.id, |c| {
+            Ok::<_, Error>(ConnectorEdit {
+                label: c.label.clone(),
+                description: c.description.clone(),
+                share_with_org: false,
+                allowed_emails: Some(vec!["someone-else@broker.example".into()]),
+            })
+        })
+        .await
+        .unwrap();
+
+        let msg = message(&t, PLAIN).await;
+        let key = msg.blob_key.clone();
+        let to_archived = deliver(&t.app, SENDER, std::slice::from_ref(&archived), msg)
+            .await
+            .unwrap();
+        assert_eq!(to_archived, Delivery::Inactive);
+        assert!(!t.blob_exists(&key).await);
+
+        let msg = message(&t, PLAIN).await;
+        let key = msg.blob_key.clone();
+        let to_strict = deliver(&t.app, SENDER, std::slice::from_ref(&strict), msg)
+            .await
+            .unwrap();
+        assert_eq!(to_strict, Delivery::SenderNotAllowed);
+        assert!(!t.blob_exists(&key).await);
+        assert!(documents(&t, &archived).await.is_empty());
+        assert!(documents(&t, &strict).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_recipient_gets_its_own_copy_and_the_header_sender_counts() {
+        let t = TestApp::new().await;
+        let refusing = t.email_connector(&["nobody@broker.example"]).await;
+        let a = t.email_connector(&[SENDER]).await;
+        let b = t.email_connector(&[SENDER]).await;
+        let msg = message(&t, PLAIN).await;
+        let original = msg.blob_key.clone();
+        // The envelope sender is not listed; the header `From` is.
+        let delivered = deliver(
+            &t.app,
+            "bounce@relay.example",
+            &[refusing.clone(), a.clone(), b.clone()],
+            msg,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            delivered,
+            Delivery::Accepted {
+                stored: 2,
+                duplicates: 0
+            }
+        );
+        let (in_a, in_b) = (documents(&t, &a).await, documents(&t, &b).await);
+        assert_eq!(in_a[0].blob_key.as_deref(), Some(original.as_str()));
+        let copy = in_b[0].blob_key.clone().unwrap();
+        assert_ne!(copy, original);
+        assert!(t.blob_exists(&original).await && t.blob_exists(&copy).await);
+        assert!(documents(&t, &refusing).await.is_empty());
+        let tags: Vec<&str> = in_a[0].tags.iter().map(|t| t.name.as_str()).collect();
+        assert!(tags.contains(&"from:desk@broker.example"), "{tags:?}");
+    }
 }

@@ -1,12 +1,21 @@
 //! Use cases: load, check who may do what, apply the domain rules, persist.
-//! Protocol adapters (HTTP, SMTP, CLI) call these and only translate.
+//! Protocol adapters (HTTP, SMTP, CLI) and the job runner call these and
+//! only translate; nothing here knows about them.
 
+pub mod attachments;
 pub mod connectors;
 pub mod documents;
 pub mod email;
+pub mod ingest;
+pub mod jobs;
 pub mod keys;
+pub mod processing;
+pub mod purge;
 pub mod sync;
+pub mod sync_run;
 pub mod tags;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use crate::blobs::BlobStore;
 use crate::config::Config;

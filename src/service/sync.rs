@@ -1,13 +1,13 @@
 //! Research-portal syncs: triggering, reading and canceling sync jobs, and
 //! the schedule that starts them every `sync_interval`.
 
+use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Principal, SyncJob, SyncStatus,
     Timestamp, TriggerMethod, ValidationError,
 };
 use crate::error::{Error, Result};
-use crate::jobs;
 use crate::store::SyncStart;
 use std::time::Duration;
 use uuid::Uuid;
@@ -67,7 +67,10 @@ async fn start(
         skipped_document_count: 0,
         error: None,
     };
-    let run = jobs::run_sync_job(job.id);
+    let run = JobSpec::RunSync {
+        sync_job_id: job.id,
+    }
+    .new_job(&app.config.jobs);
     match app.store.create_sync_job(&job, &run).await? {
         SyncStart::Created => {
             app.wake_jobs.notify_one();

@@ -3,9 +3,9 @@
 //! nothing uses any more, then the connector row. Each step is idempotent, so
 //! a purge interrupted anywhere resumes where it stopped and leaves no orphan.
 
-use super::{JobError, Step};
+use super::jobs::{JobError, Step};
+use super::AppState;
 use crate::domain::{ConnectorState, DocumentId};
-use crate::service::AppState;
 use uuid::Uuid;
 
 /// Documents per batch (one database transaction each). The commit's fsync

@@ -3,15 +3,14 @@
 //! new file as a document, each committed on its own so that a crash or a
 //! cancel loses nothing and duplicates nothing.
 
-use super::process::sniff_content_type;
-use super::{JobError, Step};
-use crate::domain::document::auto_tag;
+use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
+use super::jobs::{JobError, Step};
+use super::AppState;
+use crate::domain::document::{auto_tag, remote_file_name};
 use crate::domain::{
-    ConnectorConfig, Document, DocumentId, DocumentStatus, RequestOrigin, SyncStatus, Timestamp,
+    content_type, ConnectorConfig, DocumentId, RequestOrigin, SyncStatus, Timestamp,
 };
 use crate::portals::{self, PortalSession, RemoteFile, WalkLimits};
-use crate::service::AppState;
-use crate::store::{Ingest, Ingested};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map};
 use sha2::{Digest, Sha256};
@@ -215,7 +214,7 @@ async fn fetch(
     }
     let mut reader = session.open(&file.path).await.map_err(FetchError::Portal)?;
     let hasher = Mutex::new(Sha256::new());
-    let head = Mutex::new(Vec::with_capacity(8192));
+    let head = Mutex::new(content_type::Head::default());
     let stream = futures_util::stream::unfold(&mut reader, |reader| async {
         let mut buf = BytesMut::zeroed(CHUNK);
         match tokio::time::timeout(timeout, reader.read(&mut buf)).await {
@@ -235,11 +234,7 @@ async fn fetch(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .update(&bytes);
-                let mut h = head.lock().unwrap_or_else(|e| e.into_inner());
-                if h.len() < 8192 {
-                    let take = (8192 - h.len()).min(bytes.len());
-                    h.extend_from_slice(&bytes[..take]);
-                }
+                head.lock().unwrap_or_else(|e| e.into_inner()).push(&bytes);
                 Some((Ok(bytes), reader))
             }
         }
@@ -277,61 +272,43 @@ async fn fetch(
         return Ok(false); // the same bytes under another name
     }
     let head = head.into_inner().unwrap_or_else(|e| e.into_inner());
-    let now = Timestamp::now();
     let mut metadata = Map::new();
     metadata.insert("broker".into(), json!(broker));
     metadata.insert("remote_path".into(), json!(file.path));
-    let doc = Document {
+    let new = NewDocument {
         id,
         user_id: connector.user_id.clone(),
         org_id: connector.org_id.clone(),
+        share_with_org: connector.share_with_org,
         connector_id: Some(connector.id),
         rp_collection_id: None,
-        file_name: file
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&file.path)
-            .to_string(),
-        raw_size: Some(size as i64),
-        content_type: Some(sniff_content_type(&head)),
-        request_origin: RequestOrigin::InvestmentResearch,
-        status: if size == 0 {
-            DocumentStatus::Failed
-        } else {
-            DocumentStatus::Completed
-        },
-        error_code: (size == 0).then(|| "EMPTY_FILE".to_string()),
-        share_with_org: connector.share_with_org,
+        file_name: remote_file_name(&file.path),
+        origin: RequestOrigin::InvestmentResearch,
         published_at: Some(Timestamp::from_micros(
             file.modified.saturating_mul(1_000_000),
         )),
-        created_at: now,
-        updated_at: now,
-        file_metadata: metadata,
-        sha256: Some(sha256),
-        blob_key: Some(key.clone()),
-        tags: vec![],
+        metadata,
+        content: Some(Content {
+            blob_key: key,
+            size,
+            sha256,
+            content_type: head.content_type(),
+            drop_if_refused: true,
+        }),
     };
-    let ingest = Ingest {
-        doc: &doc,
+    let admission = Admission {
         auto_tags: tags,
         dedupe_key: &dedupe_key,
         follow_up: None,
         also_archived: false,
         senders: None,
     };
-    match app
-        .store
-        .insert_ingested(&ingest)
+    match ingest(app, new, Source::Connector(admission))
         .await
         .map_err(|e| local(&e))?
     {
-        Ingested::Stored => Ok(true),
-        _ => {
-            forget(app, &key).await?;
-            Ok(false)
-        }
+        Ingestion::Stored(_) => Ok(true),
+        _ => Ok(false),
     }
 }
 

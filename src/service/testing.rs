@@ -1,0 +1,102 @@
+//! Service-level test support: the use cases against a SQLite store in a
+//! temp dir, with no process and no sockets, for the rules that are awkward
+//! to reach over HTTP or SMTP.
+
+use super::connectors::{self, NewConfig, NewConnector};
+use super::{AppParts, AppState};
+use crate::blobs::{BlobError, BlobStore};
+use crate::config::Config;
+use crate::crypto::SecretKey;
+use crate::domain::{Connector, Description, DocumentId, Label, Principal};
+use crate::ratelimit::LocalLimiter;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub app: AppState,
+    /// Holds an API key, so it owns what it creates.
+    pub owner: Principal,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = crate::store::open(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .expect("the store opens");
+        let (key, _) = super::keys::create(store.as_ref(), "org-1", "user-1", None)
+            .await
+            .expect("a key");
+        let owner = Principal {
+            user_id: key.user_id,
+            org_id: key.org_id,
+            key_id: key.key_id.to_string(),
+        };
+        let limiter = Arc::new(LocalLimiter::new(600, 100, 1000));
+        let app = AppState::new(AppParts {
+            store,
+            secret: Arc::new(SecretKey::load_or_create(None, dir.path()).expect("a key")),
+            blobs: BlobStore::local(&dir.path().join("blobs")).expect("a blob dir"),
+            config: Arc::new(Config {
+                data_dir: dir.path().to_path_buf(),
+                ..Config::default()
+            }),
+            limiter: limiter.clone(),
+            ip_limiter: limiter,
+            wake_jobs: Arc::new(tokio::sync::Notify::new()),
+        });
+        Self {
+            app,
+            owner,
+            _dir: dir,
+        }
+    }
+
+    /// An active email connector of the owner's allowing `senders`.
+    pub async fn email_connector(&self, senders: &[&str]) -> Connector {
+        let new = NewConnector {
+            label: Label::parse("Desk").expect("a label"),
+            description: Description::default(),
+            share_with_org: false,
+            config: NewConfig::Email {
+                allowed_emails: senders.iter().map(|s| s.to_string()).collect(),
+            },
+        };
+        connectors::create(&self.app, &self.owner, new)
+            .await
+            .expect("the connector is created")
+    }
+
+    /// The connector as stored now.
+    pub async fn connector(&self, id: uuid::Uuid) -> Option<Connector> {
+        self.app
+            .store
+            .connector(id)
+            .await
+            .expect("the store answers")
+    }
+
+    /// Puts `bytes` in the blob store under a fresh document key; returns
+    /// the key and the bytes' SHA-256.
+    pub async fn put(&self, bytes: &[u8]) -> (String, String) {
+        let key = crate::blobs::document_key(DocumentId::new().as_str());
+        let body =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(bytes))]);
+        self.app
+            .blobs
+            .put_stream(&key, body, u64::MAX)
+            .await
+            .expect("the blob is stored");
+        (key, hex::encode(Sha256::digest(bytes)))
+    }
+
+    pub async fn blob_exists(&self, key: &str) -> bool {
+        match self.app.blobs.get(key).await {
+            Ok(_) => true,
+            Err(BlobError::NotFound) => false,
+            Err(e) => panic!("reading blob {key}: {e}"),
+        }
+    }
+}
