@@ -192,60 +192,19 @@ async fn real_responses_conform_to_the_document() {
     check(&doc, "delete", ONE, s.delete(&missing, key).await).await;
     check(&doc, "get", ONE, s.get_without_key(&missing).await).await;
 
-    let research_path = connector_path(&research);
     let sync = "/contents/v1/connectors/{connector_id}/sync";
+    let doc_ref = &doc;
+    let check_sync = |c: &Value| {
+        let resp = s.request_sync(key, c, "2026-01-01");
+        async move { check(doc_ref, "post", sync, resp.await).await }
+    };
     let mail = s.create_email_connector(key, "mail", false).await;
-    let mail_path = connector_path(&mail);
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{mail_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{research_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
+    check_sync(&mail).await;
+    check_sync(&research).await;
     let fresh = check(&doc, "post", CONNECTORS, s.post_json(CONNECTORS, key, &json!({"type": "investment_research", "label": "r2", "config": {"user_id": "u", "user_password": "p"}})).await).await;
     let fresh_path = connector_path(&fresh);
-    let accepted = check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{fresh_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{fresh_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
+    let accepted = check_sync(&fresh).await;
+    check_sync(&fresh).await;
     check(
         &doc,
         "get",

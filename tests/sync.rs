@@ -22,13 +22,7 @@ async fn research(s: &TestServer, key: &str, password: &str) -> Value {
 }
 
 async fn trigger(s: &TestServer, c: &Value, date_limit: &str) -> Value {
-    let resp = s
-        .post_json(
-            &format!("{}/sync", connector_path(c)),
-            &s.admin_key,
-            &json!({"date_limit": date_limit}),
-        )
-        .await;
+    let resp = s.request_sync(&s.admin_key, c, date_limit).await;
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "accepted");
@@ -215,12 +209,7 @@ async fn first_sync_then_only_what_is_new() {
     assert_eq!(history["results"], json!([]));
     assert_eq!(docs(&s, &c).await.len(), 4, "documents stay");
     assert_error(
-        s.post_json(
-            &format!("{}/sync", connector_path(&c)),
-            &s.admin_key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "CONNECTOR_ARCHIVED",
     )
@@ -304,20 +293,14 @@ async fn the_sync_job_state_machine_and_its_errors() {
     }
     let email = s.create_email_connector(&s.admin_key, "mail", false).await;
     assert_error(
-        s.post_json(
-            &format!("{}/sync", connector_path(&email)),
-            &s.admin_key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
+        s.request_sync(&s.admin_key, &email, "2026-01-01").await,
         400,
         "INVALID_REQUEST",
     )
     .await;
     let other = s.create_key("globex", "carol");
     assert_error(
-        s.post_json(&sync, &other, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&other, &c, "2026-01-01").await,
         404,
         "CONNECTOR_NOT_FOUND",
     )
@@ -326,8 +309,7 @@ async fn the_sync_job_state_machine_and_its_errors() {
     let first = trigger(&s, &c, "2026-01-01").await;
     let id = first["sync_job_id"].as_str().unwrap();
     assert_error(
-        s.post_json(&sync, &s.admin_key, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "SYNC_IN_PROGRESS",
     )
@@ -388,8 +370,7 @@ async fn the_sync_job_state_machine_and_its_errors() {
         "canceled"
     );
     assert_error(
-        s.post_json(&sync, &s.admin_key, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "CONNECTOR_DELETING",
     )

@@ -187,6 +187,20 @@ impl TestServer {
         .await
     }
 
+    /// `POST …/sync` with this `date_limit`.
+    pub fn request_sync(
+        &self,
+        key: &str,
+        connector: &Value,
+        date_limit: &str,
+    ) -> impl Future<Output = Response> + 'static {
+        self.post_json(
+            &format!("{}/sync", connector_path(connector)),
+            key,
+            &json!({ "date_limit": date_limit }),
+        )
+    }
+
     // --- documents ---
 
     pub async fn get_document(&self, key: &str, id: &str) -> Value {

@@ -154,6 +154,18 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Asserts a 400 `INVALID_REQUEST` whose message names `what`; `context`
+/// says which request it was. Returns the body.
+pub async fn assert_invalid_request(resp: Response, what: &str, context: &str) -> Value {
+    let body = assert_error(resp, 400, "INVALID_REQUEST").await;
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(what),
+        "{context}: the message should name {what:?}: {body}"
+    );
+    body
+}
+
 /// Asserts the contract's error body and header, returning the body.
 pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(resp.status().as_u16(), status, "status");
