@@ -107,7 +107,7 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
     assert_eq!(purge_jobs(&s), 1, "{}", s.list_jobs());
 
     assert!(s.run_jobs() >= 1);
-    assert_error(s.get(&p, key).await, 404, "CONNECTOR_NOT_FOUND").await;
+    s.assert_connector_gone(key, &c).await;
     assert_error(s.hard_delete(key, &c).await, 404, "CONNECTOR_NOT_FOUND").await;
     for id in ids.iter().step_by(100) {
         assert_error(
@@ -159,12 +159,7 @@ async fn concurrent_and_repeated_hard_deletes_purge_once() {
     }
     assert_eq!(purge_jobs(&s), 1, "{}", s.list_jobs());
     s.run_jobs();
-    assert_error(
-        s.get(&connector_path(&c), &s.admin_key).await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    s.assert_connector_gone(&s.admin_key, &c).await;
     assert!(s.blob_files().is_empty());
 }
 
@@ -182,12 +177,7 @@ async fn soft_then_hard_delete() {
     let deleting: Value = s.hard_delete(&s.admin_key, &c).await.json().await.unwrap();
     assert_eq!(deleting["state"], "deleting");
     s.run_jobs();
-    assert_error(
-        s.get(&connector_path(&c), &s.admin_key).await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    s.assert_connector_gone(&s.admin_key, &c).await;
 }
 
 #[tokio::test]

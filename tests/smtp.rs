@@ -4,9 +4,7 @@
 mod common;
 
 use common::smtp::{dot_stuff, message, Smtp};
-use common::{
-    assert_error, connector_path, inbox_address, tag_names, TestServer, DESK, INBOX_DOMAIN,
-};
+use common::{connector_path, inbox_address, tag_names, TestServer, DESK, INBOX_DOMAIN};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -167,13 +165,7 @@ async fn pipelining_rset_and_several_transactions_per_session() {
     );
     // A second and third message in the same session.
     for (subject, id) in [("two", "2@x"), ("three", "3@x")] {
-        let (code, _) = smtp
-            .deliver(
-                DESK,
-                &[&address],
-                &message(DESK, &address, subject, id, "body"),
-            )
-            .await;
+        let (code, _) = smtp.deliver_from_desk(&address, subject, id, "body").await;
         assert_eq!(code, 250);
     }
     assert_eq!(s.list_documents(&s.admin_key, "").await.len(), 3);
@@ -239,11 +231,7 @@ async fn recipients_and_senders_are_checked() {
     update["config"]["allowed_emails"] = json!(["new@broker.example"]);
     assert_eq!(s.put_json(&path, key, &update).await.status(), 200);
     let (code, _) = smtp
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "late", "late@x", "no longer"),
-        )
+        .deliver_from_desk(&address, "late", "late@x", "no longer")
         .await;
     assert_eq!(code, 550);
     let (code, _) = smtp
@@ -289,17 +277,12 @@ async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_res
     let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let path = connector_path(&c);
     let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
     smtp.cmd("EHLO c").await;
     assert_eq!(
-        smtp.deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "before", "b@x", "kept until purge")
-        )
-        .await
-        .0,
+        smtp.deliver_from_desk(&address, "before", "b@x", "kept until purge")
+            .await
+            .0,
         250
     );
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
@@ -313,7 +296,7 @@ async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_res
     let (code, text) = smtp.reply().await;
     assert_eq!((code, &text[..5]), (550, "5.7.1"), "{text}");
     s.run_jobs();
-    assert_error(s.get(&path, key).await, 404, "CONNECTOR_NOT_FOUND").await;
+    s.assert_connector_gone(key, &c).await;
     assert!(s.list_documents(key, "").await.is_empty());
     assert!(s.blob_files().is_empty(), "{:?}", s.blob_files());
 }
@@ -629,11 +612,7 @@ async fn starttls_with_a_self_signed_certificate() {
     assert!(!ehlo.contains("STARTTLS"), "not offered twice: {ehlo}");
     assert_eq!(secure.cmd("STARTTLS").await.0, 503);
     let (code, _) = secure
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "secret", "tls@x", "over TLS"),
-        )
+        .deliver_from_desk(&address, "secret", "tls@x", "over TLS")
         .await;
     assert_eq!(code, 250);
     assert_eq!(s.list_documents(&s.admin_key, "").await.len(), 1);
@@ -771,22 +750,14 @@ async fn a_storage_failure_is_a_temporary_451_never_a_bounce() {
     smtp.cmd("EHLO c").await;
     for body in ["small".to_string(), "x".repeat(200_000)] {
         let (code, text) = smtp
-            .deliver(
-                DESK,
-                &[&address],
-                &message(DESK, &address, "s", &format!("{}@x", body.len()), &body),
-            )
+            .deliver_from_desk(&address, "s", &format!("{}@x", body.len()), &body)
             .await;
         assert_eq!((code, &text[..5]), (451, "4.3.0"), "{}", body.len());
     }
     std::fs::remove_file(&blobs).unwrap();
     std::fs::create_dir(&blobs).unwrap();
     let (code, _) = smtp
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "s", "retry@x", "small"),
-        )
+        .deliver_from_desk(&address, "s", "retry@x", "small")
         .await;
     assert_eq!(code, 250, "the retry succeeds once storage is back");
 }

@@ -2,7 +2,10 @@
 //! tests do, so each test reads as the behaviour it checks.
 
 use super::smtp::Smtp;
-use super::{connector_path, document_path, wait_until, TestServer, CONNECTORS, DESK, DOCUMENTS};
+use super::{
+    assert_error, connector_path, document_path, wait_until, TestServer, CONNECTORS, DESK,
+    DOCUMENTS,
+};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -171,6 +174,12 @@ impl TestServer {
             &format!("{}?force_delete=true", connector_path(connector)),
             key,
         )
+    }
+
+    /// Asserts the connector is gone: its GET answers 404 `CONNECTOR_NOT_FOUND`.
+    pub async fn assert_connector_gone(&self, key: &str, connector: &Value) {
+        let resp = self.get(&connector_path(connector), key).await;
+        assert_error(resp, 404, "CONNECTOR_NOT_FOUND").await;
     }
 
     /// Waits until the server's own workers have purged the connector.
