@@ -143,8 +143,7 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
 async fn pipelining_rset_and_several_transactions_per_session() {
     let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     // All commands of a transaction in one write.
     smtp.send(format!("MAIL FROM:<{DESK}>\r\nRCPT TO:<{address}>\r\nDATA\r\n").as_bytes())
         .await;
@@ -176,8 +175,7 @@ async fn recipients_and_senders_are_checked() {
     let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(
         smtp.cmd("RCPT TO:<x@y.example>").await.0,
         503,
@@ -251,8 +249,7 @@ async fn archived_connectors_reject_mail_at_once() {
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
     let path = connector_path(&c);
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
     assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
     // Archived between RCPT and the end of DATA: the message is refused.
@@ -277,8 +274,7 @@ async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_res
     let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(
         smtp.deliver_from_desk(&address, "before", "b@x", "kept until purge")
             .await
@@ -305,8 +301,7 @@ async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_res
 async fn redeliveries_are_acknowledged_and_stored_once() {
     let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     let msg = message(DESK, &address, "same", "same@broker.example", "one");
     let resent = message(
         DESK,
@@ -334,8 +329,7 @@ async fn several_recipients_each_get_their_own_copy() {
     let (_, mine) = inbox(&s, &s.admin_key, &[DESK]).await;
     let (_, his) = inbox(&s, &bob, &[DESK]).await;
     let (_, not_for_desk) = inbox(&s, &bob, &["someone@else.example"]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     let (code, _) = smtp
         .deliver(
             DESK,
@@ -540,8 +534,7 @@ async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
         (0u8..=255).cycle().take(5000).filter(|b| *b != b'\n' && *b != b'\r').collect(),
         b"From: desk@broker.example\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--\r\n".to_vec(),
     ];
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     for (i, raw) in corpus.iter().enumerate() {
         let (code, text) = smtp.deliver(DESK, &[&address], raw).await;
         assert_eq!(code, 250, "message {i}: {text}");
@@ -746,8 +739,7 @@ async fn a_storage_failure_is_a_temporary_451_never_a_bounce() {
     let blobs = s.data_dir().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"the disk is gone").unwrap();
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     for body in ["small".to_string(), "x".repeat(200_000)] {
         let (code, text) = smtp
             .deliver_from_desk(&address, "s", &format!("{}@x", body.len()), &body)
@@ -766,8 +758,7 @@ async fn a_storage_failure_is_a_temporary_451_never_a_bounce() {
 async fn a_crlf_split_across_reads_still_ends_lines() {
     let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
     assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
     assert_eq!(smtp.cmd("DATA").await.0, 354);

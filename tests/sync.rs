@@ -31,6 +31,13 @@ async fn trigger(s: &TestServer, c: &Value, date_limit: &str) -> Value {
     body
 }
 
+/// Triggers a sync, runs it, and returns the finished job.
+async fn sync_to_the_end(s: &TestServer, c: &Value) -> Value {
+    let queued = trigger(s, c, "2026-01-01").await;
+    s.run_jobs();
+    sync_job(s, queued["sync_job_id"].as_str().unwrap()).await
+}
+
 async fn sync_job(s: &TestServer, id: &str) -> Value {
     s.get_json(&format!("{SYNC_JOBS}/{id}"), &s.admin_key).await
 }
@@ -239,12 +246,7 @@ async fn portal_failures_end_the_job_in_error_without_secrets() {
         .await;
     let cases = [(&bad_login, "refused the login"), (&wrong_key, "host key")];
     for (c, cause) in cases {
-        let id = trigger(&s, c, "2026-01-01").await["sync_job_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.run_jobs();
-        let job = sync_job(&s, &id).await;
+        let job = sync_to_the_end(&s, c).await;
         assert_eq!(job["status"], "error");
         let error = job["error"].as_str().unwrap();
         assert!(error.contains(cause), "{error}");
@@ -258,12 +260,7 @@ async fn portal_failures_end_the_job_in_error_without_secrets() {
     // The portal is down.
     sshd.stop();
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.run_jobs();
-    let job = sync_job(&s, &id).await;
+    let job = sync_to_the_end(&s, &c).await;
     assert_eq!(job["status"], "error");
     assert!(
         job["error"].as_str().unwrap().contains("cannot connect"),

@@ -18,6 +18,14 @@ impl Smtp<TcpStream> {
         let (code, text) = c.reply().await;
         (c, code, text)
     }
+
+    /// Connects and says EHLO, for tests about what comes after.
+    pub async fn session(addr: &str) -> Self {
+        let (mut c, ..) = Self::connect(addr).await;
+        let (code, text) = c.cmd("EHLO c").await;
+        assert_eq!(code, 250, "EHLO: {text}");
+        c
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
