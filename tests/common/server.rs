@@ -16,7 +16,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Portals every test server knows unless the test names its own:
 /// `broker-a` (the default) and `broker-b`.
-const TEST_PORTALS: &str = r#"default_portal = "broker-a"
+const DEFAULT_TEST_PORTAL: &str = r#"default_portal = "broker-a"
 "#;
 const TEST_PORTAL_TABLES: &str = r#"
 [[portals]]
@@ -255,7 +255,7 @@ impl TestServerBuilder {
             text += &format!("database_url = \"{}\"\n", db.url);
         }
         if let Portals::Test = self.portals {
-            text += TEST_PORTALS;
+            text += DEFAULT_TEST_PORTAL;
         }
         for fragment in &self.fragments {
             text += &format!("{fragment}\n");
