@@ -2,12 +2,8 @@
 
 mod common;
 
-use common::{assert_error, spawn_serve, KillOnDrop, TestServer, BIN};
-use reqwest::Method;
+use common::{assert_error, connector_path, TestServer, CONNECTORS};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-
-const CONNECTORS: &str = "/contents/v1/connectors";
 
 #[tokio::test]
 async fn first_start_writes_a_private_initial_key_that_works() {
@@ -32,28 +28,15 @@ async fn first_start_writes_a_private_initial_key_that_works() {
 #[tokio::test]
 async fn restart_keeps_data_and_does_not_mint_another_initial_key() {
     let mut s = TestServer::start().await;
-    let c = s.email_connector(&s.admin_key, "persisted", false).await;
-    s.kill();
-    let (child, addr, _) = spawn_serve(&s.config_path);
-    let _server = KillOnDrop(child);
+    let c = s
+        .create_email_connector(&s.admin_key, "persisted", false)
+        .await;
+    s.restart();
     let key_again = std::fs::read_to_string(s.data_dir().join("initial-api-key")).unwrap();
     assert_eq!(key_again.trim(), s.admin_key);
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "http://{addr}{CONNECTORS}/{}",
-            c["connector_id"].as_str().unwrap()
-        ))
-        .header("X-API-KEY", &s.admin_key)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.get(&connector_path(&c), &s.admin_key).await;
     assert_eq!(resp.status(), 200);
-    let keys = s.cli(&["admin", "list-keys"]);
-    assert_eq!(
-        String::from_utf8(keys.stdout).unwrap().lines().count(),
-        2,
-        "header and one key"
-    );
+    assert_eq!(s.list_keys().lines().count(), 2, "header and one key");
 }
 
 #[tokio::test]
@@ -78,11 +61,11 @@ async fn create_key_prints_only_the_key_and_list_keys_never_shows_it() {
     );
     let key = stdout.trim();
     assert!(key.starts_with("inlet_") && key[6..].chars().all(|c| c.is_ascii_hexdigit()));
-    let c = s.email_connector(key, "alice's", false).await;
+    let c = s.create_email_connector(key, "alice's", false).await;
     assert_eq!(c["org_id"], "acme");
     assert_eq!(c["user_id"], "alice");
 
-    let list = String::from_utf8(s.cli(&["admin", "list-keys"]).stdout).unwrap();
+    let list = s.list_keys();
     assert!(list.contains("acme\talice\tlaptop"), "{list}");
     assert!(!list.contains(&key[6..]), "keys are never listed");
     assert!(!list.contains(&s.admin_key[6..]));
@@ -99,7 +82,7 @@ async fn revoked_keys_answer_401_at_once() {
     let s = TestServer::start().await;
     let key = s.create_key("acme", "alice");
     assert_eq!(s.get(CONNECTORS, &key).await.status(), 200);
-    let list = String::from_utf8(s.cli(&["admin", "list-keys"]).stdout).unwrap();
+    let list = s.list_keys();
     let key_id = list
         .lines()
         .find(|l| l.contains("\talice\t"))
@@ -118,7 +101,7 @@ async fn revoked_keys_answer_401_at_once() {
         200,
         "other keys still work"
     );
-    let list = String::from_utf8(s.cli(&["admin", "list-keys"]).stdout).unwrap();
+    let list = s.list_keys();
     assert!(
         list.lines()
             .any(|l| l.starts_with(&key_id) && l.contains("revoked")),
@@ -131,24 +114,13 @@ async fn revoked_keys_answer_401_at_once() {
     assert!(!malformed.status.success());
 }
 
-/// `inlet serve` with this configuration file must refuse to start, naming `needle`.
+/// `inlet serve` with this configuration must refuse to start, naming `needle`.
 fn assert_refuses(config: &str, env: &[(&str, &str)], needle: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inlet.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\n{config}",
-            dir.path().join("d").display().to_string()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
+    let server = env.iter().fold(
+        TestServer::builder().minimal().config(config),
+        |b, (k, v)| b.env(k, v),
+    );
+    let out = server.start_and_exit();
     assert!(!out.status.success(), "{config} should stop start-up");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -175,53 +147,36 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert_refuses("[[portals]]\nname = \"p\"\nkind = \"sftp\"\nbroker = \"B\"\nhost = \"h\"\nsync_interval = \"soon\"", &[], "sync_interval");
     assert_refuses("[[portals]]\nname = \"p\"\nkind = \"sftp\"\nbroker = \"B\"\nhost = \"h\"\nhost_key = \"md5:xx\"", &[], "host_key");
     assert_refuses("", &[("INLET_HTTP_ADDR", "nowhere")], "http_addr");
-    let missing = Command::new(BIN)
-        .args(["serve", "--config", "/nonexistent/inlet.toml"])
-        .output()
-        .unwrap();
+    let missing = TestServer::builder()
+        .config_path("/nonexistent/inlet.toml")
+        .start_and_exit();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/inlet.toml"));
 }
 
 #[tokio::test]
 async fn environment_and_flags_override_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inlet.toml");
-    std::fs::write(
-        &path,
-        "http_addr = \"127.0.0.1:1\"\nlog_format = \"text\"\n",
-    )
-    .unwrap();
-    let data = dir.path().join("from-env");
-    let child = Command::new(BIN)
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--config"])
-        .arg(&path)
+    let server = TestServer::builder()
+        .config_file("http_addr = \"127.0.0.1:1\"\nlog_format = \"text\"\n")
+        .arg("--http-addr")
+        .arg("127.0.0.1:0");
+    let data = server.data_dir();
+    // The JSON log line with the bound address, which the harness waits
+    // for, proves both overrides.
+    let s = server
         .env("INLET_DATA_DIR", &data)
         .env("INLET_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    // The JSON log line with the bound address proves both overrides.
-    let stderr = child.0.stderr.take().unwrap();
-    let line = std::io::BufRead::lines(std::io::BufReader::new(stderr))
-        .map_while(Result::ok)
-        .find(|l| l.contains("HTTP listener bound"))
-        .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).expect("JSON logs from INLET_LOG_FORMAT");
-    let addr = v["addr"].as_str().unwrap().to_string();
-    assert_ne!(addr, "127.0.0.1:1", "--http-addr wins over the file");
+        .close_stderr_when_ready()
+        .start()
+        .await;
+    assert_ne!(
+        s.base, "http://127.0.0.1:1",
+        "--http-addr wins over the file"
+    );
     assert!(
         data.join("initial-api-key").exists(),
         "INLET_DATA_DIR wins over the default"
     );
     // stderr is closed from here on: the server must keep serving regardless.
-    let resp = reqwest::Client::new()
-        .request(Method::GET, format!("http://{addr}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(s.get_without_key("/healthz").await.status(), 200);
 }

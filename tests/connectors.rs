@@ -2,15 +2,12 @@
 
 mod common;
 
-use common::{assert_error, TestServer, INBOX_DOMAIN};
+use common::{
+    assert_error, assert_invalid_request, connector_id, connector_path, result_ids, TestServer,
+    CONNECTORS, DESK, INBOX_DOMAIN,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-const CONNECTORS: &str = "/contents/v1/connectors";
-
-fn path(c: &Value) -> String {
-    format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap())
-}
 
 fn is_timestamp(v: &Value) -> bool {
     let s = v.as_str().unwrap_or_default();
@@ -29,7 +26,7 @@ async fn create_email_connector_answers_201_with_location_and_the_whole_object()
             CONNECTORS,
             &s.admin_key,
             &json!({"type": "email", "label": "  Broker Research - Daily  ",
-                    "config": {"allowed_emails": ["desk@broker.example"]}}),
+                    "config": {"allowed_emails": [DESK]}}),
         )
         .await;
     assert_eq!(resp.status(), 201);
@@ -53,10 +50,7 @@ async fn create_email_connector_answers_201_with_location_and_the_whole_object()
         .chars()
         .all(|ch| ch.is_ascii_digit() || ('a'..='f').contains(&ch)));
     assert_eq!(c["config"]["email"], format!("{hash}@{INBOX_DOMAIN}"));
-    assert_eq!(
-        c["config"]["allowed_emails"],
-        json!(["desk@broker.example"])
-    );
+    assert_eq!(c["config"]["allowed_emails"], json!([DESK]));
     assert_eq!(c["files_count"], 0);
     for f in [
         "last_sync_at",
@@ -73,7 +67,7 @@ async fn create_email_connector_answers_201_with_location_and_the_whole_object()
         "{c}"
     );
 
-    let got: Value = s.get(&location, &s.admin_key).await.json().await.unwrap();
+    let got = s.get_json(&location, &s.admin_key).await;
     assert_eq!(got, c, "GET returns what create returned");
 }
 
@@ -104,29 +98,15 @@ async fn allowed_emails_are_validated_and_folded() {
     let empty = create(json!([])).await;
     assert_eq!(empty.status(), 201, "an empty list is allowed");
 
-    let body = assert_error(
+    assert_invalid_request(
         create(json!(["ok@broker.example", "not-an-address"])).await,
-        400,
-        "INVALID_REQUEST",
+        "config.allowed_emails[1]",
+        "",
     )
     .await;
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.allowed_emails[1]"),
-        "{body}"
-    );
 
     let many: Vec<String> = (0..1001).map(|i| format!("u{i}@broker.example")).collect();
-    let body = assert_error(create(json!(many)).await, 400, "INVALID_REQUEST").await;
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.allowed_emails"),
-        "{body}"
-    );
+    assert_invalid_request(create(json!(many)).await, "config.allowed_emails", "").await;
     let thousand: Vec<String> = (0..1000).map(|i| format!("u{i}@broker.example")).collect();
     assert_eq!(create(json!(thousand)).await.status(), 201);
 
@@ -252,7 +232,7 @@ async fn create_rejects_bad_bodies_naming_the_field_and_stores_nothing() {
         msg.contains("config.user_password") && !msg.contains("987654321"),
         "{msg}"
     );
-    let list: Value = s.get(CONNECTORS, &s.admin_key).await.json().await.unwrap();
+    let list = s.get_json(CONNECTORS, &s.admin_key).await;
     assert_eq!(list["results"], json!([]), "nothing was created");
 
     // Boundaries that are allowed.
@@ -303,7 +283,7 @@ async fn research_connectors_pick_a_portal_and_never_reveal_the_password() {
         .unwrap();
     assert_eq!(named["config"]["portal"], "broker-b");
 
-    for p in [path(&c), CONNECTORS.to_string()] {
+    for p in [connector_path(&c), CONNECTORS.to_string()] {
         let body = s.get(&p, &s.admin_key).await.text().await.unwrap();
         assert!(
             !body.contains(password) && !body.contains("user_password"),
@@ -326,8 +306,8 @@ async fn research_connectors_pick_a_portal_and_never_reveal_the_password() {
 
 #[tokio::test]
 async fn research_connectors_need_a_configured_portal() {
-    let s = TestServer::start_without_portals().await;
-    let err = assert_error(
+    let s = TestServer::builder().without_portals().start().await;
+    assert_invalid_request(
         s.post_json(
             CONNECTORS,
             &s.admin_key,
@@ -335,14 +315,10 @@ async fn research_connectors_need_a_configured_portal() {
                     "config": {"user_id": "u", "user_password": "p"}}),
         )
         .await,
-        400,
-        "INVALID_REQUEST",
+        "config.portal",
+        "",
     )
     .await;
-    assert!(
-        err["message"].as_str().unwrap().contains("config.portal"),
-        "{err}"
-    );
 }
 
 #[tokio::test]
@@ -351,35 +327,24 @@ async fn list_is_newest_first_and_pages_with_a_cursor() {
     let mut ids = Vec::new();
     for i in 0..7 {
         let c = s
-            .email_connector(&s.admin_key, &format!("c{i}"), false)
+            .create_email_connector(&s.admin_key, &format!("c{i}"), false)
             .await;
-        ids.push(c["connector_id"].as_str().unwrap().to_string());
+        ids.push(connector_id(&c).to_string());
     }
     ids.reverse();
 
-    let all: Value = s.get(CONNECTORS, &s.admin_key).await.json().await.unwrap();
-    let listed: Vec<&str> = all["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["connector_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, ids, "newest first");
+    let all = s.get_json(CONNECTORS, &s.admin_key).await;
+    assert_eq!(result_ids(&all, "connector_id"), ids, "newest first");
     assert!(all["next_cursor"].is_null());
 
     let mut seen = Vec::new();
     let mut url = format!("{CONNECTORS}?limit=3");
     let mut pages = 0;
     loop {
-        let page: Value = s.get(&url, &s.admin_key).await.json().await.unwrap();
+        let page = s.get_json(&url, &s.admin_key).await;
         pages += 1;
-        let results = page["results"].as_array().unwrap();
-        assert!(results.len() <= 3);
-        seen.extend(
-            results
-                .iter()
-                .map(|c| c["connector_id"].as_str().unwrap().to_string()),
-        );
+        assert!(page["results"].as_array().unwrap().len() <= 3);
+        seen.extend(result_ids(&page, "connector_id"));
         match page["next_cursor"].as_str() {
             Some(cursor) => url = format!("{CONNECTORS}?limit=3&cursor={cursor}"),
             None => break,
@@ -389,12 +354,9 @@ async fn list_is_newest_first_and_pages_with_a_cursor() {
     assert_eq!(seen, ids, "every connector exactly once, in order");
 
     // A page that ends exactly at the last row says so.
-    let page: Value = s
-        .get(&format!("{CONNECTORS}?limit=7"), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = s
+        .get_json(&format!("{CONNECTORS}?limit=7"), &s.admin_key)
+        .await;
     assert_eq!(page["results"].as_array().unwrap().len(), 7);
     assert!(page["next_cursor"].is_null());
 }
@@ -403,30 +365,21 @@ async fn list_is_newest_first_and_pages_with_a_cursor() {
 async fn list_filters_by_type_archived_and_ownership() {
     let s = TestServer::start().await;
     let bob = s.create_key("default", "bob");
-    let email = s.email_connector(&s.admin_key, "mine", false).await;
-    let research: Value = s
-        .post_json(
-            CONNECTORS,
-            &s.admin_key,
-            &json!({"type": "investment_research", "label": "r", "config": {"user_id": "u", "user_password": "p"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let bobs = s.email_connector(&bob, "bob's shared", true).await;
-    let _bobs_private = s.email_connector(&bob, "bob's private", false).await;
-    assert_eq!(s.delete(&path(&email), &s.admin_key).await.status(), 200);
+    let email = s.create_email_connector(&s.admin_key, "mine", false).await;
+    let research = s
+        .create_research_connector(&s.admin_key, "r", "u", "p")
+        .await;
+    let bobs = s.create_email_connector(&bob, "bob's shared", true).await;
+    let _bobs_private = s.create_email_connector(&bob, "bob's private", false).await;
+    assert_eq!(
+        s.delete(&connector_path(&email), &s.admin_key)
+            .await
+            .status(),
+        200
+    );
 
-    let ids = |v: Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["connector_id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let id = |c: &Value| c["connector_id"].as_str().unwrap().to_string();
+    let ids = |v: Value| result_ids(&v, "connector_id");
+    let id = |c: &Value| connector_id(c).to_string();
     let q = |query: &str| s.get(&format!("{CONNECTORS}?{query}"), &s.admin_key);
 
     assert_eq!(
@@ -484,16 +437,12 @@ async fn list_rejects_invalid_query_values() {
         ("sort=asc", "sort"),
         ("limit=1&limit=2", "limit"),
     ] {
-        let err = assert_error(
+        assert_invalid_request(
             s.get(&format!("{CONNECTORS}?{query}"), &s.admin_key).await,
-            400,
-            "INVALID_REQUEST",
+            name,
+            query,
         )
         .await;
-        assert!(
-            err["message"].as_str().unwrap().contains(name),
-            "{query}: {err}"
-        );
     }
     assert_eq!(
         s.get(&format!("{CONNECTORS}?limit=500"), &s.admin_key)
@@ -506,18 +455,14 @@ async fn list_rejects_invalid_query_values() {
 #[tokio::test]
 async fn put_applies_put_semantics_and_moves_updated_at() {
     let s = TestServer::start().await;
-    let created: Value = s
-        .post_json(
-            CONNECTORS,
+    let created = s
+        .create_connector(
             &s.admin_key,
             &json!({"type": "email", "label": "old", "description": "about", "share_with_org": true,
                     "config": {"allowed_emails": ["a@broker.example"]}}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let p = path(&created);
+        .await;
+    let p = connector_path(&created);
 
     let resp = s.put_json(&p, &s.admin_key, &json!({"label": "new"})).await;
     assert_eq!(resp.status(), 200);
@@ -537,10 +482,7 @@ async fn put_applies_put_semantics_and_moves_updated_at() {
     );
     assert_eq!(updated["created_at"], created["created_at"]);
     assert!(updated["updated_at"].as_str().unwrap() > created["updated_at"].as_str().unwrap());
-    assert_eq!(
-        s.get(&p, &s.admin_key).await.json::<Value>().await.unwrap(),
-        updated
-    );
+    assert_eq!(s.get_json(&p, &s.admin_key).await, updated);
 
     let resp = s
         .put_json(&p, &s.admin_key, &json!({"label": "new", "config": {"allowed_emails": ["B@broker.example", "c@broker.example", "b@broker.example"]}}))
@@ -568,10 +510,12 @@ async fn put_applies_put_semantics_and_moves_updated_at() {
 #[tokio::test]
 async fn get_edit_put_round_trip_works_and_read_only_fields_are_guarded() {
     let s = TestServer::start().await;
-    let created = s.email_connector(&s.admin_key, "round trip", false).await;
-    let p = path(&created);
+    let created = s
+        .create_email_connector(&s.admin_key, "round trip", false)
+        .await;
+    let p = connector_path(&created);
 
-    let mut edited = s.get(&p, &s.admin_key).await.json::<Value>().await.unwrap();
+    let mut edited = s.get_json(&p, &s.admin_key).await;
     edited["label"] = json!("edited");
     edited["share_with_org"] = json!(true);
     edited["config"]["allowed_emails"] = json!(["x@broker.example"]);
@@ -613,16 +557,7 @@ async fn get_edit_put_round_trip_works_and_read_only_fields_are_guarded() {
     for (field, value, expected) in cases {
         let mut body = base.clone();
         body[field] = value;
-        let err = assert_error(
-            s.put_json(&p, &s.admin_key, &body).await,
-            400,
-            "INVALID_REQUEST",
-        )
-        .await;
-        assert!(
-            err["message"].as_str().unwrap().contains(expected),
-            "{field}: {err}"
-        );
+        assert_invalid_request(s.put_json(&p, &s.admin_key, &body).await, expected, field).await;
     }
     for (field, value) in [
         ("email_hash", json!("000000000000")),
@@ -630,19 +565,12 @@ async fn get_edit_put_round_trip_works_and_read_only_fields_are_guarded() {
     ] {
         let mut body = base.clone();
         body["config"][field] = value;
-        let err = assert_error(
+        assert_invalid_request(
             s.put_json(&p, &s.admin_key, &body).await,
-            400,
-            "INVALID_REQUEST",
+            &format!("config.{field}"),
+            "",
         )
         .await;
-        assert!(
-            err["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("config.{field}")),
-            "{err}"
-        );
     }
     for (body, field) in [
         (json!({"description": "no label"}), "label"),
@@ -658,35 +586,24 @@ async fn get_edit_put_round_trip_works_and_read_only_fields_are_guarded() {
         (json!({"label": "x", "description": 5}), "description"),
         (json!("just a string"), "object"),
     ] {
-        let err = assert_error(
+        assert_invalid_request(
             s.put_json(&p, &s.admin_key, &body).await,
-            400,
-            "INVALID_REQUEST",
+            field,
+            &body.to_string(),
         )
         .await;
-        assert!(
-            err["message"].as_str().unwrap().contains(field),
-            "{body}: {err}"
-        );
     }
-    let unchanged: Value = s.get(&p, &s.admin_key).await.json().await.unwrap();
+    let unchanged = s.get_json(&p, &s.admin_key).await;
     assert_eq!(unchanged, after, "rejected updates change nothing");
 }
 
 #[tokio::test]
 async fn research_credentials_are_fixed_at_creation() {
     let s = TestServer::start().await;
-    let c: Value = s
-        .post_json(
-            CONNECTORS,
-            &s.admin_key,
-            &json!({"type": "investment_research", "label": "r", "config": {"user_id": "u", "user_password": "p"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let p = path(&c);
+    let c = s
+        .create_research_connector(&s.admin_key, "r", "u", "p")
+        .await;
+    let p = connector_path(&c);
     for config in [Value::Null, c["config"].clone()] {
         let resp = s
             .put_json(&p, &s.admin_key, &json!({"label": "r2", "config": config}))
@@ -705,28 +622,23 @@ async fn research_credentials_are_fixed_at_creation() {
         json!({"user_id": "u", "portal": "broker-b"}),
         json!({"allowed_emails": []}),
     ] {
-        let err = assert_error(
+        assert_invalid_request(
             s.put_json(&p, &s.admin_key, &json!({"label": "r", "config": config}))
                 .await,
-            400,
-            "INVALID_REQUEST",
+            "broker credentials are fixed at creation",
+            "",
         )
         .await;
-        assert!(
-            err["message"]
-                .as_str()
-                .unwrap()
-                .contains("broker credentials are fixed at creation"),
-            "{err}"
-        );
     }
 }
 
 #[tokio::test]
 async fn soft_delete_archives_idempotently_and_keeps_the_connector_editable() {
     let s = TestServer::start().await;
-    let c = s.email_connector(&s.admin_key, "to archive", false).await;
-    let p = path(&c);
+    let c = s
+        .create_email_connector(&s.admin_key, "to archive", false)
+        .await;
+    let p = connector_path(&c);
 
     let resp = s.delete(&p, &s.admin_key).await;
     assert_eq!(resp.status(), 200);
@@ -735,15 +647,12 @@ async fn soft_delete_archives_idempotently_and_keeps_the_connector_editable() {
     assert_eq!(archived["state"], "archived");
     assert!(archived["updated_at"].as_str().unwrap() >= c["updated_at"].as_str().unwrap());
 
-    let again: Value = s.delete(&p, &s.admin_key).await.json().await.unwrap();
+    let again = s.delete_json(&p, &s.admin_key).await;
     assert_eq!(
         again, archived,
         "deleting an archived connector again changes nothing"
     );
-    assert_eq!(
-        s.get(&p, &s.admin_key).await.json::<Value>().await.unwrap(),
-        archived
-    );
+    assert_eq!(s.get_json(&p, &s.admin_key).await, archived);
 
     let with_jobs = s
         .delete(
@@ -770,8 +679,8 @@ async fn soft_delete_archives_idempotently_and_keeps_the_connector_editable() {
 #[tokio::test]
 async fn delete_validates_its_query() {
     let s = TestServer::start().await;
-    let c = s.email_connector(&s.admin_key, "q", false).await;
-    let p = path(&c);
+    let c = s.create_email_connector(&s.admin_key, "q", false).await;
+    let p = connector_path(&c);
     for query in [
         "force_delete=yes",
         "hard=1",
@@ -786,6 +695,6 @@ async fn delete_validates_its_query() {
         )
         .await;
     }
-    let still: Value = s.get(&p, &s.admin_key).await.json().await.unwrap();
+    let still = s.get_json(&p, &s.admin_key).await;
     assert_eq!(still["state"], "active", "a rejected delete does nothing");
 }

@@ -3,18 +3,17 @@
 
 mod common;
 
-use common::{assert_error, TestServer};
+use common::{
+    assert_error, assert_invalid_request, connector_id, document_path, result_ids, tag_names,
+    TestServer, DOCUMENTS, TAGS,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const DOCS: &str = "/contents/v1/documents";
-const TAGS: &str = "/contents/v1/tags";
-/// Jobs run only when a test says so.
-const MANUAL_JOBS: &str = "[jobs]\nworkers = 0";
-
-fn doc_path(id: &str) -> String {
-    format!("{DOCS}/{id}")
+/// A server whose jobs run only when the test says so.
+async fn server() -> TestServer {
+    TestServer::builder().manual_jobs().start().await
 }
 
 fn pdf(body: &str) -> Vec<u8> {
@@ -23,7 +22,7 @@ fn pdf(body: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn upload_process_and_download_a_document() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (id, url) = s
         .new_upload(
@@ -41,21 +40,16 @@ async fn upload_process_and_download_a_document() {
         "{url}"
     );
 
-    let pending: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    let pending = s.get_document(key, &id).await;
     assert_eq!(pending["status"], "pending");
     assert_eq!(pending["request_origin"], "file_upload");
     assert!(pending["connector_id"].is_null() && pending["rp_collection_id"].is_null());
     assert_eq!(pending["shared_with_orgs"], json!([]));
     assert_eq!(pending["published_at"], "2026-02-11T09:00:00.000000Z");
-    let names: Vec<&str> = pending["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["acme", "q3"]);
+    assert_eq!(tag_names(&pending), vec!["acme", "q3"]);
     assert_error(
-        s.get(&format!("{}/original", doc_path(&id)), key).await,
+        s.get(&format!("{}/original", document_path(&id)), key)
+            .await,
         404,
         "PRIVATE_CONTENT_NOT_FOUND",
     )
@@ -73,12 +67,12 @@ async fn upload_process_and_download_a_document() {
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().contains_key("x-request-id"));
     assert_eq!(resp.json::<Value>().await.unwrap()["status"], "processing");
-    let processing: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    let processing = s.get_document(key, &id).await;
     assert_eq!(processing["status"], "processing");
 
     assert_eq!(s.run_jobs(), 1);
     assert_eq!(s.run_jobs(), 0, "nothing left");
-    let done: Value = s.get(&doc_path(&id), key).await.json().await.unwrap();
+    let done = s.get_document(key, &id).await;
     assert_eq!(done["status"], "completed");
     assert_eq!(done["raw_size"], bytes.len());
     assert_eq!(done["content_type"], "application/pdf");
@@ -86,15 +80,9 @@ async fn upload_process_and_download_a_document() {
     assert!(done["error_code"].is_null());
     assert!(done["updated_at"].as_str() > pending["updated_at"].as_str());
 
-    let original: Value = s
-        .get(&format!("{}/original", doc_path(&id)), key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let download = original["url"].as_str().unwrap();
+    let download = s.original_url(key, &id).await;
     for _ in 0..2 {
-        let resp = s.http.get(download).send().await.unwrap();
+        let resp = s.http.get(&download).send().await.unwrap();
         assert_eq!(
             resp.status(),
             200,
@@ -116,14 +104,14 @@ async fn upload_process_and_download_a_document() {
 
 #[tokio::test]
 async fn upload_urls_are_single_use_and_tamper_proof() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "a.txt"}))
         .await;
     let (other_id, _) = s
         .new_upload(&s.admin_key, &json!({"file_name": "b.txt"}))
         .await;
-    let put = |u: String| s.http.put(u).body("hello").send();
+    let put = |u: String| s.put_upload(&u, "hello");
 
     let flipped = {
         let last = url.chars().last().unwrap();
@@ -153,7 +141,7 @@ async fn upload_urls_are_single_use_and_tamper_proof() {
         format!("{path}?expires=soon&signature={signature}"),
         format!("{url}&extra=1"),
     ] {
-        assert_error(put(bad).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+        assert_error(put(bad).await, 403, "INVALID_SIGNATURE").await;
     }
     // A correctly signed URL whose time is up.
     let past = chrono::Utc::now().timestamp() - 60;
@@ -162,21 +150,16 @@ async fn upload_urls_are_single_use_and_tamper_proof() {
         "{path}?expires={past}&signature={}",
         sign(&key_hex, "PUT", &id, past)
     );
-    let body = assert_error(put(expired).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    let body = assert_error(put(expired).await, 403, "INVALID_SIGNATURE").await;
     assert!(
         body["message"].as_str().unwrap().contains("expired"),
         "{body}"
     );
-    let doc: Value = s
-        .get(&doc_path(&id), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = s.get_document(&s.admin_key, &id).await;
     assert_eq!(doc["status"], "pending", "rejected uploads store nothing");
 
-    assert_eq!(put(url.clone()).await.unwrap().status(), 200);
-    let body = assert_error(put(url.clone()).await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    assert_eq!(put(url.clone()).await.status(), 200);
+    let body = assert_error(put(url.clone()).await, 403, "INVALID_SIGNATURE").await;
     assert!(
         body["message"]
             .as_str()
@@ -193,7 +176,7 @@ async fn upload_urls_are_single_use_and_tamper_proof() {
     )
     .await;
     assert_eq!(
-        blob_files(&s).len(),
+        s.blob_files().len(),
         1,
         "one blob, from the one accepted upload"
     );
@@ -211,58 +194,34 @@ fn sign(key_hex: &str, method: &str, id: &str, expires: i64) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn blob_files(s: &TestServer) -> Vec<std::path::PathBuf> {
-    s.blob_files()
-}
-
 #[tokio::test]
 async fn uploads_over_the_limit_are_413_and_leave_the_url_usable() {
-    let s =
-        TestServer::start_with("[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 1000").await;
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config("[documents]\nmax_upload_bytes = 1000")
+        .start()
+        .await;
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
         .await;
-    let resp = s
-        .http
-        .put(&url)
-        .body(vec![b'x'; 2000])
-        .send()
-        .await
-        .unwrap();
+    let resp = s.put_upload(&url, vec![b'x'; 2000]).await;
     assert_error(resp, 413, "PAYLOAD_TOO_LARGE").await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..4).map(|_| Ok(vec![b'y'; 400])).collect();
     let resp = s
-        .http
-        .put(&url)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+        .put_upload(
+            &url,
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
     assert_error(resp, 413, "PAYLOAD_TOO_LARGE").await;
     assert!(
-        blob_files(&s).is_empty(),
+        s.blob_files().is_empty(),
         "nothing of a rejected upload is kept"
     );
-    assert_eq!(
-        s.http
-            .put(&url)
-            .body(vec![b'z'; 1000])
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.put_upload(&url, vec![b'z'; 1000]).await.status(), 200);
     s.run_jobs();
-    let doc: Value = s
-        .get(&doc_path(&id), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = s.get_document(&s.admin_key, &id).await;
     assert_eq!(
         (doc["status"].as_str(), doc["raw_size"].as_i64()),
         (Some("completed"), Some(1000))
@@ -280,7 +239,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn a_50_mib_upload_streams_with_bounded_memory() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
         .await;
@@ -295,36 +254,18 @@ async fn a_50_mib_upload_streams_with_bounded_memory() {
         .collect();
     let digest = hex::encode(hasher.finalize());
     let resp = s
-        .http
-        .put(&url)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
+        .put_upload(
+            &url,
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     s.run_jobs();
-    let doc: Value = s
-        .get(&doc_path(&id), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = s.get_document(&s.admin_key, &id).await;
     assert_eq!(doc["raw_size"], 50 * 1024 * 1024);
     assert_eq!(doc["sha256"], digest);
-    let original: Value = s
-        .get(&format!("{}/original", doc_path(&id)), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut download = s
-        .http
-        .get(original["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let url = s.original_url(&s.admin_key, &id).await;
+    let mut download = s.http.get(url).send().await.unwrap();
     let mut check = Sha256::new();
     while let Some(chunk) = download.chunk().await.unwrap() {
         check.update(&chunk);
@@ -339,13 +280,13 @@ async fn a_50_mib_upload_streams_with_bounded_memory() {
 
 #[tokio::test]
 async fn empty_uploads_fail_with_an_error_code() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let doc = s.upload(&s.admin_key, "empty.txt", b"", json!({})).await;
     assert_eq!(doc["status"], "failed");
     assert_eq!(doc["error_code"], "EMPTY_FILE");
     assert_error(
         s.get(
-            &format!("{}/original", doc_path(doc["id"].as_str().unwrap())),
+            &format!("{}/original", document_path(doc["id"].as_str().unwrap())),
             &s.admin_key,
         )
         .await,
@@ -357,7 +298,7 @@ async fn empty_uploads_fail_with_an_error_code() {
 
 #[tokio::test]
 async fn create_validates_its_body() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     for (body, field) in [
         (json!({}), "file_name"),
         (json!({"file_name": "  "}), "file_name"),
@@ -375,24 +316,20 @@ async fn create_validates_its_body() {
         ),
         (json!({"file_name": "a", "colour": "red"}), "colour"),
     ] {
-        let err = assert_error(
-            s.post_json(DOCS, &s.admin_key, &body).await,
-            400,
-            "INVALID_REQUEST",
+        assert_invalid_request(
+            s.post_json(DOCUMENTS, &s.admin_key, &body).await,
+            field,
+            &body.to_string(),
         )
         .await;
-        assert!(
-            err["message"].as_str().unwrap().contains(field),
-            "{body}: {err}"
-        );
     }
-    let list: Value = s.get(DOCS, &s.admin_key).await.json().await.unwrap();
+    let list = s.get_json(DOCUMENTS, &s.admin_key).await;
     assert_eq!(list["results"], json!([]));
 }
 
 #[tokio::test]
 async fn list_filters_sorts_and_pages() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let member = s.create_key("default", "bob");
     let a = s
@@ -422,18 +359,16 @@ async fn list_filters_sorts_and_pages() {
             json!({"share_with_org": true}),
         )
         .await;
-    let ids = |v: &Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |v: &Value| result_ids(v, "id");
     let id = |d: &Value| d["id"].as_str().unwrap().to_string();
-    let list = |q: &str| s.get(&format!("{DOCS}?{q}"), key);
+    let list = |q: &str| s.get(&format!("{DOCUMENTS}?{q}"), key);
+    let server = &s;
+    let listed = |q: &str| {
+        let path = format!("{DOCUMENTS}?{q}");
+        async move { server.get_json(&path, key).await }
+    };
 
-    let all: Value = list("").await.json().await.unwrap();
+    let all = listed("").await;
     assert_eq!(
         ids(&all),
         vec![id(&bobs), id(&c), id(&b), id(&a)],
@@ -449,74 +384,46 @@ async fn list_filters_sorts_and_pages() {
     );
 
     assert_eq!(
-        ids(&list("file_name=ALPHA").await.json().await.unwrap()),
+        ids(&listed("file_name=ALPHA").await),
         vec![id(&bobs), id(&a)]
     );
     assert_eq!(
-        ids(&list("file_name=%25").await.json().await.unwrap()),
+        ids(&listed("file_name=%25").await),
         Vec::<String>::new(),
         "% is literal"
     );
     assert_eq!(
-        ids(&list("tags=rates&tags=fx").await.json().await.unwrap()),
+        ids(&listed("tags=rates&tags=fx").await),
         vec![id(&c), id(&b)]
     );
     let macro_id = a["tags"][0]["id"].as_str().unwrap();
     assert_eq!(
-        ids(&list(&format!("tags={macro_id}"))
-            .await
-            .json()
-            .await
-            .unwrap()),
+        ids(&listed(&format!("tags={macro_id}")).await),
         vec![id(&b), id(&a)],
         "tags by id too"
     );
     assert_eq!(
-        ids(&list("ownership=owned").await.json().await.unwrap()),
+        ids(&listed("ownership=owned").await),
         vec![id(&c), id(&b), id(&a)]
     );
+    assert_eq!(ids(&listed("ownership=shared").await), vec![id(&bobs)]);
+    assert_eq!(ids(&listed("owner=bob").await), vec![id(&bobs)]);
     assert_eq!(
-        ids(&list("ownership=shared").await.json().await.unwrap()),
+        ids(&listed("origin=file_upload&page_size=1").await),
         vec![id(&bobs)]
     );
+    assert_eq!(ids(&listed("origin=email").await), Vec::<String>::new());
     assert_eq!(
-        ids(&list("owner=bob").await.json().await.unwrap()),
-        vec![id(&bobs)]
-    );
-    assert_eq!(
-        ids(&list("origin=file_upload&page_size=1")
-            .await
-            .json()
-            .await
-            .unwrap()),
-        vec![id(&bobs)]
-    );
-    assert_eq!(
-        ids(&list("origin=email").await.json().await.unwrap()),
+        ids(&listed("from_date=2999-01-01").await),
         Vec::<String>::new()
     );
+    assert_eq!(ids(&listed("from_date=2000-01-01").await).len(), 4);
     assert_eq!(
-        ids(&list("from_date=2999-01-01").await.json().await.unwrap()),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        ids(&list("from_date=2000-01-01").await.json().await.unwrap()).len(),
-        4
-    );
-    assert_eq!(
-        ids(&list("sort_by=file_name&sort_order=asc")
-            .await
-            .json()
-            .await
-            .unwrap()),
+        ids(&listed("sort_by=file_name&sort_order=asc").await),
         vec![id(&a), id(&b), id(&bobs), id(&c)]
     );
     assert_eq!(
-        ids(&list("sort_by=raw_size&sort_order=desc&ownership=owned")
-            .await
-            .json()
-            .await
-            .unwrap()),
+        ids(&listed("sort_by=raw_size&sort_order=desc&ownership=owned").await),
         vec![id(&b), id(&a), id(&c)]
     );
     for q in [
@@ -524,30 +431,30 @@ async fn list_filters_sorts_and_pages() {
         "sort_by=content_type",
         "sort_by=status",
     ] {
-        assert_eq!(ids(&list(q).await.json().await.unwrap()).len(), 4, "{q}");
+        assert_eq!(ids(&listed(q).await).len(), 4, "{q}");
     }
 
-    let p1: Value = list("page_size=3").await.json().await.unwrap();
-    let p2: Value = list("page_size=3&page=2").await.json().await.unwrap();
+    let p1: Value = listed("page_size=3").await;
+    let p2: Value = listed("page_size=3&page=2").await;
     assert_eq!(
         (p1["has_more"].as_bool(), p2["has_more"].as_bool()),
         (Some(true), Some(false))
     );
     assert_eq!([ids(&p1), ids(&p2)].concat(), ids(&all));
     assert_eq!(
-        ids(&list("page=3&page_size=3").await.json().await.unwrap()),
+        ids(&listed("page=3&page_size=3").await),
         Vec::<String>::new()
     );
 
     // A connector the caller cannot see filters to nothing, exactly like one without documents.
     let hidden = s
-        .email_connector(&s.create_key("globex", "carol"), "hidden", false)
+        .create_email_connector(&s.create_key("globex", "carol"), "hidden", false)
         .await;
     for q in [
-        format!("connector_id={}", hidden["connector_id"].as_str().unwrap()),
+        format!("connector_id={}", connector_id(&hidden)),
         format!("connector={}", uuid::Uuid::now_v7()),
     ] {
-        let r: Value = list(&q).await.json().await.unwrap();
+        let r = listed(&q).await;
         assert_eq!(r["results"], json!([]));
     }
     for (q, name) in [
@@ -561,17 +468,13 @@ async fn list_filters_sorts_and_pages() {
         ("ownership=mine", "ownership"),
         ("limit=5", "limit"),
     ] {
-        let err = assert_error(list(q).await, 400, "INVALID_REQUEST").await;
-        assert!(
-            err["message"].as_str().unwrap().contains(name),
-            "{q}: {err}"
-        );
+        assert_invalid_request(list(q).await, name, q).await;
     }
 }
 
 #[tokio::test]
 async fn tenancy_over_every_document_endpoint() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let owner = s.create_key("acme", "alice");
     let member = s.create_key("acme", "bob");
     let outsider = s.create_key("globex", "carol");
@@ -585,16 +488,11 @@ async fn tenancy_over_every_document_endpoint() {
         .await;
     let private = s.upload(&owner, "private.txt", b"private", json!({})).await;
     assert_eq!(shared["shared_with_orgs"], json!(["acme"]));
-    let p = |d: &Value| doc_path(d["id"].as_str().unwrap());
+    let p = |d: &Value| document_path(d["id"].as_str().unwrap());
 
     for d in [&shared, &private] {
         assert_eq!(s.get(&p(d), &owner).await.status(), 200);
-        assert_error(
-            s.request(Method::GET, &p(d), None).send().await.unwrap(),
-            401,
-            "UNAUTHORIZED",
-        )
-        .await;
+        assert_error(s.get_without_key(&p(d)).await, 401, "UNAUTHORIZED").await;
         for call in [Method::GET, Method::PATCH, Method::DELETE] {
             let resp = s
                 .request(call.clone(), &p(d), Some(&outsider))
@@ -612,7 +510,7 @@ async fn tenancy_over_every_document_endpoint() {
         .await;
     }
     // The org member sees the shared document, may download it, but not change it.
-    let seen: Value = s.get(&p(&shared), &member).await.json().await.unwrap();
+    let seen = s.get_json(&p(&shared), &member).await;
     assert_eq!(seen["id"], shared["id"]);
     assert_eq!(
         s.get(&format!("{}/original", p(&shared)), &member)
@@ -621,11 +519,8 @@ async fn tenancy_over_every_document_endpoint() {
         200
     );
     assert_error(
-        s.request(Method::PATCH, &p(&shared), Some(&member))
-            .json(&json!({"share_with_org": false}))
-            .send()
-            .await
-            .unwrap(),
+        s.patch_json(&p(&shared), &member, &json!({"share_with_org": false}))
+            .await,
         403,
         "FORBIDDEN",
     )
@@ -644,9 +539,9 @@ async fn tenancy_over_every_document_endpoint() {
     )
     .await;
 
-    let member_list: Value = s.get(DOCS, &member).await.json().await.unwrap();
+    let member_list = s.get_json(DOCUMENTS, &member).await;
     assert_eq!(member_list["results"].as_array().unwrap().len(), 1);
-    let outsider_list: Value = s.get(DOCS, &outsider).await.json().await.unwrap();
+    let outsider_list = s.get_json(DOCUMENTS, &outsider).await;
     assert_eq!(outsider_list["results"], json!([]));
     for id in [
         "abc",
@@ -654,16 +549,13 @@ async fn tenancy_over_every_document_endpoint() {
         "019A9612BFAD758C884E37DD8C6AD2CG",
     ] {
         assert_error(
-            s.get(&doc_path(id), &owner).await,
+            s.get(&document_path(id), &owner).await,
             400,
             "INVALID_DOCUMENT_ID",
         )
         .await;
         assert_error(
-            s.request(Method::GET, &doc_path(id), None)
-                .send()
-                .await
-                .unwrap(),
+            s.get_without_key(&document_path(id)).await,
             401,
             "UNAUTHORIZED",
         )
@@ -673,41 +565,23 @@ async fn tenancy_over_every_document_endpoint() {
 
 #[tokio::test]
 async fn patch_replaces_tags_and_sharing() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let doc = s.upload(key, "r.txt", b"r", json!({"tags": ["old"]})).await;
-    let p = doc_path(doc["id"].as_str().unwrap());
-    let t1: Value = s
-        .post_json(TAGS, key, &json!({"tag_name": "one"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let t2: Value = s
-        .post_json(TAGS, key, &json!({"tag_name": "two"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let patch = |body: Value| s.request(Method::PATCH, &p, Some(key)).json(&body).send();
+    let p = document_path(doc["id"].as_str().unwrap());
+    let t1 = create_tag(&s, key, "one").await;
+    let t2 = create_tag(&s, key, "two").await;
+    let patch = |body: Value| s.patch_json(&p, key, &body);
 
     let updated: Value = patch(json!({"tags": [t2["id"], t1["id"]], "share_with_org": true}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let names: Vec<&str> = updated["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["one", "two"]);
+    assert_eq!(tag_names(&updated), vec!["one", "two"]);
     assert_eq!(updated["shared_with_orgs"], json!(["default"]));
     let only_sharing: Value = patch(json!({"share_with_org": false}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -716,24 +590,10 @@ async fn patch_replaces_tags_and_sharing() {
         "omitted tags are unchanged"
     );
     assert_eq!(only_sharing["shared_with_orgs"], json!([]));
-    let cleared: Value = patch(json!({"tags": []}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cleared: Value = patch(json!({"tags": []})).await.json().await.unwrap();
     assert_eq!(cleared["tags"], json!([]));
 
-    let foreign: Value = s
-        .post_json(
-            TAGS,
-            &s.create_key("default", "bob"),
-            &json!({"tag_name": "bobs"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let foreign = create_tag(&s, &s.create_key("default", "bob"), "bobs").await;
     for tags in [
         json!(["not-a-uuid"]),
         json!([uuid::Uuid::now_v7().to_string()]),
@@ -741,31 +601,21 @@ async fn patch_replaces_tags_and_sharing() {
         json!([t1["id"], "x"]),
     ] {
         assert_error(
-            patch(json!({"tags": tags})).await.unwrap(),
+            patch(json!({"tags": tags})).await,
             400,
             "INVALID_TAGS_ERROR",
         )
         .await;
     }
-    assert_error(
-        patch(json!({"tags": "one"})).await.unwrap(),
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
-    assert_error(
-        patch(json!({"label": "x"})).await.unwrap(),
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
-    let after: Value = s.get(&p, key).await.json().await.unwrap();
+    assert_error(patch(json!({"tags": "one"})).await, 400, "INVALID_REQUEST").await;
+    assert_error(patch(json!({"label": "x"})).await, 400, "INVALID_REQUEST").await;
+    let after = s.get_json(&p, key).await;
     assert_eq!(after["tags"], json!([]), "rejected patches change nothing");
 }
 
 #[tokio::test]
 async fn delete_removes_blob_and_row() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let doc = s
         .upload(key, "gone.txt", b"soon gone", json!({"tags": ["tmp"]}))
@@ -773,40 +623,26 @@ async fn delete_removes_blob_and_row() {
     let keep = s
         .upload(key, "kept.txt", b"kept", json!({"tags": ["tmp"]}))
         .await;
-    let p = doc_path(doc["id"].as_str().unwrap());
-    let original: Value = s
-        .get(&format!("{p}/original"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(blob_files(&s).len(), 2);
+    let p = document_path(doc["id"].as_str().unwrap());
+    let original_url = s.original_url(key, doc["id"].as_str().unwrap()).await;
+    assert_eq!(s.blob_files().len(), 2);
 
     let resp = s.delete(&p, key).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["id"], doc["id"]);
-    assert_eq!(blob_files(&s).len(), 1, "the blob is gone");
+    assert_eq!(s.blob_files().len(), 1, "the blob is gone");
     assert_error(s.get(&p, key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
     assert_error(s.delete(&p, key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
     assert_error(
-        s.http
-            .get(original["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap(),
+        s.http.get(&original_url).send().await.unwrap(),
         404,
         "PRIVATE_CONTENT_NOT_FOUND",
     )
     .await;
-    let tags: Value = s
-        .get(&format!("{TAGS}?prefix=tmp"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tags = s.get_json(&format!("{TAGS}?prefix=tmp"), key).await;
     assert_eq!(tags["results"][0]["file_count"], 1);
     assert_eq!(
-        s.get(&doc_path(keep["id"].as_str().unwrap()), key)
+        s.get(&document_path(keep["id"].as_str().unwrap()), key)
             .await
             .status(),
         200
@@ -815,20 +651,10 @@ async fn delete_removes_blob_and_row() {
 
 #[tokio::test]
 async fn tags_are_per_user_idempotent_and_counted() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
-    let first: Value = s
-        .post_json(TAGS, key, &json!({"tag_name": " broker:acme "}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let again: Value = s
-        .post_json(TAGS, key, &json!({"tag_name": "broker:acme"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = create_tag(&s, key, " broker:acme ").await;
+    let again = create_tag(&s, key, "broker:acme").await;
     assert_eq!(first["id"], again["id"]);
     assert_eq!(first["name"], "broker:acme");
     assert_eq!(first["file_count"], 0);
@@ -841,7 +667,7 @@ async fn tags_are_per_user_idempotent_and_counted() {
     )
     .await;
 
-    let all: Value = s.get(TAGS, key).await.json().await.unwrap();
+    let all = s.get_json(TAGS, key).await;
     let listed: Vec<(&str, i64)> = all["results"]
         .as_array()
         .unwrap()
@@ -854,19 +680,9 @@ async fn tags_are_per_user_idempotent_and_counted() {
         })
         .collect();
     assert_eq!(listed, vec![("broker:acme", 1), ("macro", 1)]);
-    let prefixed: Value = s
-        .get(&format!("{TAGS}?prefix=broker%3A"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let prefixed = s.get_json(&format!("{TAGS}?prefix=broker%3A"), key).await;
     assert_eq!(prefixed["results"].as_array().unwrap().len(), 1);
-    let other: Value = s
-        .get(TAGS, &s.create_key("default", "bob"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other = s.get_json(TAGS, &s.create_key("default", "bob")).await;
     assert_eq!(other["results"], json!([]), "tags belong to their user");
 
     for body in [
@@ -883,12 +699,7 @@ async fn tags_are_per_user_idempotent_and_counted() {
         "INVALID_REQUEST",
     )
     .await;
-    assert_error(
-        s.request(Method::GET, TAGS, None).send().await.unwrap(),
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
+    assert_error(s.get_without_key(TAGS).await, 401, "UNAUTHORIZED").await;
 }
 
 #[tokio::test]
@@ -897,39 +708,14 @@ async fn the_servers_own_workers_process_uploads() {
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "auto.txt"}))
         .await;
-    assert_eq!(
-        s.http
-            .put(&url)
-            .body("hello")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let doc: Value = s
-            .get(&doc_path(&id), &s.admin_key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if doc["status"] == "completed" {
-            assert_eq!(doc["content_type"], "text/plain");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not processed in time: {doc}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    assert_eq!(s.put_upload(&url, "hello").await.status(), 200);
+    let doc = s.wait_until_completed(&s.admin_key, &id).await;
+    assert_eq!(doc["content_type"], "text/plain");
 }
 
 #[tokio::test]
 async fn the_sweep_removes_old_orphan_blobs_only() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let doc = s
         .upload(&s.admin_key, "kept.txt", b"referenced", json!({}))
         .await;
@@ -941,7 +727,7 @@ async fn the_sweep_removes_old_orphan_blobs_only() {
     std::fs::write(&young, b"still being committed").unwrap();
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
     for f in std::iter::once(old.clone()).chain(
-        blob_files(&s)
+        s.blob_files()
             .into_iter()
             .filter(|p| !p.starts_with(&blobs)),
     ) {
@@ -972,23 +758,8 @@ async fn the_sweep_removes_old_orphan_blobs_only() {
     assert!(!old.exists(), "an old unreferenced blob is removed");
     assert!(!staged.exists(), "so is an old staged upload");
     assert!(young.exists(), "a young one is within the grace period");
-    let original: Value = s
-        .get(
-            &format!("{}/original", doc_path(doc["id"].as_str().unwrap())),
-            &s.admin_key,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let resp = s
-        .http
-        .get(original["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        resp.bytes().await.unwrap().as_ref(),
+        s.download(&s.admin_key, doc["id"].as_str().unwrap()).await,
         b"referenced",
         "referenced blobs stay, however old"
     );
@@ -996,39 +767,42 @@ async fn the_sweep_removes_old_orphan_blobs_only() {
 
 #[tokio::test]
 async fn filtering_by_a_hidden_connector_finds_nothing_even_for_shared_documents() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let owner = s.create_key("acme", "alice");
     let member = s.create_key("acme", "bob");
-    let private = s.email_connector(&owner, "private", false).await;
+    let private = s.create_email_connector(&owner, "private", false).await;
     let ids = s.seed_connector_documents(&private, 1, &[]).await;
     let resp = s
-        .request(Method::PATCH, &doc_path(&ids[0]), Some(&owner))
-        .json(&json!({"share_with_org": true}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json(
+            &document_path(&ids[0]),
+            &owner,
+            &json!({"share_with_org": true}),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
-    let all: Value = s.get(DOCS, &member).await.json().await.unwrap();
+    let all = s.get_json(DOCUMENTS, &member).await;
     assert_eq!(
         all["results"].as_array().unwrap().len(),
         1,
         "the document itself is shared"
     );
-    let filtered: Value = s
-        .get(
-            &format!(
-                "{DOCS}?connector_id={}",
-                private["connector_id"].as_str().unwrap()
-            ),
+    let filtered = s
+        .get_json(
+            &format!("{DOCUMENTS}?connector_id={}", connector_id(&private)),
             &member,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         filtered["results"],
         json!([]),
         "but the connector is not visible"
     );
+}
+
+async fn create_tag(s: &TestServer, key: &str, name: &str) -> Value {
+    s.post_json(TAGS, key, &json!({"tag_name": name}))
+        .await
+        .json()
+        .await
+        .unwrap()
 }

@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{assert_error, TestServer};
+use common::{assert_error, connector_id, connector_path, TestServer, CONNECTORS};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const CONNECTORS: &str = "/contents/v1/connectors";
 
 #[tokio::test]
 async fn unknown_routes_are_404_with_or_without_a_key() {
@@ -50,8 +48,8 @@ async fn wrong_methods_are_405() {
 #[tokio::test]
 async fn missing_bad_and_revoked_keys_are_401_before_any_validation() {
     let s = TestServer::start().await;
-    let good = s.email_connector(&s.admin_key, "x", false).await;
-    let good_path = format!("{CONNECTORS}/{}", good["connector_id"].as_str().unwrap());
+    let good = s.create_email_connector(&s.admin_key, "x", false).await;
+    let good_path = connector_path(&good);
     let requests = [
         (Method::GET, CONNECTORS.to_string(), None),
         (Method::GET, format!("{CONNECTORS}?limit=0"), None),
@@ -87,7 +85,7 @@ async fn missing_bad_and_revoked_keys_are_401_before_any_validation() {
         .await
         .unwrap();
     assert_error(resp, 401, "UNAUTHORIZED").await;
-    let still: Value = s.get(&good_path, &s.admin_key).await.json().await.unwrap();
+    let still = s.get_json(&good_path, &s.admin_key).await;
     assert_eq!(still["state"], "active");
 }
 
@@ -123,8 +121,8 @@ async fn malformed_ids_are_400_invalid_connector_id() {
         .await;
     }
     // Case does not matter: an uppercase id names the same connector.
-    let c = s.email_connector(&s.admin_key, "x", false).await;
-    let upper = c["connector_id"].as_str().unwrap().to_uppercase();
+    let c = s.create_email_connector(&s.admin_key, "x", false).await;
+    let upper = connector_id(&c).to_uppercase();
     assert_eq!(
         s.get(&format!("{CONNECTORS}/{upper}"), &s.admin_key)
             .await
@@ -156,7 +154,10 @@ async fn absent_connectors_are_404_connector_not_found() {
 
 #[tokio::test]
 async fn bodies_must_be_json_within_the_size_limit() {
-    let s = TestServer::start_with("[http]\nmax_body_bytes = 4096").await;
+    let s = TestServer::builder()
+        .config("[http]\nmax_body_bytes = 4096")
+        .start()
+        .await;
     let post = |content_type: Option<&str>, body: Vec<u8>| {
         let mut req = s
             .request(Method::POST, CONNECTORS, Some(&s.admin_key))
@@ -244,7 +245,7 @@ async fn bodies_must_be_json_within_the_size_limit() {
             .status(),
         201
     );
-    let list: Value = s.get(CONNECTORS, &s.admin_key).await.json().await.unwrap();
+    let list = s.get_json(CONNECTORS, &s.admin_key).await;
     assert_eq!(
         list["results"].as_array().unwrap().len(),
         1,
@@ -281,7 +282,7 @@ async fn request_ids_are_echoed_when_safe_and_generated_otherwise() {
     let with_id = |id: &str| {
         s.request(
             Method::GET,
-            "/contents/v1/connectors/not-a-uuid",
+            &format!("{CONNECTORS}/not-a-uuid"),
             Some(&s.admin_key),
         )
         .header("X-Request-Id", id)
@@ -332,20 +333,9 @@ async fn request_ids_are_echoed_when_safe_and_generated_otherwise() {
 #[tokio::test]
 async fn health_endpoints_need_no_key() {
     let s = TestServer::start().await;
-    let health: Value = s
-        .request(Method::GET, "/healthz", None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = s.get_without_key("/healthz").await.json().await.unwrap();
     assert_eq!(health, json!({"status": "ok"}));
-    let ready = s
-        .request(Method::GET, "/readyz", None)
-        .send()
-        .await
-        .unwrap();
+    let ready = s.get_without_key("/readyz").await;
     assert_eq!(ready.status(), 200);
     assert_eq!(
         ready.json::<Value>().await.unwrap(),

@@ -4,50 +4,31 @@
 
 mod common;
 
-use common::{assert_error, spawn_serve, KillOnDrop, TestServer};
+use common::{
+    assert_error, connector_id, connector_path, document_path, TestServer, CONNECTORS, DOCUMENTS,
+    TAGS,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const CONNECTORS: &str = "/contents/v1/connectors";
-const MANUAL_JOBS: &str = "[jobs]\nworkers = 0";
-
-fn path(c: &Value) -> String {
-    format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap())
-}
-
 async fn research_connector(s: &TestServer) -> Value {
-    let resp = s
-        .post_json(
-            CONNECTORS,
-            &s.admin_key,
-            &json!({"type": "investment_research", "label": "Desk", "config": {"user_id": "u", "user_password": "p"}}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
+    s.create_research_connector(&s.admin_key, "Desk", "u", "p")
+        .await
 }
 
-async fn tag_names(s: &TestServer) -> Vec<String> {
-    let tags: Value = s
-        .get("/contents/v1/tags", &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    tags["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
-        .collect()
+fn purge_jobs(s: &TestServer) -> usize {
+    s.list_jobs()
+        .lines()
+        .filter(|l| l.contains("purge_connector"))
+        .count()
 }
 
 #[tokio::test]
 async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = TestServer::builder().manual_jobs().start().await;
     let key = &s.admin_key;
     let c = research_connector(&s).await;
-    let p = path(&c);
+    let p = connector_path(&c);
     let ids = s
         .seed_connector_documents(&c, 1200, &["broker:Broker A", "label:Desk"])
         .await;
@@ -78,17 +59,13 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
         )
         .await
         .unwrap();
-    s.post_json(
-        "/contents/v1/tags",
-        key,
-        &json!({"tag_name": "kept-by-user"}),
-    )
-    .await;
-    let before: Value = s.get(&p, key).await.json().await.unwrap();
+    s.post_json(TAGS, key, &json!({"tag_name": "kept-by-user"}))
+        .await;
+    let before = s.get_json(&p, key).await;
     assert_eq!(before["files_count"], 1200);
     assert_eq!(s.blob_files().len(), 1201);
 
-    let resp = s.delete(&format!("{p}?force_delete=true"), key).await;
+    let resp = s.hard_delete(key, &c).await;
     assert_eq!(resp.status(), 200);
     let deleting: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -96,11 +73,11 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
         (Some("deleting"), Some(true))
     );
     assert_eq!(
-        s.get(&p, key).await.json::<Value>().await.unwrap(),
+        s.get_json(&p, key).await,
         deleting,
         "GET shows the deleting connector"
     );
-    let list: Value = s.get(CONNECTORS, key).await.json().await.unwrap();
+    let list = s.get_json(CONNECTORS, key).await;
     assert_eq!(
         list["results"],
         json!([]),
@@ -109,23 +86,15 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
 
     // Repeats are safe and change nothing; updates conflict.
     assert_eq!(
-        s.delete(&format!("{p}?force_delete=true"), key)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
+        s.hard_delete(key, &c).await.json::<Value>().await.unwrap(),
         deleting
     );
     assert_eq!(
-        s.delete(&format!("{p}?hard=true"), key)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
+        s.delete_json(&format!("{p}?hard=true"), key).await,
         deleting
     );
     assert_eq!(
-        s.delete(&p, key).await.json::<Value>().await.unwrap(),
+        s.delete_json(&p, key).await,
         deleting,
         "soft delete of a deleting connector"
     );
@@ -135,43 +104,25 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
         "CONNECTOR_DELETING",
     )
     .await;
-    let jobs = String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout).unwrap();
-    assert_eq!(
-        jobs.lines()
-            .filter(|l| l.contains("purge_connector"))
-            .count(),
-        1,
-        "{jobs}"
-    );
+    assert_eq!(purge_jobs(&s), 1, "{}", s.list_jobs());
 
     assert!(s.run_jobs() >= 1);
-    assert_error(s.get(&p, key).await, 404, "CONNECTOR_NOT_FOUND").await;
-    assert_error(
-        s.delete(&format!("{p}?force_delete=true"), key).await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    s.assert_connector_gone(key, &c).await;
+    assert_error(s.hard_delete(key, &c).await, 404, "CONNECTOR_NOT_FOUND").await;
     for id in ids.iter().step_by(100) {
         assert_error(
-            s.get(&format!("/contents/v1/documents/{id}"), key).await,
+            s.get(&document_path(id), key).await,
             404,
             "PRIVATE_CONTENT_NOT_FOUND",
         )
         .await;
     }
-    let docs: Value = s
-        .get(
-            &format!(
-                "/contents/v1/documents?connector_id={}",
-                c["connector_id"].as_str().unwrap()
-            ),
+    let docs = s
+        .get_json(
+            &format!("{DOCUMENTS}?connector_id={}", connector_id(&c)),
             key,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(docs["results"], json!([]));
     assert_eq!(
         s.blob_files().len(),
@@ -179,129 +130,80 @@ async fn hard_delete_answers_deleting_at_once_then_purges_everything() {
         "only the unrelated upload's blob is left"
     );
     assert_eq!(
-        s.get(
-            &format!(
-                "/contents/v1/documents/{}",
-                unrelated["id"].as_str().unwrap()
-            ),
-            key
-        )
-        .await
-        .status(),
+        s.get(&document_path(unrelated["id"].as_str().unwrap()), key)
+            .await
+            .status(),
         200
     );
     assert_eq!(
-        tag_names(&s).await,
+        s.tag_names(key).await,
         vec!["kept-by-user", "label:Desk"],
         "broker:Broker A went with its documents"
     );
-    assert!(!String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout)
-        .unwrap()
-        .contains("purge_connector"));
+    assert_eq!(purge_jobs(&s), 0);
 }
 
 #[tokio::test]
 async fn concurrent_and_repeated_hard_deletes_purge_once() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
-    let c = s.email_connector(&s.admin_key, "inbox", false).await;
+    let s = TestServer::builder().manual_jobs().start().await;
+    let c = s.create_email_connector(&s.admin_key, "inbox", false).await;
     s.seed_connector_documents(&c, 10, &["label:inbox"]).await;
-    let p = format!("{}?force_delete=true&delete_sync_jobs=true", path(&c));
+    let p = format!(
+        "{}?force_delete=true&delete_sync_jobs=true",
+        connector_path(&c)
+    );
     let requests: Vec<_> = (0..10).map(|_| s.delete(&p, &s.admin_key)).collect();
     for resp in futures_util::future::join_all(requests).await {
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.json::<Value>().await.unwrap()["state"], "deleting");
     }
-    let jobs = String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout).unwrap();
-    assert_eq!(
-        jobs.lines()
-            .filter(|l| l.contains("purge_connector"))
-            .count(),
-        1,
-        "{jobs}"
-    );
+    assert_eq!(purge_jobs(&s), 1, "{}", s.list_jobs());
     s.run_jobs();
-    assert_error(
-        s.get(&path(&c), &s.admin_key).await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    s.assert_connector_gone(&s.admin_key, &c).await;
     assert!(s.blob_files().is_empty());
 }
 
 #[tokio::test]
 async fn soft_then_hard_delete() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
-    let c = s.email_connector(&s.admin_key, "inbox", true).await;
+    let s = TestServer::builder().manual_jobs().start().await;
+    let c = s.create_email_connector(&s.admin_key, "inbox", true).await;
     s.seed_connector_documents(&c, 3, &[]).await;
-    let archived: Value = s
-        .delete(&path(&c), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let archived = s.delete_json(&connector_path(&c), &s.admin_key).await;
     assert_eq!(
         (archived["state"].as_str(), archived["files_count"].as_i64()),
         (Some("archived"), Some(3)),
         "soft delete keeps documents"
     );
-    let deleting: Value = s
-        .delete(&format!("{}?force_delete=true", path(&c)), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deleting: Value = s.hard_delete(&s.admin_key, &c).await.json().await.unwrap();
     assert_eq!(deleting["state"], "deleting");
     s.run_jobs();
-    assert_error(
-        s.get(&path(&c), &s.admin_key).await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    s.assert_connector_gone(&s.admin_key, &c).await;
 }
 
 #[tokio::test]
 async fn only_the_owner_may_hard_delete() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = TestServer::builder().manual_jobs().start().await;
     let owner = s.create_key("acme", "alice");
     let member = s.create_key("acme", "bob");
-    let c = s.email_connector(&owner, "shared", true).await;
-    assert_error(
-        s.delete(&format!("{}?force_delete=true", path(&c)), &member)
-            .await,
-        404,
-        "CONNECTOR_NOT_FOUND",
-    )
-    .await;
+    let c = s.create_email_connector(&owner, "shared", true).await;
+    assert_error(s.hard_delete(&member, &c).await, 404, "CONNECTOR_NOT_FOUND").await;
     assert_eq!(
-        s.get(&path(&c), &owner)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["state"],
+        s.get_json(&connector_path(&c), &owner).await["state"],
         "active"
     );
-    assert!(!String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout)
-        .unwrap()
-        .contains("purge_connector"));
+    assert_eq!(purge_jobs(&s), 0);
 }
 
 #[tokio::test]
 async fn a_purge_killed_midway_resumes_after_restart_and_leaves_no_orphan() {
     // A short lease, so the restarted worker may take over the purge soon.
-    let mut s = TestServer::start_with("[jobs]\nlease = \"2s\"").await;
+    let mut s = TestServer::builder().job_lease("2s").start().await;
     let c = research_connector(&s).await;
     let total = 4000;
     s.seed_connector_documents(&c, total, &["broker:Broker A"])
         .await;
-    let p = path(&c);
-    assert_eq!(
-        s.delete(&format!("{p}?force_delete=true"), &s.admin_key)
-            .await
-            .status(),
-        200
-    );
+    let p = connector_path(&c);
+    assert_eq!(s.hard_delete(&s.admin_key, &c).await.status(), 200);
 
     // SIGKILL as soon as the server's own worker has purged part of it.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -321,25 +223,11 @@ async fn a_purge_killed_midway_resumes_after_restart_and_leaves_no_orphan() {
     }
     s.kill();
 
-    let (child, addr, _) = spawn_serve(&s.config_path);
-    let _server = KillOnDrop(child);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let resp = http
-            .get(format!("http://{addr}{p}"))
-            .header("X-API-KEY", &s.admin_key)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 404 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the purge did not resume");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.restart();
+    s.wait_until_purged(&s.admin_key, &c, Duration::from_secs(60))
+        .await;
     let app = s.open_state().await;
-    let connector_id = uuid::Uuid::parse_str(c["connector_id"].as_str().unwrap()).unwrap();
+    let connector_id = uuid::Uuid::parse_str(connector_id(&c)).unwrap();
     assert!(
         app.store
             .connector_documents(connector_id, 10)
@@ -357,18 +245,9 @@ async fn a_purge_killed_midway_resumes_after_restart_and_leaves_no_orphan() {
         app.store.jobs().await.unwrap().is_empty(),
         "the purge job is gone"
     );
-    let tags: Value = http
-        .get(format!("http://{addr}/contents/v1/tags"))
-        .header("X-API-KEY", &s.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        tags["results"],
-        json!([]),
+        s.tag_names(&s.admin_key).await,
+        Vec::<String>::new(),
         "the automatic tag went with the documents"
     );
 }

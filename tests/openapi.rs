@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{schema, TestServer};
+use common::{connector_path, schema, TestServer, CONNECTORS, SYNC_JOBS};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
-const CONNECTORS: &str = "/contents/v1/connectors";
 const ONE: &str = "/contents/v1/connectors/{connector_id}";
 
 async fn check(doc: &Value, method: &str, template: &str, resp: Response) -> Value {
@@ -34,11 +33,7 @@ async fn check(doc: &Value, method: &str, template: &str, resp: Response) -> Val
 #[tokio::test]
 async fn every_endpoint_is_documented() {
     let s = TestServer::start().await;
-    let resp = s
-        .request(Method::GET, "/openapi.json", None)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.get_without_key("/openapi.json").await;
     assert_eq!(resp.headers()["content-type"], "application/json");
     let doc: Value = resp.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
@@ -83,10 +78,8 @@ async fn every_endpoint_is_documented() {
 async fn real_responses_conform_to_the_document() {
     let s = TestServer::start().await;
     let doc: Value = s
-        .request(Method::GET, "/openapi.json", None)
-        .send()
+        .get_without_key("/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -155,7 +148,7 @@ async fn real_responses_conform_to_the_document() {
     .await;
 
     for c in [&email, &research] {
-        let p = format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap());
+        let p = connector_path(c);
         check(&doc, "get", ONE, s.get(&p, key).await).await;
         check(
             &doc,
@@ -197,71 +190,21 @@ async fn real_responses_conform_to_the_document() {
     )
     .await;
     check(&doc, "delete", ONE, s.delete(&missing, key).await).await;
-    check(
-        &doc,
-        "get",
-        ONE,
-        s.request(Method::GET, &missing, None).send().await.unwrap(),
-    )
-    .await;
+    check(&doc, "get", ONE, s.get_without_key(&missing).await).await;
 
-    let research_path = format!(
-        "{CONNECTORS}/{}",
-        research["connector_id"].as_str().unwrap()
-    );
     let sync = "/contents/v1/connectors/{connector_id}/sync";
-    let mail = s.email_connector(key, "mail", false).await;
-    let mail_path = format!("{CONNECTORS}/{}", mail["connector_id"].as_str().unwrap());
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{mail_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{research_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
+    let doc_ref = &doc;
+    let check_sync = |c: &Value| {
+        let resp = s.request_sync(key, c, "2026-01-01");
+        async move { check(doc_ref, "post", sync, resp.await).await }
+    };
+    let mail = s.create_email_connector(key, "mail", false).await;
+    check_sync(&mail).await;
+    check_sync(&research).await;
     let fresh = check(&doc, "post", CONNECTORS, s.post_json(CONNECTORS, key, &json!({"type": "investment_research", "label": "r2", "config": {"user_id": "u", "user_password": "p"}})).await).await;
-    let fresh_path = format!("{CONNECTORS}/{}", fresh["connector_id"].as_str().unwrap());
-    let accepted = check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{fresh_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
-    check(
-        &doc,
-        "post",
-        sync,
-        s.post_json(
-            &format!("{fresh_path}/sync"),
-            key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
-    )
-    .await;
+    let fresh_path = connector_path(&fresh);
+    let accepted = check_sync(&fresh).await;
+    check_sync(&fresh).await;
     check(
         &doc,
         "get",
@@ -269,10 +212,7 @@ async fn real_responses_conform_to_the_document() {
         s.get(&format!("{fresh_path}/sync_jobs"), key).await,
     )
     .await;
-    let job_path = format!(
-        "/contents/v1/sync_jobs/{}",
-        accepted["sync_job_id"].as_str().unwrap()
-    );
+    let job_path = format!("{SYNC_JOBS}/{}", accepted["sync_job_id"].as_str().unwrap());
     check(
         &doc,
         "get",
@@ -284,7 +224,7 @@ async fn real_responses_conform_to_the_document() {
         &doc,
         "get",
         "/contents/v1/sync_jobs/{sync_job_id}",
-        s.get("/contents/v1/sync_jobs/x", key).await,
+        s.get(&format!("{SYNC_JOBS}/x"), key).await,
     )
     .await;
     let cancel = "/contents/v1/sync_jobs/{sync_job_id}/cancel";
@@ -292,57 +232,31 @@ async fn real_responses_conform_to_the_document() {
         &doc,
         "post",
         cancel,
-        s.request(Method::POST, &format!("{job_path}/cancel"), Some(key))
-            .send()
-            .await
-            .unwrap(),
+        s.post(&format!("{job_path}/cancel"), key).await,
     )
     .await;
     check(
         &doc,
         "post",
         cancel,
-        s.request(Method::POST, &format!("{job_path}/cancel"), Some(key))
-            .send()
-            .await
-            .unwrap(),
+        s.post(&format!("{job_path}/cancel"), key).await,
     )
     .await;
 
-    check(
-        &doc,
-        "get",
-        "/healthz",
-        s.request(Method::GET, "/healthz", None)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    check(
-        &doc,
-        "get",
-        "/readyz",
-        s.request(Method::GET, "/readyz", None)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    check(&doc, "get", "/healthz", s.get_without_key("/healthz").await).await;
+    check(&doc, "get", "/readyz", s.get_without_key("/readyz").await).await;
 }
 
 #[tokio::test]
 async fn the_conformance_check_catches_drift() {
     let s = TestServer::start().await;
     let doc: Value = s
-        .request(Method::GET, "/openapi.json", None)
-        .send()
+        .get_without_key("/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let c = s.email_connector(&s.admin_key, "x", false).await;
+    let c = s.create_email_connector(&s.admin_key, "x", false).await;
     let connector = json!({"$ref": "#/components/schemas/ConnectorView"});
     schema::validate(&doc, &connector, &c, "$").unwrap();
     for (pointer, value) in [

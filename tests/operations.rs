@@ -4,14 +4,10 @@
 mod common;
 
 use common::smtp::{message, Smtp};
-use common::{assert_error, TestServer, BIN};
+use common::{assert_error, inbox_address, TestServer, CONNECTORS, DESK};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const CONNECTORS: &str = "/contents/v1/connectors";
 
 fn header(resp: &reqwest::Response, name: &str) -> u64 {
     resp.headers()
@@ -25,7 +21,10 @@ fn header(resp: &reqwest::Response, name: &str) -> u64 {
 
 #[tokio::test]
 async fn each_key_has_its_own_limit_with_seed_004_headers() {
-    let s = TestServer::start_with("[rate_limit]\nrequests_per_minute = 60\nburst = 5").await;
+    let s = TestServer::builder()
+        .config("[rate_limit]\nrequests_per_minute = 60\nburst = 5")
+        .start()
+        .await;
     let other = s.create_key("default", "bob");
     for expected_remaining in (0..5).rev() {
         let resp = s.get(CONNECTORS, &s.admin_key).await;
@@ -78,7 +77,10 @@ async fn each_key_has_its_own_limit_with_seed_004_headers() {
 
 #[tokio::test]
 async fn failed_authentication_is_limited_per_client_ip() {
-    let s = TestServer::start_with("[rate_limit]\nunauthenticated_per_minute = 6").await;
+    let s = TestServer::builder()
+        .config("[rate_limit]\nunauthenticated_per_minute = 6")
+        .start()
+        .await;
     let mut statuses = vec![];
     for i in 0..4 {
         let resp = s.get(CONNECTORS, &format!("inlet_guess{i}")).await;
@@ -103,38 +105,23 @@ async fn failed_authentication_is_limited_per_client_ip() {
 async fn metrics_count_requests_smtp_jobs_and_purges() {
     let s = TestServer::start().await;
     let key = &s.admin_key;
-    let c = s.email_connector(key, "m", false).await;
-    let path = format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap());
+    let c = s.create_email_connector(key, "m", false).await;
     s.get(CONNECTORS, key).await;
     s.get(&format!("{CONNECTORS}/{}", uuid::Uuid::now_v7()), key)
         .await;
-    let address = c["config"]["email"].as_str().unwrap();
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO m").await;
-    let (code, _) = smtp
+    let address = inbox_address(&c);
+    let (code, _) = s
         .deliver(
-            "desk@broker.example",
-            &[address],
-            &message("desk@broker.example", address, "m", "m@x", "hi"),
+            DESK,
+            &[&address],
+            &message(DESK, &address, "m", "m@x", "hi"),
         )
         .await;
     assert_eq!(code, 250);
-    smtp.cmd("QUIT").await;
-    s.delete(&format!("{path}?force_delete=true"), key).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while s.get(&path, key).await.status() != 404 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server's workers never purged it"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.hard_delete(key, &c).await;
+    s.wait_until_purged(key, &c, Duration::from_secs(20)).await;
 
-    let resp = s
-        .request(Method::GET, "/metrics", None)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.get_without_key("/metrics").await;
     assert!(resp.headers()["content-type"]
         .to_str()
         .unwrap()
@@ -159,117 +146,41 @@ async fn metrics_count_requests_smtp_jobs_and_purges() {
 #[tokio::test]
 async fn readiness_follows_the_blob_store_and_recovers() {
     let s = TestServer::start().await;
-    assert_eq!(
-        s.request(Method::GET, "/readyz", None)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.get_without_key("/readyz").await.status(), 200);
     let blobs = s.data_dir().join("blobs");
     let aside = s.data_dir().join("blobs-aside");
     std::fs::rename(&blobs, &aside).unwrap();
     std::fs::write(&blobs, b"not a directory").unwrap();
     let body = assert_error(
-        s.request(Method::GET, "/readyz", None)
-            .send()
-            .await
-            .unwrap(),
+        s.get_without_key("/readyz").await,
         503,
         "SERVICE_UNAVAILABLE",
     )
     .await;
     assert!(body["message"].as_str().unwrap().contains("blob store"));
     assert_eq!(
-        s.request(Method::GET, "/healthz", None)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.get_without_key("/healthz").await.status(),
         200,
         "alive all the same"
     );
     std::fs::remove_file(&blobs).unwrap();
     std::fs::rename(&aside, &blobs).unwrap();
     assert_eq!(
-        s.request(Method::GET, "/readyz", None)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.get_without_key("/readyz").await.status(),
         200,
         "recovers by itself"
     );
 }
 
-/// Starts a server whose stderr the test reads itself.
-fn spawn_with_logs(
-    config: &str,
-) -> (
-    tempfile::TempDir,
-    std::process::Child,
-    std::sync::mpsc::Receiver<String>,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inlet.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\nsmtp_addr = \"127.0.0.1:0\"\nlog_format = \"json\"\ninbox_domain = \"inbox.test\"\n{config}",
-            dir.path().join("data").display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[inlet] {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (dir, child, rx)
-}
-
-fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> Value {
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no log line with {needle}"));
-        if line.contains(needle) {
-            return serde_json::from_str(&line).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
-    let (dir, child, rx) = spawn_with_logs("[jobs]\nworkers = 1");
-    let _guard = common::KillOnDrop(child);
-    let smtp_line = wait_for(&rx, "SMTP listener bound");
+    let s = TestServer::builder().workers(1).start().await;
+    let smtp_line = s.wait_for_log("SMTP listener bound");
     assert!(smtp_line["addr"].is_string());
-    let http = wait_for(&rx, "HTTP listener bound")["addr"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let key = std::fs::read_to_string(dir.path().join("data/initial-api-key"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let client = reqwest::Client::new();
-    let resp = client
-        .post(format!("http://{http}/contents/v1/documents"))
-        .header("X-API-KEY", &key)
+    s.wait_for_log("HTTP listener bound");
+    let key = s.admin_key.clone();
+    let resp = s
+        .request(Method::POST, common::DOCUMENTS, Some(&key))
         .header("X-Request-Id", "trace-42")
         .json(&json!({"file_name": "secret.txt"}))
         .send()
@@ -279,17 +190,14 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
         .as_str()
         .unwrap()
         .to_string();
-    client.put(&url).body("x").send().await.unwrap();
-    let finished = wait_for(&rx, "request finished");
+    s.put_upload(&url, "x").await;
+    let finished = s.wait_for_log("request finished");
     assert_eq!(finished["span"]["request_id"], "trace-42");
     assert_eq!(finished["span"]["user_id"], "admin");
-    let processed = wait_for(&rx, "document processed");
+    let processed = s.wait_for_log("document processed");
     assert!(processed["span"]["job_id"].is_string());
     let signature = url.split("signature=").nth(1).unwrap();
-    let mut seen = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-        seen.push_str(&line);
-    }
+    let seen = s.logs_until_quiet(Duration::from_millis(300));
     for secret in [key.as_str(), &key[6..], signature] {
         assert!(!seen.contains(secret), "a secret reached the logs");
     }
@@ -297,34 +205,12 @@ async fn logs_are_json_lines_with_the_request_id_and_no_secrets() {
 
 #[tokio::test]
 async fn sigterm_finishes_a_message_being_received_then_exits_0() {
-    let (dir, mut child, rx) = spawn_with_logs("[jobs]\nworkers = 0");
-    let smtp = wait_for(&rx, "SMTP listener bound")["addr"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let http = wait_for(&rx, "HTTP listener bound")["addr"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let key = std::fs::read_to_string(dir.path().join("data/initial-api-key"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let client = reqwest::Client::new();
-    let c: Value = client
-        .post(format!("http://{http}{CONNECTORS}"))
-        .header("X-API-KEY", &key)
-        .json(&json!({"type": "email", "label": "t", "config": {"allowed_emails": ["desk@broker.example"]}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let address = c["config"]["email"].as_str().unwrap().to_string();
+    let mut s = TestServer::builder().manual_jobs().start().await;
+    let c = s.create_email_connector(&s.admin_key, "t", false).await;
+    let address = inbox_address(&c);
 
-    let (mut busy, ..) = Smtp::connect(&smtp).await;
-    let (mut idle, ..) = Smtp::connect(&smtp).await;
+    let (mut busy, ..) = Smtp::connect(&s.smtp).await;
+    let (mut idle, ..) = Smtp::connect(&s.smtp).await;
     busy.cmd("EHLO busy").await;
     idle.cmd("EHLO idle").await;
     assert_eq!(busy.cmd("MAIL FROM:<desk@broker.example>").await.0, 250);
@@ -332,11 +218,7 @@ async fn sigterm_finishes_a_message_being_received_then_exits_0() {
     assert_eq!(busy.cmd("DATA").await.0, 354);
     busy.send(b"From: desk@broker.example\r\nSubject: in flight\r\nMessage-ID: <flight@x>\r\n\r\nfirst half\r\n").await;
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    s.terminate();
     let (code, text) = idle.reply().await;
     assert_eq!(
         (code, &text[..5]),
@@ -351,25 +233,12 @@ async fn sigterm_finishes_a_message_being_received_then_exits_0() {
     );
     let (code, _) = busy.reply().await;
     assert_eq!(code, 421, "then the session is closed");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = s.wait_for_exit().await;
     assert_eq!(status.code(), Some(0));
 
     // It is there after a restart.
-    let config = dir.path().join("inlet.toml");
-    let (child, http, _) = common::spawn_serve(&config);
-    let _guard = common::KillOnDrop(child);
-    let docs: Value = client
-        .get(format!("http://{http}/contents/v1/documents"))
-        .header("X-API-KEY", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    s.restart();
+    let docs = s.get_json(common::DOCUMENTS, &s.admin_key).await;
     assert_eq!(
         docs["results"][0]["file_metadata"]["message_id"],
         "flight@x"
@@ -378,8 +247,10 @@ async fn sigterm_finishes_a_message_being_received_then_exits_0() {
 
 #[tokio::test]
 async fn oversized_headers_and_slow_requests_get_the_error_body() {
-    let s =
-        TestServer::start_with("[http]\nmax_header_bytes = 4096\nrequest_timeout = \"1s\"").await;
+    let s = TestServer::builder()
+        .config("[http]\nmax_header_bytes = 4096\nrequest_timeout = \"1s\"")
+        .start()
+        .await;
     let resp = s
         .request(Method::GET, CONNECTORS, Some(&s.admin_key))
         .header("X-Padding", "p".repeat(5000))
@@ -411,10 +282,9 @@ async fn oversized_headers_and_slow_requests_get_the_error_body() {
 #[tokio::test]
 async fn the_redis_backend_shares_limits_across_processes() {
     let prefix = format!("inlet-test:{}:", uuid::Uuid::now_v7());
-    let mut s = TestServer::start_with(&format!(
+    let mut s = TestServer::builder().config(&format!(
         "[rate_limit]\nrequests_per_minute = 60\nburst = 3\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\nredis_prefix = \"{prefix}\""
-    ))
-    .await;
+    )).start().await;
     for remaining in [2, 1, 0] {
         let resp = s.get(CONNECTORS, &s.admin_key).await;
         assert_eq!(resp.status(), 200);
@@ -422,35 +292,16 @@ async fn the_redis_backend_shares_limits_across_processes() {
     }
     assert_error(s.get(CONNECTORS, &s.admin_key).await, 429, "RATE_LIMITED").await;
     // Another process (a replica, or this one restarted) sees the same bucket.
-    s.kill();
-    let (child, addr, _) = common::spawn_serve(&s.config_path);
-    let _server = common::KillOnDrop(child);
-    let resp = reqwest::Client::new()
-        .get(format!("http://{addr}{CONNECTORS}"))
-        .header("X-API-KEY", &s.admin_key)
-        .send()
-        .await
-        .unwrap();
-    assert_error(resp, 429, "RATE_LIMITED").await;
+    s.restart();
+    assert_error(s.get(CONNECTORS, &s.admin_key).await, 429, "RATE_LIMITED").await;
 }
 
 #[test]
 fn an_unreachable_redis_stops_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("inlet.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\nsmtp_addr = \"127.0.0.1:0\"\n[rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:1\"\n",
-            dir.path().join("d").display().to_string()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = TestServer::builder()
+        .minimal()
+        .config("smtp_addr = \"127.0.0.1:0\"\n[rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:1\"")
+        .start_and_exit();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("rate_limit.redis_url"));
 }

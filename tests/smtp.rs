@@ -4,60 +4,30 @@
 mod common;
 
 use common::smtp::{dot_stuff, message, Smtp};
-use common::{assert_error, TestServer};
+use common::{connector_path, inbox_address, tag_names, TestServer, DESK, INBOX_DOMAIN};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const DOCS: &str = "/contents/v1/documents";
-const MANUAL_JOBS: &str = "[jobs]\nworkers = 0";
-const DESK: &str = "desk@broker.example";
+/// A server whose jobs run only when the test says so.
+async fn server() -> TestServer {
+    TestServer::builder().manual_jobs().start().await
+}
 
 /// An email connector accepting `allowed`, and its inbox address.
 async fn inbox(s: &TestServer, key: &str, allowed: &[&str]) -> (Value, String) {
-    let resp = s
-        .post_json(
-            "/contents/v1/connectors",
+    let c = s
+        .create_connector(
             key,
             &json!({"type": "email", "label": "Broker mail", "config": {"allowed_emails": allowed}}),
         )
         .await;
-    assert_eq!(resp.status(), 201);
-    let c: Value = resp.json().await.unwrap();
-    let address = c["config"]["email"].as_str().unwrap().to_string();
+    let address = inbox_address(&c);
     (c, address)
-}
-
-async fn documents(s: &TestServer, key: &str, query: &str) -> Vec<Value> {
-    let v: Value = s
-        .get(&format!("{DOCS}?page_size=100&{query}"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["results"].as_array().unwrap().clone()
-}
-
-async fn download(s: &TestServer, key: &str, id: &str) -> Vec<u8> {
-    let original: Value = s
-        .get(&format!("{DOCS}/{id}/original"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    s.http
-        .get(original["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
 }
 
 #[tokio::test]
 async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &["Desk@Broker.Example"]).await;
     let raw = format!(
@@ -94,7 +64,7 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(smtp.cmd("QUIT").await.0, 221);
 
     // The .eml exists as soon as 250 was sent.
-    let docs = documents(&s, key, "").await;
+    let docs = s.list_documents(key, "").await;
     assert_eq!(docs.len(), 1);
     let eml = &docs[0];
     assert_eq!(eml["content_type"], "message/rfc822");
@@ -102,7 +72,7 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(eml["request_origin"], "email");
     assert_eq!(eml["status"], "completed");
     assert_eq!(eml["connector_id"], c["connector_id"]);
-    let stored = download(&s, key, eml["id"].as_str().unwrap()).await;
+    let stored = s.download(key, eml["id"].as_str().unwrap()).await;
     let trace = "Return-Path: <bounce@broker.example>\r\nReceived: from client.example ([127.0.0.1])\r\n\tby inlet (Inlet) with ESMTP id ";
     assert!(
         stored.starts_with(trace.as_bytes()),
@@ -128,14 +98,8 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(meta["to"], json!([address]));
     assert_eq!(meta["date"], "2026-02-11T09:00:00.000000Z");
     assert_eq!(meta["envelope_from"], "bounce@broker.example");
-    let tags: Vec<&str> = eml["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        tags,
+        tag_names(eml),
         vec![
             format!("from:{DESK}").as_str(),
             "label:Broker mail",
@@ -145,15 +109,15 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
 
     // Attachments follow through a durable job.
     assert_eq!(s.run_jobs(), 1);
-    let docs = documents(
-        &s,
-        key,
-        &format!(
-            "rp_collection_id={}",
-            eml["rp_collection_id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let docs = s
+        .list_documents(
+            key,
+            &format!(
+                "rp_collection_id={}",
+                eml["rp_collection_id"].as_str().unwrap()
+            ),
+        )
+        .await;
     assert_eq!(docs.len(), 2);
     let pdf = docs
         .iter()
@@ -164,21 +128,10 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(pdf["request_origin"], "email");
     assert_eq!(pdf["tags"], eml["tags"]);
     assert_eq!(
-        download(&s, key, pdf["id"].as_str().unwrap()).await,
+        s.download(key, pdf["id"].as_str().unwrap()).await,
         b"%PDF-1.7\nresearch\n"
     );
-    let connector: Value = s
-        .get(
-            &format!(
-                "/contents/v1/connectors/{}",
-                c["connector_id"].as_str().unwrap()
-            ),
-            key,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let connector = s.get_json(&connector_path(&c), key).await;
     assert_eq!(connector["files_count"], 2);
     assert!(
         connector["last_sync_at"].is_null(),
@@ -188,10 +141,9 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
 
 #[tokio::test]
 async fn pipelining_rset_and_several_transactions_per_session() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     // All commands of a transaction in one write.
     smtp.send(format!("MAIL FROM:<{DESK}>\r\nRCPT TO:<{address}>\r\nDATA\r\n").as_bytes())
         .await;
@@ -212,25 +164,18 @@ async fn pipelining_rset_and_several_transactions_per_session() {
     );
     // A second and third message in the same session.
     for (subject, id) in [("two", "2@x"), ("three", "3@x")] {
-        let (code, _) = smtp
-            .deliver(
-                DESK,
-                &[&address],
-                &message(DESK, &address, subject, id, "body"),
-            )
-            .await;
+        let (code, _) = smtp.deliver_from_desk(&address, subject, id, "body").await;
         assert_eq!(code, 250);
     }
-    assert_eq!(documents(&s, &s.admin_key, "").await.len(), 3);
+    assert_eq!(s.list_documents(&s.admin_key, "").await.len(), 3);
 }
 
 #[tokio::test]
 async fn recipients_and_senders_are_checked() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(
         smtp.cmd("RCPT TO:<x@y.example>").await.0,
         503,
@@ -241,9 +186,9 @@ async fn recipients_and_senders_are_checked() {
         250
     );
     for unknown in [
-        "000000000000@inbox.test",
-        &address.replace("inbox.test", "other.test"),
-        "postmaster@inbox.test",
+        &format!("000000000000@{INBOX_DOMAIN}"),
+        &address.replace(INBOX_DOMAIN, "other.test"),
+        &format!("postmaster@{INBOX_DOMAIN}"),
     ] {
         let (code, text) = smtp.cmd(&format!("RCPT TO:<{unknown}>")).await;
         assert_eq!((code, &text[..5]), (550, "5.1.1"), "{unknown}");
@@ -266,7 +211,7 @@ async fn recipients_and_senders_are_checked() {
         (550, "5.7.1"),
         "sender not allowed: {text}"
     );
-    assert!(documents(&s, key, "").await.is_empty(), "nothing stored");
+    assert!(s.list_documents(key, "").await.is_empty(), "nothing stored");
     assert!(s.blob_files().is_empty(), "no blob kept");
 
     // The header From alone is enough.
@@ -279,19 +224,12 @@ async fn recipients_and_senders_are_checked() {
         .await;
     assert_eq!(code, 250);
     // A new allowed sender applies to the very next message.
-    let path = format!(
-        "/contents/v1/connectors/{}",
-        c["connector_id"].as_str().unwrap()
-    );
-    let mut update: Value = s.get(&path, key).await.json().await.unwrap();
+    let path = connector_path(&c);
+    let mut update = s.get_json(&path, key).await;
     update["config"]["allowed_emails"] = json!(["new@broker.example"]);
     assert_eq!(s.put_json(&path, key, &update).await.status(), 200);
     let (code, _) = smtp
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "late", "late@x", "no longer"),
-        )
+        .deliver_from_desk(&address, "late", "late@x", "no longer")
         .await;
     assert_eq!(code, 550);
     let (code, _) = smtp
@@ -302,20 +240,16 @@ async fn recipients_and_senders_are_checked() {
         )
         .await;
     assert_eq!(code, 250);
-    assert_eq!(documents(&s, key, "").await.len(), 2);
+    assert_eq!(s.list_documents(key, "").await.len(), 2);
 }
 
 #[tokio::test]
 async fn archived_connectors_reject_mail_at_once() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let path = format!(
-        "/contents/v1/connectors/{}",
-        c["connector_id"].as_str().unwrap()
-    );
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let path = connector_path(&c);
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
     assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
     // Archived between RCPT and the end of DATA: the message is refused.
@@ -331,29 +265,20 @@ async fn archived_connectors_reject_mail_at_once() {
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
     let (code, text) = smtp.cmd(&format!("RCPT TO:<{address}>")).await;
     assert_eq!((code, &text[..5]), (550, "5.7.1"));
-    assert!(documents(&s, key, "").await.is_empty());
+    assert!(s.list_documents(key, "").await.is_empty());
     assert!(s.blob_files().is_empty());
 }
 
 #[tokio::test]
 async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_response() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (c, address) = inbox(&s, key, &[DESK]).await;
-    let path = format!(
-        "/contents/v1/connectors/{}",
-        c["connector_id"].as_str().unwrap()
-    );
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(
-        smtp.deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "before", "b@x", "kept until purge")
-        )
-        .await
-        .0,
+        smtp.deliver_from_desk(&address, "before", "b@x", "kept until purge")
+            .await
+            .0,
         250
     );
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
@@ -361,28 +286,22 @@ async fn hard_delete_while_a_delivery_is_under_way_accepts_nothing_after_the_res
     assert_eq!(smtp.cmd("DATA").await.0, 354);
     smtp.send(b"From: desk@broker.example\r\nSubject: half\r\n\r\nfirst half\r\n")
         .await;
-    let deleting: Value = s
-        .delete(&format!("{path}?force_delete=true"), key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deleting: Value = s.hard_delete(key, &c).await.json().await.unwrap();
     assert_eq!(deleting["state"], "deleting");
     smtp.send(b"second half\r\n.\r\n").await;
     let (code, text) = smtp.reply().await;
     assert_eq!((code, &text[..5]), (550, "5.7.1"), "{text}");
     s.run_jobs();
-    assert_error(s.get(&path, key).await, 404, "CONNECTOR_NOT_FOUND").await;
-    assert!(documents(&s, key, "").await.is_empty());
+    s.assert_connector_gone(key, &c).await;
+    assert!(s.list_documents(key, "").await.is_empty());
     assert!(s.blob_files().is_empty(), "{:?}", s.blob_files());
 }
 
 #[tokio::test]
 async fn redeliveries_are_acknowledged_and_stored_once() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     let msg = message(DESK, &address, "same", "same@broker.example", "one");
     let resent = message(
         DESK,
@@ -396,7 +315,7 @@ async fn redeliveries_are_acknowledged_and_stored_once() {
         assert_eq!(smtp.deliver(DESK, &[&address], m).await.0, 250);
     }
     assert_eq!(
-        documents(&s, &s.admin_key, "").await.len(),
+        s.list_documents(&s.admin_key, "").await.len(),
         2,
         "one per Message-ID, one per identical body without one"
     );
@@ -405,13 +324,12 @@ async fn redeliveries_are_acknowledged_and_stored_once() {
 
 #[tokio::test]
 async fn several_recipients_each_get_their_own_copy() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let bob = s.create_key("other-org", "bob");
     let (_, mine) = inbox(&s, &s.admin_key, &[DESK]).await;
     let (_, his) = inbox(&s, &bob, &[DESK]).await;
     let (_, not_for_desk) = inbox(&s, &bob, &["someone@else.example"]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     let (code, _) = smtp
         .deliver(
             DESK,
@@ -420,20 +338,21 @@ async fn several_recipients_each_get_their_own_copy() {
         )
         .await;
     assert_eq!(code, 250, "accepted for the inboxes that allow the sender");
-    let my_docs = documents(&s, &s.admin_key, "").await;
-    let his_docs = documents(&s, &bob, "").await;
+    let my_docs = s.list_documents(&s.admin_key, "").await;
+    let his_docs = s.list_documents(&bob, "").await;
     assert_eq!((my_docs.len(), his_docs.len()), (1, 1));
     assert_ne!(my_docs[0]["id"], his_docs[0]["id"]);
     assert_eq!(
-        download(&s, &s.admin_key, my_docs[0]["id"].as_str().unwrap()).await,
-        download(&s, &bob, his_docs[0]["id"].as_str().unwrap()).await
+        s.download(&s.admin_key, my_docs[0]["id"].as_str().unwrap())
+            .await,
+        s.download(&bob, his_docs[0]["id"].as_str().unwrap()).await
     );
     assert_eq!(s.blob_files().len(), 2, "one copy each");
 }
 
 #[tokio::test]
 async fn protocol_edges_dot_stuffing_bare_lf_8bit_and_bad_commands() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (_, address) = inbox(&s, key, &[DESK]).await;
     let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
@@ -465,8 +384,9 @@ async fn protocol_edges_dot_stuffing_bare_lf_8bit_and_bad_commands() {
     smtp.send(b"Subject: edges\r\nFrom: desk@broker.example\r\n\r\n..leading dot\r\nbare\n.\nstill inside\r\n").await;
     smtp.send("ünïcödé ✓\r\n.\r\n".as_bytes()).await;
     assert_eq!(smtp.reply().await.0, 250);
-    let docs = documents(&s, key, "").await;
-    assert!(download(&s, key, docs[0]["id"].as_str().unwrap())
+    let docs = s.list_documents(key, "").await;
+    assert!(s
+        .download(key, docs[0]["id"].as_str().unwrap())
         .await
         .ends_with(body.as_bytes()));
     assert_eq!(smtp.cmd("QUIT").await.0, 221);
@@ -474,10 +394,11 @@ async fn protocol_edges_dot_stuffing_bare_lf_8bit_and_bad_commands() {
 
 #[tokio::test]
 async fn oversize_messages_are_refused_and_nothing_is_kept() {
-    let s = TestServer::start_with(
-        "[jobs]\nworkers = 0\n[smtp]\nmax_message_bytes = 10000\nmax_recipients = 2",
-    )
-    .await;
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config("[smtp]\nmax_message_bytes = 10000\nmax_recipients = 2")
+        .start()
+        .await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
     let (_, ehlo) = smtp.cmd("EHLO c").await;
@@ -495,13 +416,16 @@ async fn oversize_messages_are_refused_and_nothing_is_kept() {
     assert_eq!(smtp.cmd(&format!("RCPT TO:<{other}>")).await.0, 250);
     let (code, text) = smtp.cmd(&format!("RCPT TO:<{third}>")).await;
     assert_eq!((code, &text[..5]), (452, "4.5.3"));
-    assert!(documents(&s, &s.admin_key, "").await.is_empty());
+    assert!(s.list_documents(&s.admin_key, "").await.is_empty());
     assert!(s.blob_files().is_empty());
 }
 
 #[tokio::test]
 async fn too_many_sessions_get_421() {
-    let s = TestServer::start_with("[smtp]\nmax_sessions = 2").await;
+    let s = TestServer::builder()
+        .config("[smtp]\nmax_sessions = 2")
+        .start()
+        .await;
     let (_a, ..) = Smtp::connect(&s.smtp).await;
     let (_b, ..) = Smtp::connect(&s.smtp).await;
     let (_, code, _) = Smtp::connect(&s.smtp).await;
@@ -512,7 +436,7 @@ async fn too_many_sessions_get_421() {
 async fn lettre_delivers_like_any_mail_client() {
     use lettre::message::{header::ContentType, Attachment, MultiPart, SinglePart};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let (host, port) = s.smtp.rsplit_once(':').unwrap();
     let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -533,7 +457,9 @@ async fn lettre_delivers_like_any_mail_client() {
         .unwrap();
     mailer.send(email).await.expect("lettre delivers");
     s.run_jobs();
-    let docs = documents(&s, &s.admin_key, "sort_by=file_name&sort_order=asc").await;
+    let docs = s
+        .list_documents(&s.admin_key, "sort_by=file_name&sort_order=asc")
+        .await;
     let names: Vec<&str> = docs
         .iter()
         .map(|d| d["file_name"].as_str().unwrap())
@@ -551,7 +477,7 @@ async fn swaks_delivers_too() {
         eprintln!("SKIPPED: swaks is not installed");
         return;
     };
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let (host, port) = s.smtp.rsplit_once(':').unwrap();
     let args = [
@@ -580,7 +506,7 @@ async fn swaks_delivers_too() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("250 2.0.0 Message stored"));
-    let docs = documents(&s, &s.admin_key, "").await;
+    let docs = s.list_documents(&s.admin_key, "").await;
     assert_eq!(docs[0]["file_metadata"]["subject"], "via swaks");
 }
 
@@ -596,7 +522,7 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 
 #[tokio::test]
 async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let key = &s.admin_key;
     let (_, address) = inbox(&s, key, &[DESK]).await;
     let corpus: Vec<Vec<u8>> = vec![
@@ -608,21 +534,20 @@ async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
         (0u8..=255).cycle().take(5000).filter(|b| *b != b'\n' && *b != b'\r').collect(),
         b"From: desk@broker.example\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n--\r\n".to_vec(),
     ];
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     for (i, raw) in corpus.iter().enumerate() {
         let (code, text) = smtp.deliver(DESK, &[&address], raw).await;
         assert_eq!(code, 250, "message {i}: {text}");
     }
     s.run_jobs();
-    let docs = documents(&s, key, "origin=email").await;
+    let docs = s.list_documents(key, "origin=email").await;
     let emls: Vec<&Value> = docs
         .iter()
         .filter(|d| d["content_type"] == "message/rfc822")
         .collect();
     assert_eq!(emls.len(), corpus.len(), "every raw message is kept");
     for d in &emls {
-        let raw = download(&s, key, d["id"].as_str().unwrap()).await;
+        let raw = s.download(key, d["id"].as_str().unwrap()).await;
         assert!(
             corpus
                 .iter()
@@ -630,15 +555,8 @@ async fn malformed_mime_never_breaks_the_server_or_loses_the_raw_message() {
             "stored bytes end with a message we sent"
         );
     }
-    assert_eq!(
-        s.request(reqwest::Method::GET, "/healthz", None)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let dead = String::from_utf8(s.cli(&["admin", "list-jobs"]).stdout).unwrap();
+    assert_eq!(s.get_without_key("/healthz").await.status(), 200);
+    let dead = s.list_jobs();
     assert_eq!(dead.lines().count(), 1, "no job failed: {dead}");
 }
 
@@ -649,12 +567,15 @@ async fn starttls_with_a_self_signed_certificate() {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let s = TestServer::start_with(&format!(
-        "[jobs]\nworkers = 0\n[smtp]\ntls_cert = {:?}\ntls_key = {:?}",
-        cert_path.display().to_string(),
-        key_path.display().to_string()
-    ))
-    .await;
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config(&format!(
+            "[smtp]\ntls_cert = {:?}\ntls_key = {:?}",
+            cert_path.display().to_string(),
+            key_path.display().to_string()
+        ))
+        .start()
+        .await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
 
     let (mut plain, ..) = Smtp::connect(&s.smtp).await;
@@ -684,19 +605,15 @@ async fn starttls_with_a_self_signed_certificate() {
     assert!(!ehlo.contains("STARTTLS"), "not offered twice: {ehlo}");
     assert_eq!(secure.cmd("STARTTLS").await.0, 503);
     let (code, _) = secure
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "secret", "tls@x", "over TLS"),
-        )
+        .deliver_from_desk(&address, "secret", "tls@x", "over TLS")
         .await;
     assert_eq!(code, 250);
-    assert_eq!(documents(&s, &s.admin_key, "").await.len(), 1);
+    assert_eq!(s.list_documents(&s.admin_key, "").await.len(), 1);
 }
 
 #[tokio::test]
 async fn messages_acknowledged_before_a_crash_are_all_there_exactly_once() {
-    let mut s = TestServer::start_with(MANUAL_JOBS).await;
+    let mut s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();
@@ -741,30 +658,13 @@ async fn messages_acknowledged_before_a_crash_are_all_there_exactly_once() {
     let acked = acked.lock().unwrap().clone();
     eprintln!("{} messages acknowledged before SIGKILL", acked.len());
 
-    let (child, addr, _) = common::spawn_serve(&s.config_path);
-    let _server = common::KillOnDrop(child);
-    s.base = format!("http://{addr}");
+    s.restart();
     s.run_jobs();
-    let mut emls: Vec<Value> = Vec::new();
-    let mut all: Vec<Value> = Vec::new();
-    for page in 1.. {
-        let v: Value = s
-            .get(&format!("{DOCS}?page_size=100&page={page}"), &s.admin_key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let results = v["results"].as_array().unwrap().clone();
-        all.extend(results.iter().cloned());
-        emls.extend(
-            results
-                .into_iter()
-                .filter(|d| d["content_type"] == "message/rfc822"),
-        );
-        if v["has_more"] == false {
-            break;
-        }
-    }
+    let all = s.list_documents(&s.admin_key, "").await;
+    let emls: Vec<&Value> = all
+        .iter()
+        .filter(|d| d["content_type"] == "message/rfc822")
+        .collect();
     for id in &acked {
         let n = emls
             .iter()
@@ -822,7 +722,10 @@ async fn try_cmd<S: tokio::io::AsyncWrite + tokio::io::AsyncRead + Unpin>(
 
 #[tokio::test]
 async fn idle_sessions_are_closed_with_421() {
-    let s = TestServer::start_with("[smtp]\ncommand_timeout = \"1s\"").await;
+    let s = TestServer::builder()
+        .config("[smtp]\ncommand_timeout = \"1s\"")
+        .start()
+        .await;
     let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
     assert_eq!(smtp.cmd("EHLO c").await.0, 250);
     let (code, text) = smtp.reply().await; // nothing sent: the server gives up
@@ -831,41 +734,31 @@ async fn idle_sessions_are_closed_with_421() {
 
 #[tokio::test]
 async fn a_storage_failure_is_a_temporary_451_never_a_bounce() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let blobs = s.data_dir().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"the disk is gone").unwrap();
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     for body in ["small".to_string(), "x".repeat(200_000)] {
         let (code, text) = smtp
-            .deliver(
-                DESK,
-                &[&address],
-                &message(DESK, &address, "s", &format!("{}@x", body.len()), &body),
-            )
+            .deliver_from_desk(&address, "s", &format!("{}@x", body.len()), &body)
             .await;
         assert_eq!((code, &text[..5]), (451, "4.3.0"), "{}", body.len());
     }
     std::fs::remove_file(&blobs).unwrap();
     std::fs::create_dir(&blobs).unwrap();
     let (code, _) = smtp
-        .deliver(
-            DESK,
-            &[&address],
-            &message(DESK, &address, "s", "retry@x", "small"),
-        )
+        .deliver_from_desk(&address, "s", "retry@x", "small")
         .await;
     assert_eq!(code, 250, "the retry succeeds once storage is back");
 }
 
 #[tokio::test]
 async fn a_crlf_split_across_reads_still_ends_lines() {
-    let s = TestServer::start_with(MANUAL_JOBS).await;
+    let s = server().await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
-    let (mut smtp, ..) = Smtp::connect(&s.smtp).await;
-    smtp.cmd("EHLO c").await;
+    let mut smtp = Smtp::session(&s.smtp).await;
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
     assert_eq!(smtp.cmd(&format!("RCPT TO:<{address}>")).await.0, 250);
     assert_eq!(smtp.cmd("DATA").await.0, 354);
@@ -877,8 +770,10 @@ async fn a_crlf_split_across_reads_still_ends_lines() {
         .await;
     let (code, text) = smtp.reply().await;
     assert_eq!(code, 250, "{text}");
-    let docs = documents(&s, &s.admin_key, "").await;
-    let stored = download(&s, &s.admin_key, docs[0]["id"].as_str().unwrap()).await;
+    let docs = s.list_documents(&s.admin_key, "").await;
+    let stored = s
+        .download(&s.admin_key, docs[0]["id"].as_str().unwrap())
+        .await;
     assert!(
         stored.ends_with(b"\r\n.dot\r\n"),
         "unstuffed after the split CRLF"

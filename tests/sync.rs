@@ -4,47 +4,25 @@
 mod common;
 
 use common::sshd::{at, Sshd, PASSWORD, USER};
-use common::{assert_error, TestServer};
-use reqwest::Method;
+use common::{
+    assert_error, connector_id, connector_path, tag_names, wait_until, TestServer, SYNC_JOBS,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const CONNECTORS: &str = "/contents/v1/connectors";
-
-async fn server(sshd: &Sshd, extra: &str) -> TestServer {
-    TestServer::start_config(&format!(
-        "{extra}\n{}",
-        sshd.portal("acme", &sshd.fingerprint)
-    ))
-    .await
+/// A server whose one portal is this SFTP server.
+fn server(sshd: &Sshd) -> common::server::TestServerBuilder {
+    TestServer::builder().portal(&sshd.portal("acme", &sshd.fingerprint))
 }
 
 async fn research(s: &TestServer, key: &str, password: &str) -> Value {
-    let resp = s
-        .post_json(
-            CONNECTORS,
-            key,
-            &json!({"type": "investment_research", "label": "ACME research",
-                    "config": {"user_id": USER, "user_password": password}}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
-}
-
-fn cpath(c: &Value) -> String {
-    format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap())
+    s.create_research_connector(key, "ACME research", USER, password)
+        .await
 }
 
 async fn trigger(s: &TestServer, c: &Value, date_limit: &str) -> Value {
-    let resp = s
-        .post_json(
-            &format!("{}/sync", cpath(c)),
-            &s.admin_key,
-            &json!({"date_limit": date_limit}),
-        )
-        .await;
+    let resp = s.request_sync(&s.admin_key, c, date_limit).await;
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "accepted");
@@ -53,41 +31,54 @@ async fn trigger(s: &TestServer, c: &Value, date_limit: &str) -> Value {
     body
 }
 
-async fn sync_job(s: &TestServer, id: &str) -> Value {
-    s.get(&format!("/contents/v1/sync_jobs/{id}"), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap()
+/// Triggers a sync, runs it, and returns the finished job.
+async fn sync_to_the_end(s: &TestServer, c: &Value) -> Value {
+    let queued = trigger(s, c, "2026-01-01").await;
+    s.run_jobs();
+    sync_job(s, queued["sync_job_id"].as_str().unwrap()).await
 }
 
+async fn sync_job(s: &TestServer, id: &str) -> Value {
+    s.get_json(&format!("{SYNC_JOBS}/{id}"), &s.admin_key).await
+}
+
+/// The connector's documents by file name.
 async fn docs(s: &TestServer, c: &Value) -> Vec<Value> {
-    let mut all = vec![];
-    for page in 1.. {
-        let v: Value = s
-            .get(&format!("/contents/v1/documents?connector_id={}&page_size=100&page={page}&sort_by=file_name&sort_order=asc", c["connector_id"].as_str().unwrap()), &s.admin_key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        all.extend(v["results"].as_array().unwrap().iter().cloned());
-        if v["has_more"] == false {
-            return all;
+    let query = format!(
+        "connector_id={}&sort_by=file_name&sort_order=asc",
+        connector_id(c)
+    );
+    s.list_documents(&s.admin_key, &query).await
+}
+
+/// Polls a sync job every 5 ms until `done` holds of it.
+async fn wait_for_job(
+    s: &TestServer,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_until(within, Duration::from_millis(5), || async {
+        let job = sync_job(s, id).await;
+        if done(&job) {
+            Ok(job)
+        } else {
+            Err(job.to_string())
         }
-    }
-    unreachable!()
+    })
+    .await
 }
 
 async fn wait_finished(s: &TestServer, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = sync_job(s, id).await;
-        if ["completed", "error", "canceled"].contains(&job["status"].as_str().unwrap()) {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "sync never finished: {job}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_job(s, id, Duration::from_secs(60), |job| {
+        ["completed", "error", "canceled"].contains(&job["status"].as_str().unwrap())
+    })
+    .await
+}
+
+async fn cancel(s: &TestServer, id: &str) -> reqwest::Response {
+    s.post(&format!("{SYNC_JOBS}/{id}/cancel"), &s.admin_key)
+        .await
 }
 
 #[tokio::test]
@@ -113,7 +104,7 @@ async fn first_sync_then_only_what_is_new() {
         b"tenor,rate\n2y,3.1\n",
         at("2026-02-12T09:00:00Z"),
     );
-    let s = server(&sshd, "[jobs]\nworkers = 0").await;
+    let s = server(&sshd).manual_jobs().start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
 
     let queued = trigger(&s, &c, "2026-01-01").await;
@@ -160,37 +151,16 @@ async fn first_sync_then_only_what_is_new() {
         outlook["sha256"],
         hex::encode(Sha256::digest(b"%PDF-1.7 outlook 2026"))
     );
-    let tags: Vec<&str> = outlook["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(tags, vec!["broker:ACME Securities", "label:ACME research"]);
-    let original: Value = s
-        .get(
-            &format!(
-                "/contents/v1/documents/{}/original",
-                outlook["id"].as_str().unwrap()
-            ),
-            &s.admin_key,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        tag_names(outlook),
+        vec!["broker:ACME Securities", "label:ACME research"]
+    );
     let bytes = s
-        .http
-        .get(original["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(bytes.as_ref(), b"%PDF-1.7 outlook 2026", "byte-identical");
+        .download(&s.admin_key, outlook["id"].as_str().unwrap())
+        .await;
+    assert_eq!(bytes, b"%PDF-1.7 outlook 2026", "byte-identical");
 
-    let connector: Value = s.get(&cpath(&c), &s.admin_key).await.json().await.unwrap();
+    let connector = s.get_json(&connector_path(&c), &s.admin_key).await;
     assert_eq!(connector["last_sync_status"], "SUCCESS");
     assert_eq!(connector["last_sync_count"], 2);
     assert!(connector["last_sync_error_msg"].is_null());
@@ -217,12 +187,9 @@ async fn first_sync_then_only_what_is_new() {
     assert_eq!(docs(&s, &c).await.len(), 4);
     assert!(old.exists());
 
-    let history: Value = s
-        .get(&format!("{}/sync_jobs", cpath(&c)), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = s
+        .get_json(&format!("{}/sync_jobs", connector_path(&c)), &s.admin_key)
+        .await;
     let ids: Vec<&str> = history["results"]
         .as_array()
         .unwrap()
@@ -236,31 +203,20 @@ async fn first_sync_then_only_what_is_new() {
     );
 
     // delete_sync_jobs on a soft delete removes the history and nothing else.
-    let archived: Value = s
-        .delete(
-            &format!("{}?delete_sync_jobs=true", cpath(&c)),
+    let archived = s
+        .delete_json(
+            &format!("{}?delete_sync_jobs=true", connector_path(&c)),
             &s.admin_key,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(archived["state"], "archived");
-    let history: Value = s
-        .get(&format!("{}/sync_jobs", cpath(&c)), &s.admin_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = s
+        .get_json(&format!("{}/sync_jobs", connector_path(&c)), &s.admin_key)
+        .await;
     assert_eq!(history["results"], json!([]));
     assert_eq!(docs(&s, &c).await.len(), 4, "documents stay");
     assert_error(
-        s.post_json(
-            &format!("{}/sync", cpath(&c)),
-            &s.admin_key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "CONNECTOR_ARCHIVED",
     )
@@ -271,55 +227,40 @@ async fn first_sync_then_only_what_is_new() {
 async fn portal_failures_end_the_job_in_error_without_secrets() {
     let mut sshd = Sshd::start();
     sshd.file("a.txt", b"a", at("2026-02-10T08:30:00Z"));
-    let s = TestServer::start_config(&format!(
-        "[jobs]\nworkers = 0\n{}{}",
-        sshd.portal("acme", &sshd.fingerprint),
-        sshd.portal(
+    let s = server(&sshd)
+        .portal(&sshd.portal(
             "wrong-key",
-            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-        )
-    ))
-    .await;
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ))
+        .manual_jobs()
+        .start()
+        .await;
     let wrong_password = "not-the-Portal-Pass-4242";
     let bad_login = research(&s, &s.admin_key, wrong_password).await;
-    let wrong_key: Value = s
-        .post_json(
-            CONNECTORS,
+    let wrong_key = s
+        .create_connector(
             &s.admin_key,
             &json!({"type": "investment_research", "label": "k",
                     "config": {"user_id": USER, "user_password": PASSWORD, "portal": "wrong-key"}}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let cases = [(&bad_login, "refused the login"), (&wrong_key, "host key")];
     for (c, cause) in cases {
-        let id = trigger(&s, c, "2026-01-01").await["sync_job_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.run_jobs();
-        let job = sync_job(&s, &id).await;
+        let job = sync_to_the_end(&s, c).await;
         assert_eq!(job["status"], "error");
         let error = job["error"].as_str().unwrap();
         assert!(error.contains(cause), "{error}");
         for secret in [wrong_password, PASSWORD] {
             assert!(!job.to_string().contains(secret));
         }
-        let connector: Value = s.get(&cpath(c), &s.admin_key).await.json().await.unwrap();
+        let connector = s.get_json(&connector_path(c), &s.admin_key).await;
         assert_eq!(connector["last_sync_status"], "FAILED");
         assert_eq!(connector["last_sync_error_msg"], error);
     }
     // The portal is down.
     sshd.stop();
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.run_jobs();
-    let job = sync_job(&s, &id).await;
+    let job = sync_to_the_end(&s, &c).await;
     assert_eq!(job["status"], "error");
     assert!(
         job["error"].as_str().unwrap().contains("cannot connect"),
@@ -331,9 +272,9 @@ async fn portal_failures_end_the_job_in_error_without_secrets() {
 #[tokio::test]
 async fn the_sync_job_state_machine_and_its_errors() {
     let sshd = Sshd::start();
-    let s = server(&sshd, "[jobs]\nworkers = 0").await;
+    let s = server(&sshd).manual_jobs().start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let sync = format!("{}/sync", cpath(&c));
+    let sync = format!("{}/sync", connector_path(&c));
     for body in [
         json!({}),
         json!({"date_limit": "2026-2-1"}),
@@ -347,22 +288,16 @@ async fn the_sync_job_state_machine_and_its_errors() {
         )
         .await;
     }
-    let email = s.email_connector(&s.admin_key, "mail", false).await;
+    let email = s.create_email_connector(&s.admin_key, "mail", false).await;
     assert_error(
-        s.post_json(
-            &format!("{}/sync", cpath(&email)),
-            &s.admin_key,
-            &json!({"date_limit": "2026-01-01"}),
-        )
-        .await,
+        s.request_sync(&s.admin_key, &email, "2026-01-01").await,
         400,
         "INVALID_REQUEST",
     )
     .await;
     let other = s.create_key("globex", "carol");
     assert_error(
-        s.post_json(&sync, &other, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&other, &c, "2026-01-01").await,
         404,
         "CONNECTOR_NOT_FOUND",
     )
@@ -371,32 +306,27 @@ async fn the_sync_job_state_machine_and_its_errors() {
     let first = trigger(&s, &c, "2026-01-01").await;
     let id = first["sync_job_id"].as_str().unwrap();
     assert_error(
-        s.post_json(&sync, &s.admin_key, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "SYNC_IN_PROGRESS",
     )
     .await;
     assert_error(
-        s.get(&format!("/contents/v1/sync_jobs/{id}"), &other).await,
+        s.get(&format!("{SYNC_JOBS}/{id}"), &other).await,
         404,
         "SYNC_JOB_NOT_FOUND",
     )
     .await;
     assert_error(
-        s.post_json(
-            &format!("/contents/v1/sync_jobs/{id}/cancel"),
-            &other,
-            &json!({}),
-        )
-        .await,
+        s.post_json(&format!("{SYNC_JOBS}/{id}/cancel"), &other, &json!({}))
+            .await,
         404,
         "SYNC_JOB_NOT_FOUND",
     )
     .await;
     assert_error(
         s.get(
-            &format!("/contents/v1/sync_jobs/{}", uuid::Uuid::now_v7()),
+            &format!("{SYNC_JOBS}/{}", uuid::Uuid::now_v7()),
             &s.admin_key,
         )
         .await,
@@ -405,46 +335,23 @@ async fn the_sync_job_state_machine_and_its_errors() {
     )
     .await;
     assert_error(
-        s.get("/contents/v1/sync_jobs/nope", &s.admin_key).await,
+        s.get(&format!("{SYNC_JOBS}/nope"), &s.admin_key).await,
         400,
         "INVALID_REQUEST",
     )
     .await;
     assert_error(
-        s.request(Method::GET, &format!("/contents/v1/sync_jobs/{id}"), None)
-            .send()
-            .await
-            .unwrap(),
+        s.get_without_key(&format!("{SYNC_JOBS}/{id}")).await,
         401,
         "UNAUTHORIZED",
     )
     .await;
 
     // A pending job cancels straight to canceled; finished jobs do not change.
-    let canceled: Value = s
-        .request(
-            Method::POST,
-            &format!("/contents/v1/sync_jobs/{id}/cancel"),
-            Some(&s.admin_key),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let canceled: Value = cancel(&s, id).await.json().await.unwrap();
     assert_eq!(canceled["status"], "canceled");
     assert!(canceled["completed_at"].is_string());
-    let again = s
-        .request(
-            Method::POST,
-            &format!("/contents/v1/sync_jobs/{id}/cancel"),
-            Some(&s.admin_key),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_error(again, 409, "SYNC_JOB_FINISHED").await;
+    assert_error(cancel(&s, id).await, 409, "SYNC_JOB_FINISHED").await;
     s.run_jobs();
     assert_eq!(
         sync_job(&s, id).await["status"],
@@ -454,27 +361,20 @@ async fn the_sync_job_state_machine_and_its_errors() {
 
     // Archive and hard delete stop a pending sync and forbid new ones.
     let second = trigger(&s, &c, "2026-01-01").await;
-    assert_eq!(
-        s.delete(&format!("{}?force_delete=true", cpath(&c)), &s.admin_key)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.hard_delete(&s.admin_key, &c).await.status(), 200);
     assert_eq!(
         sync_job(&s, second["sync_job_id"].as_str().unwrap()).await["status"],
         "canceled"
     );
     assert_error(
-        s.post_json(&sync, &s.admin_key, &json!({"date_limit": "2026-01-01"}))
-            .await,
+        s.request_sync(&s.admin_key, &c, "2026-01-01").await,
         409,
         "CONNECTOR_DELETING",
     )
     .await;
     s.run_jobs();
     assert_error(
-        s.get(&format!("/contents/v1/sync_jobs/{id}"), &s.admin_key)
-            .await,
+        s.get(&format!("{SYNC_JOBS}/{id}"), &s.admin_key).await,
         404,
         "SYNC_JOB_NOT_FOUND",
     )
@@ -491,39 +391,25 @@ async fn cancel_and_archive_stop_a_running_sync() {
             at("2026-02-10T08:30:00Z"),
         );
     }
-    let s = server(&sshd, "").await;
+    let s = server(&sshd).start().await;
     for stop in ["cancel", "archive"] {
         let c = research(&s, &s.admin_key, PASSWORD).await;
         let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
             .as_str()
             .unwrap()
             .to_string();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let job = sync_job(&s, &id).await;
-            if job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{job}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+            job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
+        })
+        .await;
         if stop == "cancel" {
-            let canceling: Value = s
-                .request(
-                    Method::POST,
-                    &format!("/contents/v1/sync_jobs/{id}/cancel"),
-                    Some(&s.admin_key),
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let canceling: Value = cancel(&s, &id).await.json().await.unwrap();
             assert_eq!(canceling["status"], "canceling");
         } else {
-            assert_eq!(s.delete(&cpath(&c), &s.admin_key).await.status(), 200);
+            assert_eq!(
+                s.delete(&connector_path(&c), &s.admin_key).await.status(),
+                200
+            );
         }
         let job = wait_finished(&s, &id).await;
         assert_eq!(job["status"], "canceled", "{stop}: {job}");
@@ -534,7 +420,7 @@ async fn cancel_and_archive_stop_a_running_sync() {
             indexed,
             "every counted file is there"
         );
-        let connector: Value = s.get(&cpath(&c), &s.admin_key).await.json().await.unwrap();
+        let connector = s.get_json(&connector_path(&c), &s.admin_key).await;
         assert_eq!(connector["last_sync_status"], "CANCELED");
     }
 }
@@ -550,29 +436,22 @@ async fn a_sync_killed_midway_resumes_after_restart_without_duplicates() {
             at("2026-02-10T08:30:00Z"),
         );
     }
-    let mut s = server(&sshd, "[jobs]\nlease = \"2s\"").await;
+    let mut s = server(&sshd).job_lease("2s").start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
     let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
         .as_str()
         .unwrap()
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let job = sync_job(&s, &id).await;
-        if job["indexed_document_count"].as_i64().unwrap() >= 20 || job["status"] == "completed" {
-            eprintln!(
-                "killing the server with {} of {total} files indexed",
-                job["indexed_document_count"]
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{job}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let job = wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["indexed_document_count"].as_i64().unwrap() >= 20 || job["status"] == "completed"
+    })
+    .await;
+    eprintln!(
+        "killing the server with {} of {total} files indexed",
+        job["indexed_document_count"]
+    );
     s.kill();
-    let (child, addr, _) = common::spawn_serve(&s.config_path);
-    let _server = common::KillOnDrop(child);
-    s.base = format!("http://{addr}");
+    s.restart();
     let job = wait_finished(&s, &id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let found = docs(&s, &c).await;
@@ -592,27 +471,24 @@ async fn scheduled_syncs_fire_by_themselves() {
     let portal = sshd
         .portal("acme", &sshd.fingerprint)
         .replace("connect_timeout", "sync_interval = \"2s\"\nconnect_timeout");
-    let s = TestServer::start_config(&portal).await;
+    let s = TestServer::builder().portal(&portal).start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let jobs: Value = s
-            .get(&format!("{}/sync_jobs", cpath(&c)), &s.admin_key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let done = jobs["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["status"] == "completed");
-        if let Some(job) = done {
-            assert_eq!(job["trigger_method"], "scheduled");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no scheduled sync ran: {jobs}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let history = format!("{}/sync_jobs", connector_path(&c));
+    let job = wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let jobs = s.get_json(&history, &s.admin_key).await;
+            let done = jobs["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["status"] == "completed")
+                .cloned();
+            done.ok_or(format!("no scheduled sync ran: {jobs}"))
+        },
+    )
+    .await;
+    assert_eq!(job["trigger_method"], "scheduled");
     assert_eq!(docs(&s, &c).await.len(), 1);
 }

@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{assert_error, TestServer};
+use common::{assert_error, connector_id, connector_path, result_ids, TestServer, CONNECTORS};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const CONNECTORS: &str = "/contents/v1/connectors";
 
 struct World {
     s: TestServer,
@@ -23,8 +21,8 @@ async fn world() -> World {
     let owner = s.create_key("acme", "alice");
     let member = s.create_key("acme", "bob");
     let outsider = s.create_key("globex", "carol");
-    let shared = s.email_connector(&owner, "shared", true).await;
-    let private = s.email_connector(&owner, "private", false).await;
+    let shared = s.create_email_connector(&owner, "shared", true).await;
+    let private = s.create_email_connector(&owner, "private", false).await;
     World {
         s,
         owner,
@@ -33,10 +31,6 @@ async fn world() -> World {
         shared,
         private,
     }
-}
-
-fn path(c: &Value) -> String {
-    format!("{CONNECTORS}/{}", c["connector_id"].as_str().unwrap())
 }
 
 /// The 404 a caller gets for someone else's connector is byte-for-byte the
@@ -55,26 +49,21 @@ async fn read_access_follows_ownership_and_org_sharing() {
     let w = world().await;
     let s = &w.s;
     for c in [&w.shared, &w.private] {
-        assert_eq!(s.get(&path(c), &w.owner).await.status(), 200);
+        assert_eq!(s.get(&connector_path(c), &w.owner).await.status(), 200);
         assert_error(
-            s.request(Method::GET, &path(c), None).send().await.unwrap(),
+            s.get_without_key(&connector_path(c)).await,
             401,
             "UNAUTHORIZED",
         )
         .await;
-        assert_hidden(s.get(&path(c), &w.outsider).await).await;
+        assert_hidden(s.get(&connector_path(c), &w.outsider).await).await;
     }
-    let seen: Value = s
-        .get(&path(&w.shared), &w.member)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen = s.get_json(&connector_path(&w.shared), &w.member).await;
     assert_eq!(
         seen, w.shared,
         "an org member sees a shared connector as it is"
     );
-    assert_hidden(s.get(&path(&w.private), &w.member).await).await;
+    assert_hidden(s.get(&connector_path(&w.private), &w.member).await).await;
     let never = format!("{CONNECTORS}/{}", uuid::Uuid::now_v7());
     assert_hidden(s.get(&never, &w.member).await).await;
 }
@@ -86,21 +75,21 @@ async fn only_the_owner_may_update_or_delete() {
     for c in [&w.shared, &w.private] {
         for key in [&w.member, &w.outsider] {
             assert_hidden(
-                s.put_json(&path(c), key, &json!({"label": "hijacked"}))
+                s.put_json(&connector_path(c), key, &json!({"label": "hijacked"}))
                     .await,
             )
             .await;
-            assert_hidden(s.delete(&path(c), key).await).await;
+            assert_hidden(s.delete(&connector_path(c), key).await).await;
             assert_hidden(
-                s.delete(&format!("{}?force_delete=true", path(c)), key)
+                s.delete(&format!("{}?force_delete=true", connector_path(c)), key)
                     .await,
             )
             .await;
         }
-        let unchanged: Value = s.get(&path(c), &w.owner).await.json().await.unwrap();
+        let unchanged = s.get_json(&connector_path(c), &w.owner).await;
         assert_eq!(&unchanged, c, "others' attempts changed nothing");
         assert_error(
-            s.request(Method::PUT, &path(c), None)
+            s.request(Method::PUT, &connector_path(c), None)
                 .json(&json!({"label": "x"}))
                 .send()
                 .await
@@ -110,7 +99,7 @@ async fn only_the_owner_may_update_or_delete() {
         )
         .await;
         assert_error(
-            s.request(Method::DELETE, &path(c), None)
+            s.request(Method::DELETE, &connector_path(c), None)
                 .send()
                 .await
                 .unwrap(),
@@ -122,27 +111,29 @@ async fn only_the_owner_may_update_or_delete() {
     let mut body = w.shared.clone();
     body["label"] = json!("renamed");
     assert_eq!(
-        s.put_json(&path(&w.shared), &w.owner, &body).await.status(),
+        s.put_json(&connector_path(&w.shared), &w.owner, &body)
+            .await
+            .status(),
         200
     );
-    assert_eq!(s.delete(&path(&w.shared), &w.owner).await.status(), 200);
+    assert_eq!(
+        s.delete(&connector_path(&w.shared), &w.owner)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn lists_show_exactly_what_each_caller_may_see() {
     let w = world().await;
     let s = &w.s;
-    let member_own = s.email_connector(&w.member, "bob's", false).await;
-    let outsider_shared = s.email_connector(&w.outsider, "globex shared", true).await;
-    let ids = |v: Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["connector_id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let id = |c: &Value| c["connector_id"].as_str().unwrap().to_string();
+    let member_own = s.create_email_connector(&w.member, "bob's", false).await;
+    let outsider_shared = s
+        .create_email_connector(&w.outsider, "globex shared", true)
+        .await;
+    let ids = |v: Value| result_ids(&v, "connector_id");
+    let id = |c: &Value| connector_id(c).to_string();
     let list = |key: &str, q: &str| s.get(&format!("{CONNECTORS}{q}"), key);
 
     assert_eq!(
@@ -173,34 +164,28 @@ async fn lists_show_exactly_what_each_caller_may_see() {
         ids(list(&w.outsider, "").await.json().await.unwrap()),
         vec![id(&outsider_shared)]
     );
-    assert_error(
-        s.request(Method::GET, CONNECTORS, None)
-            .send()
-            .await
-            .unwrap(),
-        401,
-        "UNAUTHORIZED",
-    )
-    .await;
+    assert_error(s.get_without_key(CONNECTORS).await, 401, "UNAUTHORIZED").await;
 
     // Unsharing hides the connector from the org at once.
     let mut body = w.shared.clone();
     body["share_with_org"] = json!(false);
     assert_eq!(
-        s.put_json(&path(&w.shared), &w.owner, &body).await.status(),
+        s.put_json(&connector_path(&w.shared), &w.owner, &body)
+            .await
+            .status(),
         200
     );
     assert_eq!(
         ids(list(&w.member, "").await.json().await.unwrap()),
         vec![id(&member_own)]
     );
-    assert_hidden(s.get(&path(&w.shared), &w.member).await).await;
+    assert_hidden(s.get(&connector_path(&w.shared), &w.member).await).await;
 }
 
 #[tokio::test]
 async fn creating_assigns_the_callers_user_and_org() {
     let w = world().await;
-    let c = w.s.email_connector(&w.outsider, "mine", false).await;
+    let c = w.s.create_email_connector(&w.outsider, "mine", false).await;
     assert_eq!(c["user_id"], "carol");
     assert_eq!(c["org_id"], "globex");
 }
@@ -264,12 +249,7 @@ async fn concurrent_requests_of_many_callers_each_get_their_own_answer() {
         read.await.unwrap();
     }
     for (i, key) in callers.iter().enumerate() {
-        let list: Value = s
-            .get(&format!("{CONNECTORS}?limit=100"), key)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let list = s.get_json(&format!("{CONNECTORS}?limit=100"), key).await;
         let mut listed: Vec<&str> = list["results"]
             .as_array()
             .unwrap()

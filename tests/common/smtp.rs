@@ -1,5 +1,6 @@
 //! A raw SMTP client over a real socket, for the protocol's edges.
 
+use super::DESK;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -16,6 +17,14 @@ impl Smtp<TcpStream> {
         };
         let (code, text) = c.reply().await;
         (c, code, text)
+    }
+
+    /// Connects and says EHLO, for tests about what comes after.
+    pub async fn session(addr: &str) -> Self {
+        let (mut c, ..) = Self::connect(addr).await;
+        let (code, text) = c.cmd("EHLO c").await;
+        assert_eq!(code, 250, "EHLO: {text}");
+        c
     }
 }
 
@@ -61,6 +70,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
         self.send(&dot_stuff(message)).await;
         self.send(b".\r\n").await;
         self.reply().await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
+    /// Delivers a small message from `DESK` to `to`; the final reply.
+    pub async fn deliver_from_desk(
+        &mut self,
+        to: &str,
+        subject: &str,
+        message_id: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let note = message(DESK, to, subject, message_id, body);
+        self.deliver(DESK, &[to], &note).await
     }
 }
 
