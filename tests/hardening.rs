@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, BIN};
+use common::{TestServer, BIN, CONNECTORS, DOCUMENTS};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -47,7 +47,7 @@ async fn data_dir_files_are_private_whatever_the_umask() {
         .upload(&s.admin_key, "q3.txt", b"private research", json!({}))
         .await;
     assert_eq!(doc["status"], "completed");
-    s.email_connector(&s.admin_key, "inbox", false).await;
+    s.create_email_connector(&s.admin_key, "inbox", false).await;
     assert!(!s.blob_files().is_empty());
     assert_private(&s.data_dir());
 }
@@ -105,23 +105,17 @@ async fn admin_takes_the_servers_data_dir_flag() {
         String::from_utf8_lossy(&key.stderr)
     );
     let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
-    assert_eq!(s.get("/contents/v1/connectors", &key).await.status(), 200);
+    assert_eq!(s.get(CONNECTORS, &key).await.status(), 200);
 }
 
 #[tokio::test]
 async fn list_jobs_says_a_purge_has_no_attempt_limit() {
-    let s = TestServer::start_with("[jobs]\nworkers = 0").await;
-    let c = s.email_connector(&s.admin_key, "to purge", false).await;
-    let id = c["connector_id"].as_str().unwrap();
-    let resp = s
-        .delete(
-            &format!("/contents/v1/connectors/{id}?force_delete=true"),
-            &s.admin_key,
-        )
+    let s = TestServer::builder().manual_jobs().start().await;
+    let c = s
+        .create_email_connector(&s.admin_key, "to purge", false)
         .await;
-    assert_eq!(resp.status(), 200);
-    let out = s.cli(&["admin", "list-jobs"]);
-    let list = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(s.hard_delete(&s.admin_key, &c).await.status(), 200);
+    let list = s.list_jobs();
     let purge = list
         .lines()
         .find(|l| l.contains("purge_connector"))
@@ -152,7 +146,7 @@ async fn two_api_keys_are_refused_not_resolved() {
     for pair in [[&s.admin_key, &other], [&s.admin_key, &s.admin_key]] {
         let resp = s
             .http
-            .get(format!("{}/contents/v1/connectors", s.base))
+            .get(format!("{}{CONNECTORS}", s.base))
             .header("X-API-KEY", pair[0].as_str())
             .header("X-API-KEY", pair[1].as_str())
             .send()
@@ -236,14 +230,14 @@ async fn query_values_that_are_not_utf8_are_refused() {
     s.upload(&s.admin_key, "latin1 \u{fffd}\u{fffd}.eml", b"x", json!({}))
         .await;
     let resp = s
-        .get("/contents/v1/documents?file_name=%ff%fe", &s.admin_key)
+        .get(&format!("{DOCUMENTS}?file_name=%ff%fe"), &s.admin_key)
         .await;
     let body = common::assert_error(resp, 400, "INVALID_REQUEST").await;
     assert!(body["message"].as_str().unwrap().contains("file_name"));
     // Valid percent-encoded UTF-8 and `+` still decode.
     let resp = s
         .get(
-            "/contents/v1/documents?file_name=latin1+%EF%BF%BD",
+            &format!("{DOCUMENTS}?file_name=latin1+%EF%BF%BD"),
             &s.admin_key,
         )
         .await;
@@ -266,7 +260,7 @@ async fn naive_iso_published_ts_is_read_as_utc() {
     assert_eq!(doc["published_at"], "2024-05-01T12:00:00.000000Z");
     let resp = s
         .post_json(
-            "/contents/v1/documents",
+            DOCUMENTS,
             &s.admin_key,
             &json!({"file_name": "x.txt", "published_ts": "2024-05-01 noon"}),
         )
@@ -296,7 +290,10 @@ async fn slow_clients_are_cut_off_while_others_are_served() {
     use std::time::Duration;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
-    let s = TestServer::start_with("[http]\nheader_timeout = \"1s\"\nidle_timeout = \"30s\"").await;
+    let s = TestServer::builder()
+        .config("[http]\nheader_timeout = \"1s\"\nidle_timeout = \"30s\"")
+        .start()
+        .await;
     let addr = s.base.trim_start_matches("http://").to_string();
     // Silent connections, and ones that trickle a header line at a time.
     let mut silent = vec![];
@@ -325,7 +322,7 @@ async fn slow_clients_are_cut_off_while_others_are_served() {
     });
     // Everyone else is answered meanwhile.
     for _ in 0..20 {
-        let resp = s.get("/contents/v1/connectors", &s.admin_key).await;
+        let resp = s.get(CONNECTORS, &s.admin_key).await;
         assert_eq!(resp.status(), 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -394,10 +391,5 @@ async fn what_the_http_parser_refuses_still_has_the_error_body() {
         assert_eq!(body["statusCode"].to_string(), status);
     }
     // The server is unharmed.
-    assert_eq!(
-        s.get("/contents/v1/connectors", &s.admin_key)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.get(CONNECTORS, &s.admin_key).await.status(), 200);
 }

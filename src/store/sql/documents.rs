@@ -3,6 +3,7 @@
 use super::connectors::lock_connector;
 use super::jobs::insert_job;
 use super::tags::ensure_tags_in;
+use crate::domain::connector::allows_sender;
 use crate::domain::{Document, DocumentId, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
@@ -307,10 +308,7 @@ async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested
             .as_deref()
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default();
-        let ok = senders
-            .iter()
-            .any(|s| allowed.iter().any(|a| a.eq_ignore_ascii_case(s)));
-        if !ok {
+        if !allows_sender(&allowed, senders) {
             return Ok(Ingested::SenderNotAllowed);
         }
     }
