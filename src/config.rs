@@ -267,8 +267,14 @@ pub struct SmtpConfig {
     pub max_line_length: usize,
     /// Sessions at once (421 beyond).
     pub max_sessions: usize,
+    /// Sessions at once from one client address (421 beyond), so one
+    /// client cannot hold every session.
+    pub max_sessions_per_ip: usize,
     /// How long the server waits for a command or a chunk of DATA.
     pub command_timeout: String,
+    /// How long a session may wait for its next command once more than
+    /// half of `max_sessions` are in use.
+    pub busy_idle_timeout: String,
     /// PEM certificate chain and key; both set: STARTTLS is offered.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -282,7 +288,9 @@ impl Default for SmtpConfig {
             max_recipients: 100,
             max_line_length: 4096,
             max_sessions: 100,
+            max_sessions_per_ip: 20,
             command_timeout: "5m".into(),
+            busy_idle_timeout: "30s".into(),
             tls_cert: None,
             tls_key: None,
         }
@@ -292,6 +300,10 @@ impl Default for SmtpConfig {
 impl SmtpConfig {
     pub fn command_timeout(&self) -> Duration {
         secs(&self.command_timeout)
+    }
+
+    pub fn busy_idle_timeout(&self) -> Duration {
+        secs(&self.busy_idle_timeout)
     }
 }
 
@@ -435,6 +447,7 @@ impl Config {
             ("blobs.orphan_grace", &self.blobs.orphan_grace),
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
             ("smtp.command_timeout", &self.smtp.command_timeout),
+            ("smtp.busy_idle_timeout", &self.smtp.busy_idle_timeout),
             ("http.request_timeout", &self.http.request_timeout),
             ("http.header_timeout", &self.http.header_timeout),
             ("http.idle_timeout", &self.http.idle_timeout),
@@ -459,8 +472,12 @@ impl Config {
             );
         }
         let smtp = &self.smtp;
-        if smtp.max_message_bytes == 0 || smtp.max_recipients == 0 || smtp.max_sessions == 0 {
-            bail!("invalid configuration: smtp.max_message_bytes, max_recipients and max_sessions must be greater than 0");
+        if smtp.max_message_bytes == 0
+            || smtp.max_recipients == 0
+            || smtp.max_sessions == 0
+            || smtp.max_sessions_per_ip == 0
+        {
+            bail!("invalid configuration: smtp.max_message_bytes, max_recipients, max_sessions and max_sessions_per_ip must be greater than 0");
         }
         if smtp.max_line_length < 512 {
             bail!("invalid configuration: smtp.max_line_length must be at least 512 (RFC 5321)");

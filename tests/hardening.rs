@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, BIN, CONNECTORS, DOCUMENTS};
+use common::{TestServer, BIN, CONNECTORS, DESK, DOCUMENTS};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -93,12 +93,16 @@ fn admin_refuses_a_data_dir_that_does_not_exist() {
 #[tokio::test]
 async fn admin_takes_the_servers_data_dir_flag() {
     let s = TestServer::start().await;
-    let key = Command::new(BIN)
+    let mut admin = Command::new(BIN);
+    admin
         .args(["admin", "create-key", "--org", "default", "--user", "bob"])
         .arg("--data-dir")
-        .arg(s.data_dir())
-        .output()
-        .unwrap();
+        .arg(s.data_dir());
+    // The data dir holds the server's data only on SQLite.
+    if let Some(url) = s.database_url() {
+        admin.env("INLET_DATABASE_URL", url);
+    }
+    let key = admin.output().unwrap();
     assert!(
         key.status.success(),
         "{}",
@@ -392,4 +396,121 @@ async fn what_the_http_parser_refuses_still_has_the_error_body() {
     }
     // The server is unharmed.
     assert_eq!(s.get(CONNECTORS, &s.admin_key).await.status(), 200);
+}
+
+/// Connects to SMTP from `source` (any 127.0.0.0/8 address) and reads
+/// the first reply line.
+async fn smtp_greeting(server: &str, source: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncReadExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut conn = socket.connect(server.parse().unwrap()).await.unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = conn.read(&mut buf).await.unwrap();
+    (conn, String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_smtp_session() {
+    let s = TestServer::builder()
+        .config("[smtp]\nmax_sessions = 10\nmax_sessions_per_ip = 3")
+        .start()
+        .await;
+    let mut held = vec![];
+    for _ in 0..3 {
+        let (conn, greeting) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        held.push(conn);
+    }
+    let (_, refused) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+    assert!(refused.starts_with("421 4.7.0 "), "{refused}");
+    // Another address still gets in, and the refused one does once a
+    // session of its own ends.
+    let (_other, greeting) = smtp_greeting(&s.smtp, "127.0.0.2").await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    drop(held.pop());
+    let mut again = String::new();
+    for _ in 0..50 {
+        let (_, greeting) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+        again = greeting;
+        if again.starts_with("220 ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(again.starts_with("220 "), "{again}");
+}
+
+#[tokio::test]
+async fn idle_sessions_are_closed_sooner_when_the_server_is_busy() {
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    let s = TestServer::builder()
+        .config("[smtp]\nmax_sessions = 4\nmax_sessions_per_ip = 4\nbusy_idle_timeout = \"1s\"")
+        .start()
+        .await;
+    // One of four in use: not busy, so an idle session keeps its
+    // command_timeout (5 minutes) and is still open after the busy timeout.
+    let (mut alone, _) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+    let mut buf = vec![0u8; 256];
+    let early = tokio::time::timeout(Duration::from_secs(3), alone.read(&mut buf)).await;
+    assert!(early.is_err(), "closed while the server was quiet");
+    // Three of four: more than half. Idle sessions are cut after the busy
+    // timeout (once one goes, the server may no longer be busy, so only
+    // the first is certain to be cut).
+    let (second, _) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+    let (third, _) = smtp_greeting(&s.smtp, "127.0.0.1").await;
+    let mut reads: Vec<_> = [alone, second, third]
+        .into_iter()
+        .map(|mut conn| {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 256];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                String::from_utf8_lossy(&buf[..n]).into_owned()
+            })
+        })
+        .collect();
+    let (first, ..) = tokio::time::timeout(
+        Duration::from_secs(20),
+        futures_util::future::select_all(reads.iter_mut()),
+    )
+    .await
+    .expect("an idle session is closed well before command_timeout");
+    let reply = first.unwrap();
+    assert!(reply.starts_with("421 4.4.2 "), "{reply}");
+}
+
+#[tokio::test]
+async fn a_message_needs_exactly_one_from_mailbox() {
+    let s = TestServer::start().await;
+    let c = s.create_email_connector(&s.admin_key, "inbox", false).await;
+    let to = common::inbox_address(&c);
+    let blobs_before = s.blob_files().len();
+    for from in [
+        format!("From: {DESK}\r\nFrom: {DESK}\r\n"),
+        format!("From: {DESK}, other@evil.example\r\n"),
+        format!("From: Desk: {DESK};\r\n"),
+    ] {
+        let message = format!("{from}To: {to}\r\nSubject: forged?\r\n\r\nbody\r\n");
+        let (code, text) = s.deliver(DESK, &[&to], message.as_bytes()).await;
+        assert_eq!(code, 550, "{from:?}: {text}");
+        assert!(text.starts_with("5.7.1 "), "{text}");
+    }
+    assert!(s.list_documents(&s.admin_key, "").await.is_empty());
+    assert_eq!(s.blob_files().len(), blobs_before, "nothing left on disk");
+    // One mailbox is delivered as before.
+    let message = format!("From: Desk <{DESK}>\r\nTo: {to}\r\nSubject: fine\r\n\r\nbody\r\n");
+    assert_eq!(s.deliver(DESK, &[&to], message.as_bytes()).await.0, 250);
+}
+
+#[tokio::test]
+async fn smtputf8_is_refused_not_silently_accepted() {
+    let s = TestServer::start().await;
+    let mut smtp = common::smtp::Smtp::session(&s.smtp).await;
+    let (code, text) = smtp.cmd(&format!("MAIL FROM:<{DESK}> SMTPUTF8")).await;
+    assert_eq!(code, 555, "{text}");
+    let (ehlo, caps) = smtp.cmd("EHLO c").await;
+    assert_eq!(ehlo, 250);
+    assert!(!caps.contains("SMTPUTF8"), "{caps}");
+    assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
 }

@@ -66,11 +66,17 @@ pub enum Delivery {
     SenderNotAllowed,
     /// Every recipient's connector stopped ingesting meanwhile: nothing stored.
     Inactive,
+    /// Several `From` fields, or one naming a group or several mailboxes:
+    /// whose message it is cannot be told, so nothing is stored.
+    AmbiguousAuthor,
 }
 
 /// Facts taken from a message's headers.
 struct Headers {
     from: Option<String>,
+    /// At most one `From` field, naming one mailbox (RFC 5322 §3.6.2; and
+    /// DMARC judges a message by the one author domain).
+    one_author: bool,
     to: Vec<String>,
     subject: Option<String>,
     message_id: Option<String>,
@@ -84,6 +90,7 @@ fn read_headers(raw: &[u8]) -> Headers {
     let Some(msg) = MessageParser::default().parse_headers(raw) else {
         return Headers {
             from: None,
+            one_author: true,
             to: vec![],
             subject: None,
             message_id: None,
@@ -97,7 +104,18 @@ fn read_headers(raw: &[u8]) -> Headers {
         || msg
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+    let from_fields = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name == mail_parser::HeaderName::From)
+        .count();
+    let one_author = match msg.from() {
+        None => from_fields == 0,
+        Some(mail_parser::Address::List(list)) => from_fields == 1 && list.len() == 1,
+        Some(mail_parser::Address::Group(_)) => false,
+    };
     Headers {
+        one_author,
         from: msg
             .from()
             .and_then(|a| a.first())
@@ -129,6 +147,13 @@ pub async fn deliver(
     message: StoredMessage,
 ) -> Result<Delivery> {
     let headers = read_headers(&message.headers);
+    if !headers.one_author {
+        app.blobs
+            .delete(&message.blob_key)
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        return Ok(Delivery::AmbiguousAuthor);
+    }
     let dedupe_key = match &headers.message_id {
         Some(id) => format!("message-id:{id}"),
         None => format!("sha256:{}", message.content_sha256),

@@ -4,22 +4,24 @@
 //! a message is stored is the email service's business.
 
 mod data;
+mod load;
 mod session;
 
 use crate::service::AppState;
+use load::{Load, Refusal};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub struct SmtpServer {
     listener: TcpListener,
     app: AppState,
     tls: Option<TlsAcceptor>,
-    sessions: Arc<Semaphore>,
+    load: Arc<Load>,
 }
 
 impl SmtpServer {
@@ -33,12 +35,12 @@ impl SmtpServer {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
             _ => None,
         };
-        let sessions = Arc::new(Semaphore::new(app.config.smtp.max_sessions));
+        let load = Load::new(&app.config.smtp);
         Ok(Self {
             listener,
             app,
             tls,
-            sessions,
+            load,
         })
     }
 
@@ -51,7 +53,6 @@ impl SmtpServer {
     /// Accepts sessions until `stop`; then waits (at most `drain`) for the
     /// sessions under way to finish their transactions.
     pub async fn run(self, mut stop: watch::Receiver<bool>, drain: Duration) {
-        let max = self.app.config.smtp.max_sessions;
         loop {
             let accepted = tokio::select! {
                 _ = stop.changed() => break,
@@ -65,28 +66,36 @@ impl SmtpServer {
                     continue;
                 }
             };
-            let Ok(permit) = self.sessions.clone().try_acquire_owned() else {
-                metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => "refused")
-                    .increment(1);
-                tracing::warn!(%peer, "SMTP session refused: too many sessions");
-                let _ = tcp
-                    .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
-                    .await;
-                continue;
+            let admission = match self.load.admit(peer.ip()) {
+                Ok(admission) => admission,
+                Err(refusal) => {
+                    let (outcome, reply) = match refusal {
+                        Refusal::TooManySessions => (
+                            "refused",
+                            &b"421 4.3.2 Too many connections, try again later\r\n"[..],
+                        ),
+                        Refusal::TooManyFromAddress => (
+                            "refused_per_ip",
+                            &b"421 4.7.0 Too many connections from your address, try again later\r\n"[..],
+                        ),
+                    };
+                    metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => outcome)
+                        .increment(1);
+                    tracing::warn!(%peer, ?refusal, "SMTP session refused");
+                    let _ = tcp.write_all(reply).await;
+                    continue;
+                }
             };
             metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => "accepted").increment(1);
             let (app, tls, stop) = (self.app.clone(), self.tls.clone(), stop.clone());
+            let load = self.load.clone();
             tokio::spawn(async move {
-                session::serve(app, tcp, peer, tls, stop).await;
-                drop(permit);
+                session::serve(app, &load, tcp, peer, tls, stop).await;
+                drop(admission);
             });
         }
         drop(self.listener);
-        let all = u32::try_from(max).unwrap_or(u32::MAX);
-        if tokio::time::timeout(drain, self.sessions.acquire_many(all))
-            .await
-            .is_err()
-        {
+        if !self.load.drained(drain).await {
             tracing::warn!("SMTP sessions still open at shutdown");
         }
     }

@@ -3,6 +3,7 @@
 //! had (PIPELINING), and before any reply the client must wait for.
 
 use super::data::{self, DataOutcome};
+use super::load::Load;
 use crate::domain::{Connector, DocumentId};
 use crate::service::email::{self, Delivery, Recipient, StoredMessage};
 use crate::service::AppState;
@@ -15,10 +16,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+/// How often a session waiting for a command checks how long it may wait.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Serves one connection. When `stop` turns true, a session waiting for a
 /// command is closed with 421; a message being received is finished first.
 pub async fn serve(
     app: AppState,
+    load: &Load,
     tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
@@ -27,7 +32,7 @@ pub async fn serve(
     let span = tracing::info_span!("smtp", %peer, session = %uuid::Uuid::now_v7());
     async move {
         tracing::debug!("session opened");
-        let plain = Session::new(&app, peer, tls.is_some(), false, stop.clone());
+        let plain = Session::new(&app, load, peer, tls.is_some(), false, stop.clone());
         match plain.run(BufReader::new(tcp)).await {
             Ok(Some(reader)) => {
                 let Some(acceptor) = tls else { return };
@@ -40,7 +45,7 @@ pub async fn serve(
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
                 {
                     Ok(stream) => {
-                        let secure = Session::new(&app, peer, false, true, stop);
+                        let secure = Session::new(&app, load, peer, false, true, stop);
                         if let Err(e) = secure.run(BufReader::new(stream)).await {
                             tracing::debug!(error = %e, "session ended");
                         }
@@ -59,6 +64,7 @@ pub async fn serve(
 
 struct Session<'a> {
     app: &'a AppState,
+    load: &'a Load,
     peer: SocketAddr,
     /// The name the client gave in EHLO/HELO.
     helo: String,
@@ -72,6 +78,15 @@ struct Session<'a> {
     stop: watch::Receiver<bool>,
 }
 
+/// How waiting for the next command ended.
+enum Wait {
+    Line(io::Result<Option<()>>),
+    /// The server is stopping: answer 421 unless a command is already in.
+    Stopping,
+    /// Waited longer than the session may.
+    Idle,
+}
+
 enum After {
     Continue,
     Quit,
@@ -81,6 +96,7 @@ enum After {
 impl<'a> Session<'a> {
     fn new(
         app: &'a AppState,
+        load: &'a Load,
         peer: SocketAddr,
         offer_tls: bool,
         secure: bool,
@@ -88,6 +104,7 @@ impl<'a> Session<'a> {
     ) -> Self {
         Self {
             app,
+            load,
             peer,
             helo: String::new(),
             offer_tls,
@@ -139,26 +156,38 @@ impl<'a> Session<'a> {
                 self.flush(reader.get_mut()).await?;
                 return Ok(None);
             }
-            let read = tokio::select! {
-                read = tokio::time::timeout(
-                    cfg.command_timeout(),
-                    data::read_command(&mut reader, &mut line, cfg.max_line_length),
-                ) => read,
-                _ = self.stop.changed(), if !*self.stop.borrow() => continue,
+            let wait = {
+                let read = data::read_command(&mut reader, &mut line, cfg.max_line_length);
+                tokio::pin!(read);
+                let since = tokio::time::Instant::now();
+                loop {
+                    // Woken now and then: the wait allowed shrinks when the
+                    // server gets busy.
+                    let left = self.load.idle_left(since.elapsed());
+                    if left.is_zero() {
+                        break Wait::Idle;
+                    }
+                    tokio::select! {
+                        read = &mut read => break Wait::Line(read),
+                        _ = self.stop.changed(), if !*self.stop.borrow() => break Wait::Stopping,
+                        () = tokio::time::sleep(left.min(IDLE_CHECK)) => {}
+                    }
+                }
             };
-            match read {
-                Err(_) => {
+            match wait {
+                Wait::Stopping => continue,
+                Wait::Idle => {
                     self.reply("421 4.4.2 Idle timeout, closing connection");
                     self.flush(reader.get_mut()).await?;
                     return Ok(None);
                 }
-                Ok(Ok(None)) => return Ok(None),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                Wait::Line(Ok(None)) => return Ok(None),
+                Wait::Line(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                     self.reply("500 5.5.2 Line too long");
                     continue;
                 }
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(Some(()))) => {}
+                Wait::Line(Err(e)) => return Err(e),
+                Wait::Line(Ok(Some(()))) => {}
             }
             match self.command(&line, &mut reader).await? {
                 After::Continue => {}
@@ -227,6 +256,9 @@ impl<'a> Session<'a> {
                     self.reply("503 5.5.1 Send EHLO or HELO first");
                 } else if self.mail_from.is_some() {
                     self.reply("503 5.5.1 Nested MAIL command");
+                } else if from.flags & smtp_proto::MAIL_SMTPUTF8 != 0 {
+                    // Not advertised: UTF-8 addresses and headers are not taken.
+                    self.reply("555 5.5.4 SMTPUTF8 is not supported");
                 } else if from.size as u64 > cfg.max_message_bytes {
                     self.reply(&format!(
                         "552 5.3.4 Message size exceeds the limit of {} bytes",
@@ -390,6 +422,10 @@ impl<'a> Session<'a> {
             Ok(Delivery::Inactive) => {
                 self.reply("550 5.7.1 This inbox no longer accepts mail");
                 "inactive"
+            }
+            Ok(Delivery::AmbiguousAuthor) => {
+                self.reply("550 5.7.1 A message needs exactly one From mailbox");
+                "ambiguous_from"
             }
             Err(e) => {
                 tracing::error!(error = %e, "delivering a message failed");
