@@ -64,7 +64,7 @@ def deliver(inlet, inbox, documents, senders):
 
 
 def run(args):
-    with Inlet(18980, 18925, "[smtp]\nmax_sessions = 200\n") as inlet:
+    with Inlet(18980, 18925, "[smtp]\nmax_sessions = 200\nmax_sessions_per_ip = 200\n") as inlet:
         base = f"{inlet.http}/contents/v1"
         key, data = inlet.key, inlet.data
         target_c, other_c = inlet.email_connector("bench"), inlet.email_connector("other")

@@ -122,7 +122,7 @@ def main():
     seconds = {"smtp-sink (ceiling)": [], "Postfix: 250 (queued)": [], "Postfix: in the Maildir": [], "Inlet: 250 (stored)": []}
     try:
         wait_for_port(SINK_PORT)
-        with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, "[smtp]\nmax_sessions = 200\n") as inlet:
+        with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, "[smtp]\nmax_sessions = 200\nmax_sessions_per_ip = 200\n") as inlet:
             for run in range(args.runs):
                 seconds["smtp-sink (ceiling)"].append(smtp_source(SINK_PORT, "inbox@bench.example", args))
 

@@ -514,3 +514,35 @@ async fn smtputf8_is_refused_not_silently_accepted() {
     assert!(!caps.contains("SMTPUTF8"), "{caps}");
     assert_eq!(smtp.cmd(&format!("MAIL FROM:<{DESK}>")).await.0, 250);
 }
+
+#[tokio::test]
+async fn office_files_and_csv_get_their_own_content_types() {
+    let s = TestServer::start().await;
+    let zip = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml";
+    let cases: [(&str, &[u8], &str); 5] = [
+        (
+            "Q3 Outlook.docx",
+            zip,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            "model.XLSX",
+            zip,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        ("bundle.zip", zip, "application/zip"),
+        ("prices.csv", b"ticker,price\nAAPL,190.1\n", "text/csv"),
+        // The bytes win over a misleading name.
+        (
+            "not-really.csv",
+            b"%PDF-1.7\n%\xe2\xe3\n",
+            "application/pdf",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let doc = s.upload(&s.admin_key, name, bytes, json!({})).await;
+        assert_eq!(doc["content_type"], expected, "{name}");
+        let downloaded = s.download(&s.admin_key, doc["id"].as_str().unwrap()).await;
+        assert_eq!(downloaded, bytes, "{name}");
+    }
+}

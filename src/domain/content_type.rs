@@ -1,5 +1,7 @@
 //! The content-type rule: a document's media type comes from its first
-//! bytes, never from the name it was sent with.
+//! bytes. Only where the bytes show a container or plain text, and cannot
+//! tell which kind, does the file name's extension decide: an OOXML
+//! document is a zip file, CSV is text.
 
 /// Bytes from the start of a file that decide its type.
 pub const SNIFF_LEN: usize = 8192;
@@ -17,9 +19,36 @@ impl Head {
         self.0.extend_from_slice(&chunk[..take]);
     }
 
-    pub fn content_type(&self) -> String {
-        sniff(&self.0)
+    /// The type of the file these bytes begin, named `file_name`.
+    pub fn content_type(&self, file_name: &str) -> String {
+        of(&self.0, file_name)
     }
+}
+
+/// The media type of a file from its first bytes and, where they are
+/// ambiguous, its name.
+pub fn of(bytes: &[u8], file_name: &str) -> String {
+    let sniffed = sniff(bytes);
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let named = match (sniffed.as_str(), extension.as_str()) {
+        ("application/zip", "docx") => {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        }
+        ("application/zip", "xlsx") => {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        }
+        ("application/zip", "pptx") => {
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+        }
+        ("text/plain", "csv") => "text/csv",
+        ("text/plain", "md" | "markdown") => "text/markdown",
+        ("text/plain", "json") => "application/json",
+        _ => return sniffed,
+    };
+    named.to_string()
 }
 
 /// The media type a file's first bytes show (it reads no more than
@@ -65,7 +94,31 @@ fn looks_like_email(head: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{sniff, Head, SNIFF_LEN};
+    use super::{of, sniff, Head, SNIFF_LEN};
+
+    #[test]
+    fn the_name_decides_only_what_the_bytes_cannot() {
+        let zip = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00";
+        assert_eq!(
+            of(zip, "Q3 Outlook.DOCX"),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        );
+        assert_eq!(
+            of(zip, "model.xlsx"),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        );
+        assert_eq!(
+            of(zip, "deck.pptx"),
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+        );
+        assert_eq!(of(zip, "archive.zip"), "application/zip");
+        assert_eq!(of(b"ticker,price\nAAPL,1\n", "prices.csv"), "text/csv");
+        assert_eq!(of(b"# Notes\n", "notes.md"), "text/markdown");
+        // A name never overrides what the bytes show.
+        assert_eq!(of(b"%PDF-1.7\n", "report.csv"), "application/pdf");
+        assert_eq!(of(b"%PDF-1.7\n", "report.docx"), "application/pdf");
+        assert_eq!(of(b"plain", "no-extension"), "text/plain");
+    }
 
     #[test]
     fn content_types_come_from_the_bytes() {
@@ -99,10 +152,10 @@ mod tests {
         for chunk in text.chunks(1000) {
             head.push(chunk);
         }
-        assert_eq!(head.content_type(), "text/plain");
+        assert_eq!(head.content_type("notes"), "text/plain");
         head = Head::default();
         head.push(b"%PDF-");
         head.push(b"1.7\n");
-        assert_eq!(head.content_type(), "application/pdf");
+        assert_eq!(head.content_type("report.pdf"), "application/pdf");
     }
 }

@@ -42,6 +42,7 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
             .put_stream(&blob_key, body, u64::MAX)
             .await
             .map_err(JobError::transient)?;
+        let content_type = content_type::of(contents, &name);
         let new = NewDocument {
             id: doc_id,
             user_id: eml.user_id.clone(),
@@ -57,7 +58,7 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
                 blob_key,
                 size: contents.len() as u64,
                 sha256: hex::encode(Sha256::digest(contents)),
-                content_type: content_type::sniff(contents),
+                content_type,
                 drop_if_refused: true,
             }),
         };

@@ -182,7 +182,7 @@ mod tests {
                 blob_key,
                 size: bytes.len() as u64,
                 sha256,
-                content_type: crate::domain::content_type::sniff(bytes),
+                content_type: crate::domain::content_type::of(bytes, "report.pdf"),
                 drop_if_refused: true,
             }),
         }

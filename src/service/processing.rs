@@ -37,7 +37,7 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
                 status,
                 raw_size: size as i64,
                 sha256: hex::encode(hasher.finalize()),
-                content_type: head.content_type(),
+                content_type: head.content_type(&doc.file_name),
                 error_code: error_code.map(str::to_string),
             }
         }

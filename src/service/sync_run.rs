@@ -272,6 +272,8 @@ async fn fetch(
         return Ok(false); // the same bytes under another name
     }
     let head = head.into_inner().unwrap_or_else(|e| e.into_inner());
+    let file_name = remote_file_name(&file.path);
+    let content_type = head.content_type(&file_name);
     let mut metadata = Map::new();
     metadata.insert("broker".into(), json!(broker));
     metadata.insert("remote_path".into(), json!(file.path));
@@ -282,7 +284,7 @@ async fn fetch(
         share_with_org: connector.share_with_org,
         connector_id: Some(connector.id),
         rp_collection_id: None,
-        file_name: remote_file_name(&file.path),
+        file_name,
         origin: RequestOrigin::InvestmentResearch,
         published_at: Some(Timestamp::from_micros(
             file.modified.saturating_mul(1_000_000),
@@ -292,7 +294,7 @@ async fn fetch(
             blob_key: key,
             size,
             sha256,
-            content_type: head.content_type(),
+            content_type,
             drop_if_refused: true,
         }),
     };

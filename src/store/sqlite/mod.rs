@@ -165,8 +165,8 @@ mod tests {
     use crate::domain::{ConnectorKind, RequestOrigin, Timestamp};
     use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, Ownership};
 
-    #[tokio::test]
-    async fn connector_lists_search_an_index_and_never_scan() {
+    /// A fresh database (gone with the returned dir) and a caller.
+    async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
@@ -175,6 +175,12 @@ mod tests {
             org_id: "o".into(),
             key_id: "k".into(),
         };
+        (dir, store, viewer)
+    }
+
+    #[tokio::test]
+    async fn connector_lists_search_an_index_and_never_scan() {
+        let (_dir, store, viewer) = store_and_viewer().await;
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
             for after in [None, Some((Timestamp::from_micros(5), Uuid::now_v7()))] {
                 let page = ConnectorPage {
@@ -207,14 +213,7 @@ mod tests {
 
     #[tokio::test]
     async fn document_lists_search_indexes_and_never_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        let viewer = Principal {
-            user_id: "u".into(),
-            org_id: "o".into(),
-            key_id: "k".into(),
-        };
+        let (_dir, store, viewer) = store_and_viewer().await;
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
             let query = DocumentQuery {
                 origin: Some(RequestOrigin::Email),
