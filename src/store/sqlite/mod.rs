@@ -178,6 +178,16 @@ mod tests {
         (dir, store, viewer)
     }
 
+    /// The `detail` column of an `EXPLAIN QUERY PLAN`.
+    async fn plan(store: &SqliteStore, mut explain: sqlx::QueryBuilder<Sqlite>) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> = explain
+            .build_query_as()
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
     #[tokio::test]
     async fn connector_lists_search_an_index_and_never_scan() {
         let (_dir, store, viewer) = store_and_viewer().await;
@@ -190,13 +200,11 @@ mod tests {
                     after,
                     limit: 51,
                 };
-                let plan: Vec<(i64, i64, i64, String)> =
-                    connectors::list_query("EXPLAIN QUERY PLAN ", &viewer, &page)
-                        .build_query_as()
-                        .fetch_all(&store.pool)
-                        .await
-                        .unwrap();
-                let details: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+                let details = plan(
+                    &store,
+                    connectors::list_query("EXPLAIN QUERY PLAN ", &viewer, &page),
+                )
+                .await;
                 assert!(
                     details.iter().all(|d| !d.starts_with("SCAN connectors")
                         && !d.starts_with("SCAN c ")
@@ -229,13 +237,11 @@ mod tests {
                 offset: 50,
                 limit: 51,
             };
-            let plan: Vec<(i64, i64, i64, String)> =
-                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query)
-                    .build_query_as()
-                    .fetch_all(&store.pool)
-                    .await
-                    .unwrap();
-            let details: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+            let details = plan(
+                &store,
+                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query),
+            )
+            .await;
             assert!(
                 details.iter().all(|d| !d.starts_with("SCAN d")),
                 "{ownership:?}: {details:?}"
