@@ -546,3 +546,48 @@ async fn office_files_and_csv_get_their_own_content_types() {
         assert_eq!(downloaded, bytes, "{name}");
     }
 }
+
+#[tokio::test]
+async fn an_upload_that_never_comes_expires() {
+    let s = TestServer::builder()
+        .config("[documents]\nupload_url_ttl = \"1s\"\n[blobs]\nsweep_interval = \"1s\"")
+        .start()
+        .await;
+    let (stale, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "never.pdf"}))
+        .await;
+    let failed = common::wait_until(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(100),
+        || async {
+            let doc = s.get_document(&s.admin_key, &stale).await;
+            if doc["status"] == "failed" {
+                Ok(doc)
+            } else {
+                Err(doc.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(failed["error_code"], "UPLOAD_EXPIRED");
+    // Its URL is dead, and a new registration works as usual.
+    let late = s.http.put(&url).body("late bytes").send().await.unwrap();
+    assert!(late.status().is_client_error(), "{}", late.status());
+    assert_eq!(
+        s.get_document(&s.admin_key, &stale).await["status"],
+        "failed"
+    );
+    let (fresh, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "now.pdf"}))
+        .await;
+    let resp = s
+        .http
+        .put(&url)
+        .body("%PDF-1.7 bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let done = s.wait_until_completed(&s.admin_key, &fresh).await;
+    assert_eq!(done["status"], "completed");
+}

@@ -160,6 +160,8 @@ pub mod error_code {
     pub const EMPTY_FILE: &str = "EMPTY_FILE";
     /// The bytes were lost before they were processed.
     pub const BLOB_MISSING: &str = "BLOB_MISSING";
+    /// The upload URL expired before any bytes came.
+    pub const UPLOAD_EXPIRED: &str = "UPLOAD_EXPIRED";
 }
 
 /// The empty-file rule: a file with bytes is `completed`, an empty one

@@ -174,7 +174,8 @@ impl Runner {
     }
 
     /// Works until `stop` turns true: runs due jobs, sleeps between polls
-    /// (or until woken), and sweeps orphan blobs periodically. Hands its
+    /// (or until woken), and periodically sweeps orphan blobs and fails
+    /// uploads that never came. Hands its
     /// leases back when it stops.
     pub async fn work(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let poll = self.app.config.jobs.poll_interval();
@@ -198,6 +199,11 @@ impl Runner {
             if tokio::time::Instant::now() >= next_sweep {
                 if let Err(e) = sweep::sweep_orphan_blobs(&self.app, Timestamp::now()).await {
                     tracing::error!(error = %e, "orphan blob sweep failed");
+                }
+                if let Err(e) =
+                    crate::service::documents::expire_uploads(&self.app, Timestamp::now()).await
+                {
+                    tracing::error!(error = %e, "expiring uploads failed");
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             }

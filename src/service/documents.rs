@@ -276,3 +276,23 @@ pub async fn open_download(
         Err(e) => Err(Error::Internal(e.into())),
     }
 }
+
+/// Fails the uploads whose URL expired without bytes (`UPLOAD_EXPIRED`),
+/// a grace of one sweep interval after the URL's expiry, so an upload
+/// under way when the URL expired is not cut short; returns how many.
+pub async fn expire_uploads(app: &AppState, now: Timestamp) -> Result<u64> {
+    let ttl = app.config.documents.upload_url_ttl() + app.config.blobs.sweep_interval();
+    let registered_before = Timestamp::from_micros(now.as_micros() - ttl.as_micros() as i64);
+    let expired = app
+        .store
+        .expire_uploads(
+            registered_before,
+            crate::domain::document::error_code::UPLOAD_EXPIRED,
+            now,
+        )
+        .await?;
+    if expired > 0 {
+        tracing::info!(expired, "uploads that never came marked failed");
+    }
+    Ok(expired)
+}

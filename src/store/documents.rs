@@ -129,6 +129,14 @@ pub trait DocumentStore: Send + Sync {
         share_with_org: Option<bool>,
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// Fails every upload still `pending` that was registered before
+    /// `registered_before`, with `error_code`; returns how many.
+    async fn expire_uploads(
+        &self,
+        registered_before: Timestamp,
+        error_code: &str,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     /// Deletes the row (its blob must already be gone); `false` when absent.
     async fn delete_document(&self, id: &DocumentId) -> StoreResult<bool>;
     /// Up to `limit` of the connector's documents, newest first: ids and

@@ -160,6 +160,24 @@ impl DocumentStore for Backend {
         Ok(())
     }
 
+    async fn expire_uploads(
+        &self,
+        registered_before: Timestamp,
+        error_code: &str,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'failed', error_code = $1, updated_at = $2 \
+             WHERE status = 'pending' AND created_at < $3",
+        )
+        .bind(error_code)
+        .bind(at.as_micros())
+        .bind(registered_before.as_micros())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn update_document(
         &self,
         id: &DocumentId,
