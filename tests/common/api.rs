@@ -282,7 +282,20 @@ impl TestServer {
         let resp = self.put_upload(&url, bytes.to_vec()).await;
         assert_eq!(resp.status(), 200, "PUT upload");
         self.run_jobs();
-        self.get_document(key, &id).await
+        // The server's own workers may hold the job `run-jobs` did not get.
+        wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || async {
+                let doc = self.get_document(key, &id).await;
+                if doc["status"] == "processing" {
+                    Err(doc.to_string())
+                } else {
+                    Ok(doc)
+                }
+            },
+        )
+        .await
     }
 
     /// Waits until the server's own workers have completed a document.
