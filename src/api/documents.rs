@@ -138,7 +138,8 @@ impl From<&Document> for DocumentView {
     }
 }
 
-/// The base of signed URLs: `public_url`, else this request's host.
+/// The base of signed URLs: `public_url`, else this request's host (which
+/// `limits::host` has already checked is `host[:port]`; HTTP/1.0 may omit it).
 fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &app.config.public_url {
         return url.trim_end_matches('/').to_string();
@@ -146,7 +147,6 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or(&app.config.http_addr);
     format!("http://{host}")
 }
