@@ -46,6 +46,7 @@ pub struct Config {
     pub blobs: BlobsConfig,
     pub smtp: SmtpConfig,
     pub rate_limit: RateLimitConfig,
+    pub events: EventsConfig,
     /// After SIGTERM, how long in-flight work may take before the process exits anyway.
     pub shutdown_timeout: String,
     pub portals: Vec<PortalConfig>,
@@ -69,6 +70,7 @@ impl Default for Config {
             blobs: BlobsConfig::default(),
             smtp: SmtpConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            events: EventsConfig::default(),
             shutdown_timeout: "30s".into(),
             portals: Vec::new(),
         }
@@ -227,6 +229,28 @@ impl JobsConfig {
     }
 }
 
+/// The connectors' activity log (`GET /connectors/{id}/events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events older than this are removed by the periodic sweep.
+    pub retention: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            retention: "30d".into(),
+        }
+    }
+}
+
+impl EventsConfig {
+    pub fn retention(&self) -> Duration {
+        secs(&self.retention)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlobsConfig {
@@ -342,6 +366,9 @@ pub struct PortalConfig {
     /// Time allowed for each read from the portal.
     #[serde(default = "default_transfer_timeout")]
     pub transfer_timeout: String,
+    /// A sync still running after this long ends `error`.
+    #[serde(default = "default_max_sync_duration")]
+    pub max_sync_duration: String,
 }
 
 impl PortalConfig {
@@ -353,6 +380,9 @@ impl PortalConfig {
     }
     pub fn transfer_timeout(&self) -> Duration {
         secs(&self.transfer_timeout)
+    }
+    pub fn max_sync_duration(&self) -> Duration {
+        secs(&self.max_sync_duration)
     }
 }
 
@@ -367,6 +397,9 @@ fn default_sync_interval() -> String {
 }
 fn default_connect_timeout() -> String {
     "30s".into()
+}
+fn default_max_sync_duration() -> String {
+    "6h".into()
 }
 fn default_transfer_timeout() -> String {
     "60s".into()
@@ -452,6 +485,7 @@ impl Config {
             ("http.header_timeout", &self.http.header_timeout),
             ("http.idle_timeout", &self.http.idle_timeout),
             ("shutdown_timeout", &self.shutdown_timeout),
+            ("events.retention", &self.events.retention),
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
@@ -526,6 +560,7 @@ impl Config {
                 ("sync_interval", &p.sync_interval),
                 ("connect_timeout", &p.connect_timeout),
                 ("transfer_timeout", &p.transfer_timeout),
+                ("max_sync_duration", &p.max_sync_duration),
             ] {
                 parse_duration_secs(value)
                     .map_err(|e| anyhow::anyhow!("invalid configuration: {at}.{key} {e}"))?;
@@ -606,6 +641,7 @@ mod tests {
             sync_interval: "1h".into(),
             connect_timeout: "30s".into(),
             transfer_timeout: "60s".into(),
+            max_sync_duration: "6h".into(),
         };
         let mut c = Config {
             portals: vec![portal("a"), portal("b")],

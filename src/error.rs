@@ -16,6 +16,8 @@ pub enum Error {
     ConnectorArchived,
     #[error("Connector is being deleted")]
     ConnectorDeleting,
+    #[error("Connector is paused; resume it first")]
+    ConnectorPaused,
     #[error("A sync of this connector is already pending or running")]
     SyncInProgress,
     #[error("Sync job not found")]

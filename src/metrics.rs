@@ -12,6 +12,14 @@ pub const JOB_QUEUE: &str = "inlet_job_queue_depth";
 pub const DOCUMENTS_PURGED: &str = "inlet_documents_purged_total";
 pub const RATE_LIMITED: &str = "inlet_rate_limited_total";
 pub const SYNCS: &str = "inlet_syncs_total";
+/// Connectors by state (`active`, `paused`, `archived`, `deleting`).
+pub const CONNECTORS: &str = "inlet_connectors";
+/// Connector events written, by type and whether folded into an earlier one.
+pub const EVENTS: &str = "inlet_connector_events_total";
+/// Syncs whose worker died, resumed by another.
+pub const SYNCS_TAKEN_OVER: &str = "inlet_syncs_taken_over_total";
+/// Sync files given up on after their retries.
+pub const SYNC_FILES_SKIPPED: &str = "inlet_sync_files_skipped_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -262,7 +262,7 @@ async fn the_conformance_check_catches_drift() {
     for (pointer, value) in [
         ("/surprise", json!(1)),
         ("/files_count", json!("ten")),
-        ("/state", json!("paused")),
+        ("/state", json!("frozen")),
         ("/config/allowed_emails", json!("a@b.example")),
         ("/last_sync_at", json!(5)),
     ] {

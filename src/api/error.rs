@@ -107,6 +107,7 @@ impl From<Error> for ApiError {
             }
             Error::ConnectorArchived => Self::new(S::CONFLICT, "CONNECTOR_ARCHIVED", e.to_string()),
             Error::ConnectorDeleting => Self::new(S::CONFLICT, "CONNECTOR_DELETING", e.to_string()),
+            Error::ConnectorPaused => Self::new(S::CONFLICT, "CONNECTOR_PAUSED", e.to_string()),
             Error::SyncInProgress => Self::new(S::CONFLICT, "SYNC_IN_PROGRESS", e.to_string()),
             Error::SyncJobNotFound => Self::new(S::NOT_FOUND, "SYNC_JOB_NOT_FOUND", e.to_string()),
             Error::SyncJobFinished => Self::new(S::CONFLICT, "SYNC_JOB_FINISHED", e.to_string()),

@@ -52,16 +52,20 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, ApiErro
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     match app.store.job_counts().await {
-        Ok(counts) => {
-            for state in ["queued", "running", "dead"] {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| s == state)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!(crate::metrics::JOB_QUEUE, "state" => state).set(n as f64);
-            }
-        }
+        Ok(counts) => gauges(
+            crate::metrics::JOB_QUEUE,
+            &["queued", "running", "dead"],
+            &counts,
+        ),
         Err(e) => tracing::warn!(error = %e, "could not count jobs for metrics"),
+    }
+    match app.store.connector_counts().await {
+        Ok(counts) => gauges(
+            crate::metrics::CONNECTORS,
+            &["active", "paused", "archived", "deleting"],
+            &counts,
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not count connectors for metrics"),
     }
     (
         [(
@@ -70,4 +74,15 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         )],
         crate::metrics::handle().render(),
     )
+}
+
+/// Sets `name{state=...}` for every state, 0 for those `counts` lacks.
+fn gauges(name: &'static str, states: &[&'static str], counts: &[(String, i64)]) {
+    for state in states {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!(name, "state" => *state).set(n as f64);
+    }
 }

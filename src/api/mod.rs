@@ -6,6 +6,7 @@ pub mod conn;
 pub mod connectors;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod health;
 pub mod json;
@@ -36,6 +37,10 @@ pub fn router(app: AppState) -> Router {
             connectors::create_connector,
             connectors::list_connectors
         ))
+        .routes(routes!(connectors::validate_connector))
+        .routes(routes!(connectors::pause_connector))
+        .routes(routes!(connectors::resume_connector))
+        .routes(routes!(events::list_events))
         .routes(routes!(
             connectors::get_connector,
             connectors::update_connector,

@@ -68,6 +68,16 @@ pub struct SyncJobView {
     pub indexed_document_count: i64,
     pub skipped_document_count: i64,
     pub error: Option<String>,
+    /// Extension: files skipped after their retries (the first 100).
+    pub errors: Vec<FileErrorView>,
+}
+
+/// A file the sync skipped, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileErrorView {
+    pub remote_path: String,
+    pub message: String,
 }
 
 impl From<&SyncJob> for SyncJobView {
@@ -94,6 +104,14 @@ impl From<&SyncJob> for SyncJobView {
             indexed_document_count: j.indexed_document_count,
             skipped_document_count: j.skipped_document_count,
             error: j.error.clone(),
+            errors: j
+                .errors
+                .iter()
+                .map(|e| FileErrorView {
+                    remote_path: e.remote_path.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
         }
     }
 }

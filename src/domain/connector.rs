@@ -32,11 +32,18 @@ impl ConnectorKind {
     }
 }
 
-/// `active` ingests; `archived` (soft delete) keeps its documents and ingests
-/// nothing; `deleting` is a hard delete under way, ended by the purge.
+/// `active` ingests; `paused` ingests nothing for now (its inbox answers
+/// 451 so senders retry; no sync starts) and resumes at will; `archived`
+/// (soft delete) keeps its documents and ingests nothing; `deleting` is a
+/// hard delete under way, ended by the purge.
+///
+/// Moves: active ⇄ paused (pause, resume); active or paused → archived
+/// (soft delete); any → deleting (hard delete). Nothing leaves archived
+/// except to deleting, and nothing leaves deleting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectorState {
     Active,
+    Paused,
     Archived,
     Deleting,
 }
@@ -45,6 +52,7 @@ impl ConnectorState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
+            Self::Paused => "paused",
             Self::Archived => "archived",
             Self::Deleting => "deleting",
         }
@@ -53,6 +61,7 @@ impl ConnectorState {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(Self::Active),
+            "paused" => Some(Self::Paused),
             "archived" => Some(Self::Archived),
             "deleting" => Some(Self::Deleting),
             _ => None,
@@ -106,26 +115,50 @@ impl Description {
 }
 
 /// Validates sender addresses and folds duplicates case-insensitively,
-/// keeping the first spelling and the client's order.
+/// keeping the first spelling and the client's order. The first problem.
 pub fn parse_allowed_emails(raw: &[String]) -> Result<Vec<String>, ValidationError> {
+    check_allowed_emails(raw).map_err(|mut all| all.swap_remove(0))
+}
+
+/// [`parse_allowed_emails`] reporting every problem (never an empty list).
+pub fn check_allowed_emails(raw: &[String]) -> Result<Vec<String>, Vec<ValidationError>> {
+    check_allowed_entries(raw.len(), raw.iter().map(String::as_str).enumerate())
+}
+
+/// [`check_allowed_emails`] of the entries of a list of `count` items that
+/// are strings, each with its position in the list.
+pub fn check_allowed_entries<'a>(
+    count: usize,
+    entries: impl Iterator<Item = (usize, &'a str)>,
+) -> Result<Vec<String>, Vec<ValidationError>> {
     const FIELD: &str = "config.allowed_emails";
-    if raw.len() > MAX_ALLOWED_EMAILS {
-        return Err(ValidationError::new(
+    let mut problems = Vec::new();
+    if count > MAX_ALLOWED_EMAILS {
+        problems.push(ValidationError::new(
             FIELD,
             format!("must hold at most {MAX_ALLOWED_EMAILS} addresses"),
         ));
     }
-    let mut seen = HashSet::with_capacity(raw.len());
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, entry) in raw.iter().enumerate() {
-        let addr = email_address::parse(entry).map_err(|why| {
-            ValidationError::new(format!("{FIELD}[{i}]"), format!("{entry:?} {why}"))
-        })?;
-        if seen.insert(addr.to_ascii_lowercase()) {
-            out.push(addr);
+    let mut seen = HashSet::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
+    for (i, entry) in entries {
+        match email_address::parse(entry) {
+            Ok(addr) => {
+                if seen.insert(addr.to_ascii_lowercase()) {
+                    out.push(addr);
+                }
+            }
+            Err(why) => problems.push(ValidationError::new(
+                format!("{FIELD}[{i}]"),
+                format!("{entry:?} {why}"),
+            )),
         }
     }
-    Ok(out)
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The allowed-sender rule: one of `senders` is on the list, addresses
@@ -137,20 +170,26 @@ pub fn allows_sender(allowed_emails: &[String], senders: &[&str]) -> bool {
 }
 
 /// Login of an `investment_research` connector: both parts required.
-pub fn parse_research_login(
+/// Every problem; a message never holds the password.
+pub fn check_research_login(
     user_id: &str,
     password: &str,
-) -> Result<(String, String), ValidationError> {
+) -> Result<(String, String), Vec<ValidationError>> {
+    let mut problems = Vec::new();
     if user_id.trim().is_empty() {
-        return Err(ValidationError::new("config.user_id", "must not be empty"));
+        problems.push(ValidationError::new("config.user_id", "must not be empty"));
     }
     if password.is_empty() {
-        return Err(ValidationError::new(
+        problems.push(ValidationError::new(
             "config.user_password",
             "must not be empty",
         ));
     }
-    Ok((user_id.trim().to_string(), password.to_string()))
+    if problems.is_empty() {
+        Ok((user_id.trim().to_string(), password.to_string()))
+    } else {
+        Err(problems)
+    }
 }
 
 /// A fresh inbox id: 12 random lowercase hex characters.
@@ -238,9 +277,12 @@ impl Connector {
         }
     }
 
-    /// `true` once soft- or hard-deleted.
+    /// `true` once soft- or hard-deleted (a paused connector is not).
     pub fn archived(&self) -> bool {
-        self.state != ConnectorState::Active
+        matches!(
+            self.state,
+            ConnectorState::Archived | ConnectorState::Deleting
+        )
     }
 }
 
@@ -285,6 +327,24 @@ mod tests {
         assert_eq!(err.field, "config.allowed_emails[1]");
         let many: Vec<String> = (0..1001).map(|i| format!("u{i}@example.com")).collect();
         assert!(parse_allowed_emails(&many).is_err());
+    }
+
+    #[test]
+    fn every_bad_address_is_reported() {
+        let raw: Vec<String> = ["a@x.example", "nope", "b@x.example", "also bad"]
+            .map(String::from)
+            .to_vec();
+        let fields: Vec<String> = check_allowed_emails(&raw)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["config.allowed_emails[1]", "config.allowed_emails[3]"]
+        );
+        let login = check_research_login(" ", "").unwrap_err();
+        assert_eq!(login.len(), 2);
     }
 
     #[test]

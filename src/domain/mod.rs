@@ -5,6 +5,7 @@ pub mod connector;
 pub mod content_type;
 pub mod document;
 pub mod email_address;
+pub mod event;
 pub mod principal;
 pub mod sync_job;
 pub mod time;
@@ -13,6 +14,7 @@ pub use connector::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, LastSync,
 };
 pub use document::{Document, DocumentId, DocumentStatus, RequestOrigin, Tag};
+pub use event::{Event, EventReason, EventType};
 pub use principal::Principal;
 pub use sync_job::{SyncJob, SyncStatus, TriggerMethod};
 pub use time::Timestamp;

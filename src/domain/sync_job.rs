@@ -101,6 +101,18 @@ pub struct SyncJob {
     pub indexed_document_count: i64,
     pub skipped_document_count: i64,
     pub error: Option<String>,
+    /// Files given up on after their retries (the first [`MAX_FILE_ERRORS`]).
+    pub errors: Vec<FileError>,
+}
+
+/// Files listed in a sync job's `errors` at most.
+pub const MAX_FILE_ERRORS: usize = 100;
+
+/// A file a sync skipped after retrying it, and why (no secret in `message`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileError {
+    pub remote_path: String,
+    pub message: String,
 }
 
 /// A `YYYY-MM-DD` date, as the sync endpoint takes it.

@@ -174,8 +174,8 @@ impl Runner {
     }
 
     /// Works until `stop` turns true: runs due jobs, sleeps between polls
-    /// (or until woken), and periodically sweeps orphan blobs and fails
-    /// uploads that never came. Hands its
+    /// (or until woken), and periodically sweeps orphan blobs, fails
+    /// uploads that never came and drops events past their retention. Hands its
     /// leases back when it stops.
     pub async fn work(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let poll = self.app.config.jobs.poll_interval();
@@ -204,6 +204,9 @@ impl Runner {
                     crate::service::documents::expire_uploads(&self.app, Timestamp::now()).await
                 {
                     tracing::error!(error = %e, "expiring uploads failed");
+                }
+                if let Err(e) = crate::service::events::expire(&self.app, Timestamp::now()).await {
+                    tracing::error!(error = %e, "expiring connector events failed");
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             }

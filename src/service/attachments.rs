@@ -69,6 +69,7 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
             follow_up: None,
             also_archived: true,
             senders: None,
+            event: None,
         };
         ingest(app, new, Source::Connector(admission))
             .await

@@ -2,11 +2,14 @@
 //! recipient names, whether a sender may deliver to it, and storing an
 //! accepted message as a document (attachments follow through a job).
 
+use super::events::{self, MailFacts};
 use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
 use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::document::{auto_tag, eml_file_name};
-use crate::domain::{Connector, ConnectorState, DocumentId, RequestOrigin, Timestamp};
+use crate::domain::{
+    Connector, ConnectorState, DocumentId, EventReason, EventType, RequestOrigin, Timestamp,
+};
 use crate::error::{Error, Result};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Map};
@@ -20,6 +23,8 @@ pub enum Recipient {
     Unknown,
     /// An inbox whose connector is archived or being deleted.
     Inactive,
+    /// An inbox whose connector is paused: the sender should retry later.
+    Paused(Box<Connector>),
 }
 
 pub async fn recipient(app: &AppState, address: &str) -> Result<Recipient> {
@@ -39,6 +44,7 @@ pub async fn recipient(app: &AppState, address: &str) -> Result<Recipient> {
             .await?
         {
             Some(c) if c.state == ConnectorState::Active => Recipient::Inbox(Box::new(c)),
+            Some(c) if c.state == ConnectorState::Paused => Recipient::Paused(Box::new(c)),
             Some(_) => Recipient::Inactive,
             None => Recipient::Unknown,
         },
@@ -66,6 +72,9 @@ pub enum Delivery {
     SenderNotAllowed,
     /// Every recipient's connector stopped ingesting meanwhile: nothing stored.
     Inactive,
+    /// A recipient's connector was paused meanwhile and none stored it:
+    /// nothing stored, the sender should retry.
+    Paused,
     /// Several `From` fields, or one naming a group or several mailboxes:
     /// whose message it is cannot be told, so nothing is stored.
     AmbiguousAuthor,
@@ -147,11 +156,17 @@ pub async fn deliver(
     message: StoredMessage,
 ) -> Result<Delivery> {
     let headers = read_headers(&message.headers);
+    let facts = MailFacts {
+        envelope_from: mail_from,
+        header_from: headers.from.as_deref(),
+        subject: headers.subject.as_deref(),
+    };
     if !headers.one_author {
         app.blobs
             .delete(&message.blob_key)
             .await
             .map_err(|e| Error::Internal(e.into()))?;
+        events::email_refused(app, recipients, &facts, EventReason::AmbiguousFrom, 550).await;
         return Ok(Delivery::AmbiguousAuthor);
     }
     let dedupe_key = match &headers.message_id {
@@ -175,7 +190,10 @@ pub async fn deliver(
     let from = headers.from.as_deref().unwrap_or(mail_from);
     let file_name = eml_file_name(headers.subject.as_deref());
 
-    let (mut stored, mut duplicates, mut refused, mut inactive) = (0, 0, 0, 0);
+    let (mut stored, mut duplicates, mut refused, mut inactive, mut paused) = (0, 0, 0, 0, 0);
+    // Who refused this sender, and who already had the message: logged once
+    // the reply is known.
+    let (mut refusing, mut pausing, mut had_it) = (Vec::new(), Vec::new(), Vec::new());
     let mut original_used = false;
     for listed in recipients {
         // The connector as it is now: a change made during DATA applies.
@@ -186,6 +204,7 @@ pub async fn deliver(
         // Checked again when stored; checked here to spare copying the bytes.
         if !connector.allows_sender(&senders) {
             refused += 1;
+            refusing.push(connector);
             continue;
         }
         let Some(email_hash) = connector.config.email_hash() else {
@@ -232,22 +251,37 @@ pub async fn deliver(
         let follow_up = JobSpec::ExtractAttachments {
             document_id: id.clone(),
         };
+        let mut accepted =
+            events::email_event(app, &connector, EventType::EmailAccepted, None, 250, &facts);
+        accepted.document_ids.push(id.as_str().to_string());
         let admission = Admission {
             auto_tags: &auto_tags,
             dedupe_key: &dedupe_key,
             follow_up: headers.may_have_attachments.then_some(&follow_up),
             also_archived: false,
             senders: Some(&senders),
+            event: Some(&accepted),
         };
         match ingest(app, new, Source::Connector(admission)).await? {
             Ingestion::Stored(_) => {
                 stored += 1;
                 original_used |= use_original;
+                events::counted(EventType::EmailAccepted, false);
                 tracing::info!(document_id = %id, connector_id = %connector.id, size = message.size, "email stored");
             }
-            Ingestion::Duplicate => duplicates += 1,
+            Ingestion::Duplicate => {
+                duplicates += 1;
+                had_it.push(connector);
+            }
             Ingestion::ConnectorInactive => inactive += 1,
-            Ingestion::SenderNotAllowed => refused += 1,
+            Ingestion::Paused => {
+                paused += 1;
+                pausing.push(connector);
+            }
+            Ingestion::SenderNotAllowed => {
+                refused += 1;
+                refusing.push(connector);
+            }
         }
     }
     if !original_used {
@@ -256,14 +290,34 @@ pub async fn deliver(
             .await
             .map_err(|e| Error::Internal(e.into()))?;
     }
-    tracing::debug!(stored, duplicates, refused, inactive, "delivery finished");
-    Ok(if stored + duplicates > 0 {
+    tracing::debug!(
+        stored,
+        duplicates,
+        refused,
+        inactive,
+        paused,
+        "delivery finished"
+    );
+    let delivery = if stored + duplicates > 0 {
         Delivery::Accepted { stored, duplicates }
+    } else if paused > 0 {
+        // Retrying reaches the paused inbox once it is resumed.
+        Delivery::Paused
     } else if refused > 0 {
         Delivery::SenderNotAllowed
     } else {
         Delivery::Inactive
-    })
+    };
+    // Each event carries the reply the sender got for the whole transaction.
+    let code = match delivery {
+        Delivery::Accepted { .. } => 250,
+        Delivery::Paused => 451,
+        _ => 550,
+    };
+    events::email_refused(app, &refusing, &facts, EventReason::SenderNotAllowed, code).await;
+    events::email_refused(app, &pausing, &facts, EventReason::InboxPaused, code).await;
+    events::email_refused(app, &had_it, &facts, EventReason::Duplicate, 250).await;
+    Ok(delivery)
 }
 
 #[cfg(test)]

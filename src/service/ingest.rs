@@ -6,7 +6,7 @@
 use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::document::status_for_size;
-use crate::domain::{Document, DocumentId, DocumentStatus, RequestOrigin, Timestamp};
+use crate::domain::{Document, DocumentId, DocumentStatus, Event, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::{Ingest, Ingested};
 use serde_json::{Map, Value};
@@ -66,6 +66,8 @@ pub struct Admission<'a> {
     pub also_archived: bool,
     /// When given, one must (still) be an allowed sender.
     pub senders: Option<&'a [&'a str]>,
+    /// The activity-log entry of a stored document, written with it.
+    pub event: Option<&'a Event>,
 }
 
 /// How ingesting a document ended.
@@ -78,6 +80,8 @@ pub enum Ingestion {
     Duplicate,
     /// The connector was archived or is being deleted.
     ConnectorInactive,
+    /// The connector is paused.
+    Paused,
     /// None of the senders is (any longer) allowed.
     SenderNotAllowed,
 }
@@ -134,6 +138,7 @@ pub async fn ingest(app: &AppState, new: NewDocument, source: Source<'_>) -> Res
         follow_up: follow_up.as_ref(),
         also_archived: rules.also_archived,
         senders: rules.senders,
+        event: rules.event,
     };
     let outcome = match app.store.insert_ingested(&ingest).await? {
         Ingested::Stored => {
@@ -144,6 +149,7 @@ pub async fn ingest(app: &AppState, new: NewDocument, source: Source<'_>) -> Res
         }
         Ingested::Duplicate => Ingestion::Duplicate,
         Ingested::ConnectorInactive => Ingestion::ConnectorInactive,
+        Ingested::Paused => Ingestion::Paused,
         Ingested::SenderNotAllowed => Ingestion::SenderNotAllowed,
     };
     if let (true, Some(key)) = (drop_if_refused, &doc.blob_key) {
@@ -195,6 +201,7 @@ mod tests {
             follow_up: None,
             also_archived: false,
             senders,
+            event: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod connectors;
 pub mod documents;
 pub mod email;
+pub mod events;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

@@ -52,6 +52,7 @@ async fn start(
     match connector.state {
         ConnectorState::Archived => return Err(Error::ConnectorArchived),
         ConnectorState::Deleting => return Err(Error::ConnectorDeleting),
+        ConnectorState::Paused => return Err(Error::ConnectorPaused),
         ConnectorState::Active => {}
     }
     let job = SyncJob {
@@ -66,6 +67,7 @@ async fn start(
         indexed_document_count: 0,
         skipped_document_count: 0,
         error: None,
+        errors: Vec::new(),
     };
     let run = JobSpec::RunSync {
         sync_job_id: job.id,
@@ -80,6 +82,7 @@ async fn start(
         SyncStart::InProgress => Err(Error::SyncInProgress),
         SyncStart::Inactive => match app.store.connector(connector.id).await? {
             Some(c) if c.state == ConnectorState::Deleting => Err(Error::ConnectorDeleting),
+            Some(c) if c.state == ConnectorState::Paused => Err(Error::ConnectorPaused),
             Some(_) => Err(Error::ConnectorArchived),
             None => Err(Error::ConnectorNotFound),
         },
@@ -174,7 +177,12 @@ pub async fn schedule_due(app: &AppState, now: Timestamp) -> anyhow::Result<usiz
             });
         match start(app, &connector, TriggerMethod::Scheduled, since).await {
             Ok(_) => started += 1,
-            Err(Error::SyncInProgress | Error::ConnectorArchived | Error::ConnectorDeleting) => {}
+            Err(
+                Error::SyncInProgress
+                | Error::ConnectorArchived
+                | Error::ConnectorDeleting
+                | Error::ConnectorPaused,
+            ) => {}
             Err(e) => return Err(anyhow::anyhow!(e)),
         }
     }

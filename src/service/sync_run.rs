@@ -7,8 +7,10 @@ use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
 use super::jobs::{JobError, Step};
 use super::AppState;
 use crate::domain::document::{auto_tag, remote_file_name};
+use crate::domain::event::clip;
 use crate::domain::{
-    content_type, ConnectorConfig, DocumentId, RequestOrigin, SyncStatus, Timestamp,
+    content_type, ConnectorConfig, DocumentId, Event, EventType, RequestOrigin, SyncStatus,
+    Timestamp,
 };
 use crate::portals::{self, PortalSession, RemoteFile, WalkLimits};
 use bytes::{Bytes, BytesMut};
@@ -153,6 +155,7 @@ async fn sync(
         }
         match fetch(
             app,
+            id,
             session.as_mut(),
             &connector,
             &portal.broker,
@@ -193,8 +196,10 @@ enum FetchError {
 }
 
 /// Stores one remote file unless it is already there; `Ok(true)` when stored.
+#[allow(clippy::too_many_arguments)]
 async fn fetch(
     app: &AppState,
+    sync_job: Uuid,
     session: &mut dyn PortalSession,
     connector: &crate::domain::Connector,
     broker: &str,
@@ -298,18 +303,26 @@ async fn fetch(
             drop_if_refused: true,
         }),
     };
+    let mut stored = Event::new(connector.id, EventType::SyncFileStored, Timestamp::now());
+    stored.sync_job_id = Some(sync_job);
+    stored.remote_path = Some(clip(&file.path));
+    stored.document_ids.push(new.id.as_str().to_string());
     let admission = Admission {
         auto_tags: tags,
         dedupe_key: &dedupe_key,
         follow_up: None,
         also_archived: false,
         senders: None,
+        event: Some(&stored),
     };
     match ingest(app, new, Source::Connector(admission))
         .await
         .map_err(|e| local(&e))?
     {
-        Ingestion::Stored(_) => Ok(true),
+        Ingestion::Stored(_) => {
+            super::events::counted(EventType::SyncFileStored, false);
+            Ok(true)
+        }
         _ => Ok(false),
     }
 }

@@ -4,8 +4,10 @@
 
 use super::data::{self, DataOutcome};
 use super::load::Load;
+use crate::domain::EventReason;
 use crate::domain::{Connector, DocumentId};
 use crate::service::email::{self, Delivery, Recipient, StoredMessage};
+use crate::service::events::{self, MailFacts};
 use crate::service::AppState;
 use smtp_proto::{Error as ParseError, Request};
 use std::io;
@@ -286,6 +288,10 @@ impl<'a> Session<'a> {
                         Ok(Recipient::Inactive) => {
                             self.reply("550 5.7.1 This inbox no longer accepts mail")
                         }
+                        Ok(Recipient::Paused(c)) => {
+                            self.reply("451 4.2.1 Inbox paused");
+                            self.refused(&[*c], EventReason::InboxPaused, 451).await;
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "recipient lookup failed");
                             self.reply("451 4.3.0 Temporary failure, try again later");
@@ -334,6 +340,17 @@ impl<'a> Session<'a> {
         Ok(After::Continue)
     }
 
+    /// Logs a refusal in the recipients' activity logs (envelope facts only:
+    /// the headers were not read, or not kept).
+    async fn refused(&self, recipients: &[Connector], reason: EventReason, code: u16) {
+        let mail = MailFacts {
+            envelope_from: self.mail_from.as_deref().unwrap_or_default(),
+            header_from: None,
+            subject: None,
+        };
+        events::email_refused(self.app, recipients, &mail, reason, code).await;
+    }
+
     /// The trace lines a final destination adds (RFC 5321 §4.4).
     fn trace_headers(&self, mail_from: &str) -> String {
         let helo: String = self
@@ -380,6 +397,8 @@ impl<'a> Session<'a> {
             Ok(DataOutcome::TooLarge) => {
                 metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "too_large")
                     .increment(1);
+                let recipients = std::mem::take(&mut self.recipients);
+                self.refused(&recipients, EventReason::TooLarge, 552).await;
                 self.reply(&format!(
                     "552 5.3.4 Message size exceeds the limit of {} bytes",
                     cfg.max_message_bytes
@@ -422,6 +441,10 @@ impl<'a> Session<'a> {
             Ok(Delivery::Inactive) => {
                 self.reply("550 5.7.1 This inbox no longer accepts mail");
                 "inactive"
+            }
+            Ok(Delivery::Paused) => {
+                self.reply("451 4.2.1 Inbox paused");
+                "paused"
             }
             Ok(Delivery::AmbiguousAuthor) => {
                 self.reply("550 5.7.1 A message needs exactly one From mailbox");

@@ -1,7 +1,7 @@
 //! Connectors: their rows, lists, lifecycle and the last steps of a purge.
 
 use super::{NewJob, StoreResult};
-use crate::domain::{Connector, ConnectorKind, Principal, Timestamp};
+use crate::domain::{Connector, ConnectorKind, ConnectorState, Event, Principal, Timestamp};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub enum Ownership {
 pub struct ConnectorPage {
     pub kind: Option<ConnectorKind>,
     pub archived: Option<bool>,
+    /// `Active`, `Paused` or `Archived` (deleting ones are never listed).
+    pub state: Option<ConnectorState>,
     pub ownership: Ownership,
     /// Keyset position: the `(created_at, id)` of the last row already seen.
     pub after: Option<(Timestamp, Uuid)>,
@@ -44,13 +46,27 @@ pub trait ConnectorStore: Send + Sync {
     /// senders) and `updated_at`, unless the connector is being deleted.
     /// Returns `false` when nothing was written.
     async fn update_connector(&self, connector: &Connector) -> StoreResult<bool>;
-    /// Moves an `active` connector to `archived`; other states are left alone.
-    async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()>;
+    /// Moves an `active` or `paused` connector to `archived` and records
+    /// `event`, in one transaction; other states are left alone.
+    async fn archive_connector(&self, id: Uuid, at: Timestamp, event: &Event) -> StoreResult<()>;
+    /// Pauses an `active` connector (`paused: true`, halting its syncs) or
+    /// resumes a `paused` one, recording `event` in the same transaction.
+    /// `false` when the connector was not in the state to move from.
+    async fn set_paused(
+        &self,
+        id: Uuid,
+        paused: bool,
+        at: Timestamp,
+        event: &Event,
+    ) -> StoreResult<bool>;
     /// Moves a connector to `deleting` and records its purge job, in one
     /// transaction. `false` when it was already being deleted.
     async fn begin_hard_delete(&self, id: Uuid, at: Timestamp, purge: &NewJob)
         -> StoreResult<bool>;
     /// The purge's last step, in one transaction: the owner's automatic tags
-    /// that no document uses any more, then the connector row.
+    /// that no document uses any more, the connector's events, then the
+    /// connector row.
     async fn finish_purge(&self, connector: Uuid) -> StoreResult<()>;
+    /// How many connectors are in each state, for metrics.
+    async fn connector_counts(&self) -> StoreResult<Vec<(String, i64)>>;
 }

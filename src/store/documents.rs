@@ -1,7 +1,9 @@
 //! Documents: uploads and what connectors ingest, their lists and life.
 
 use super::{NewJob, Ownership, StoreResult};
-use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
+use crate::domain::{
+    Document, DocumentId, DocumentStatus, Event, Principal, RequestOrigin, Timestamp,
+};
 use async_trait::async_trait;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -43,6 +45,8 @@ pub enum Ingested {
     Duplicate,
     /// The connector was archived or is being deleted: nothing was stored.
     ConnectorInactive,
+    /// The connector is paused: nothing was stored (senders retry).
+    Paused,
     /// None of the senders is (any longer) in the connector's allowed list.
     SenderNotAllowed,
 }
@@ -61,6 +65,8 @@ pub struct Ingest<'a> {
     pub also_archived: bool,
     /// When given, one of them must be in the connector's `allowed_emails`.
     pub senders: Option<&'a [&'a str]>,
+    /// Recorded in the insert's transaction when the document is stored.
+    pub event: Option<&'a Event>,
 }
 
 /// What processing learned from a document's bytes.

@@ -7,6 +7,7 @@
 
 mod connectors;
 mod documents;
+mod events;
 mod jobs;
 mod keys;
 mod postgres;
@@ -17,6 +18,7 @@ mod tags;
 
 pub use connectors::{ConnectorPage, ConnectorStore, Ownership};
 pub use documents::{DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, Processed};
+pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};
 pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
@@ -47,12 +49,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The whole store: every aggregate's operations on one database.
 pub trait Store:
-    KeyStore + ConnectorStore + DocumentStore + TagStore + JobQueue + SyncStore + 'static
+    KeyStore + ConnectorStore + DocumentStore + EventLog + TagStore + JobQueue + SyncStore + 'static
 {
 }
 
 impl<T> Store for T where
-    T: KeyStore + ConnectorStore + DocumentStore + TagStore + JobQueue + SyncStore + 'static
+    T: KeyStore
+        + ConnectorStore
+        + DocumentStore
+        + EventLog
+        + TagStore
+        + JobQueue
+        + SyncStore
+        + 'static
 {
 }
 

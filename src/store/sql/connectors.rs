@@ -1,7 +1,8 @@
 // Connectors (compiled per backend by `statements!`).
 
+use super::events::insert_event;
 use super::syncs::stop_syncs;
-use crate::domain::{Connector, ConnectorState, Principal, Timestamp};
+use crate::domain::{Connector, ConnectorState, Event, Principal, Timestamp};
 use crate::store::sql::is_unique_violation;
 use crate::store::sql::rows::{config_columns, ConnectorRow, CONNECTOR_COLUMNS};
 use crate::store::{ConnectorPage, ConnectorStore, NewJob, StoreError, StoreResult};
@@ -70,10 +71,11 @@ impl ConnectorStore for Backend {
         Ok(true)
     }
 
-    async fn archive_connector(&self, id: Uuid, at: Timestamp) -> StoreResult<()> {
+    async fn archive_connector(&self, id: Uuid, at: Timestamp, event: &Event) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE connectors SET state = $1, updated_at = $2 \
+        // A paused connector's row is `active` too.
+        let done = sqlx::query(
+            "UPDATE connectors SET state = $1, updated_at = $2, paused_at = NULL \
              WHERE connector_id = $3 AND state = $4",
         )
         .bind(ConnectorState::Archived.as_str())
@@ -82,9 +84,42 @@ impl ConnectorStore for Backend {
         .bind(ConnectorState::Active.as_str())
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 1 {
+            insert_event(&mut tx, event).await?;
+        }
         stop_syncs(&mut tx, id, at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_paused(
+        &self,
+        id: Uuid,
+        paused: bool,
+        at: Timestamp,
+        event: &Event,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(if paused {
+            "UPDATE connectors SET paused_at = $1, updated_at = $1 \
+             WHERE connector_id = $2 AND state = 'active' AND paused_at IS NULL"
+        } else {
+            "UPDATE connectors SET paused_at = NULL, updated_at = $1 \
+             WHERE connector_id = $2 AND state = 'active' AND paused_at IS NOT NULL"
+        })
+        .bind(at.as_micros())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if paused {
+            stop_syncs(&mut tx, id, at).await?;
+        }
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn begin_hard_delete(
@@ -95,7 +130,7 @@ impl ConnectorStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE connectors SET state = 'deleting', updated_at = $1 \
+            "UPDATE connectors SET state = 'deleting', paused_at = NULL, updated_at = $1 \
              WHERE connector_id = $2 AND state <> 'deleting'",
         )
         .bind(at.as_micros())
@@ -130,6 +165,10 @@ impl ConnectorStore for Backend {
         .bind(&owner)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM connector_events WHERE connector_id = $1")
+            .bind(connector.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM sync_jobs WHERE connector_id = $1")
             .bind(connector.to_string())
             .execute(&mut *tx)
@@ -140,6 +179,15 @@ impl ConnectorStore for Backend {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn connector_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT CASE WHEN paused_at IS NULL THEN state ELSE 'paused' END AS s, COUNT(*) \
+             FROM connectors GROUP BY s",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 }
 
@@ -178,7 +226,11 @@ pub(in crate::store) async fn insert_connector(conn: &mut Conn, c: &Connector) -
     .bind(c.label.as_str())
     .bind(c.description.as_str())
     .bind(c.share_with_org)
-    .bind(c.state.as_str())
+    // Paused is `active` with `paused_at` set (never inserted so anyway).
+    .bind(match c.state {
+        ConnectorState::Paused => ConnectorState::Active.as_str(),
+        s => s.as_str(),
+    })
     .bind(email_hash)
     .bind(allowed)
     .bind(research_user)
@@ -220,6 +272,17 @@ pub(in crate::store) fn list_query(
             match page.archived {
                 Some(true) => q.push(" AND c.state = 'archived'"),
                 Some(false) => q.push(" AND c.state = 'active'"),
+                None => q,
+            };
+            match page.state {
+                Some(ConnectorState::Active) => {
+                    q.push(" AND c.state = 'active' AND c.paused_at IS NULL")
+                }
+                Some(ConnectorState::Paused) => {
+                    q.push(" AND c.state = 'active' AND c.paused_at IS NOT NULL")
+                }
+                Some(ConnectorState::Archived) => q.push(" AND c.state = 'archived'"),
+                Some(ConnectorState::Deleting) => q.push(" AND 1 = 0"),
                 None => q,
             };
             if let Some((at, id)) = page.after {

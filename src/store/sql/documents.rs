@@ -40,6 +40,7 @@ impl DocumentStore for Backend {
         let auto_tags = ingest.auto_tags.to_vec();
         let dedupe_key = ingest.dedupe_key.to_string();
         let follow_up = ingest.follow_up.cloned();
+        let event = ingest.event.cloned();
         let also_archived = ingest.also_archived;
         let senders: Option<Vec<String>> = ingest
             .senders
@@ -56,6 +57,7 @@ impl DocumentStore for Backend {
                     follow_up: follow_up.as_ref(),
                     also_archived,
                     senders: senders.as_deref(),
+                    event: event.as_ref(),
                 };
                 ingest_in(conn, &ingest).await
             })
@@ -307,19 +309,24 @@ async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested
         .connector_id
         .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
     lock_connector(conn, connector).await?;
-    let current: Option<(String, bool, Option<String>, bool)> = sqlx::query_as(
+    let current: Option<(String, bool, Option<String>, bool, Option<i64>)> = sqlx::query_as(
         "SELECT state, share_with_org, allowed_emails, EXISTS (SELECT 1 FROM documents \
-         WHERE connector_id = $1 AND dedupe_key = $2) FROM connectors WHERE connector_id = $1",
+         WHERE connector_id = $1 AND dedupe_key = $2), paused_at FROM connectors \
+         WHERE connector_id = $1",
     )
     .bind(connector.to_string())
     .bind(ingest.dedupe_key)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((state, share_with_org, allowed, duplicate)) = current else {
+    let Some((state, share_with_org, allowed, duplicate, paused_at)) = current else {
         return Ok(Ingested::ConnectorInactive);
     };
     if !(state == "active" || (ingest.also_archived && state == "archived")) {
         return Ok(Ingested::ConnectorInactive);
+    }
+    // Parts of a message accepted before the pause are still kept.
+    if paused_at.is_some() && !ingest.also_archived {
+        return Ok(Ingested::Paused);
     }
     if let Some(senders) = ingest.senders {
         let allowed: Vec<String> = allowed
@@ -340,6 +347,9 @@ async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested
     insert_document_in(conn, &doc, &[], ingest.auto_tags, Some(ingest.dedupe_key)).await?;
     if let Some(job) = ingest.follow_up {
         insert_job(conn, job, doc.created_at).await?;
+    }
+    if let Some(event) = ingest.event {
+        super::events::insert_event(conn, event).await?;
     }
     Ok(Ingested::Stored)
 }

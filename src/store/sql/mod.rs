@@ -26,6 +26,8 @@ mod connectors;
 #[cfg(any())]
 mod documents;
 #[cfg(any())]
+mod events;
+#[cfg(any())]
 mod jobs;
 #[cfg(any())]
 mod keys;
@@ -102,7 +104,7 @@ macro_rules! statements {
         const DIALECT: $crate::store::sql::Dialect = $dialect;
         /// A connection of this backend, inside a transaction or not.
         type Conn = <Db as sqlx::Database>::Connection;
-        $crate::store::sql::statements!(@include keys, connectors, documents, tags, jobs, syncs, visibility);
+        $crate::store::sql::statements!(@include keys, connectors, documents, events, tags, jobs, syncs, visibility);
     };
     (@include $($aggregate:ident),*) => {
         $(

@@ -32,12 +32,13 @@ pub(in crate::store) struct ConnectorRow {
     pub last_sync_count: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub paused_at: Option<i64>,
 }
 
 pub(in crate::store) const CONNECTOR_COLUMNS: &str = "connector_id, user_id, org_id, kind, label, \
     description, share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
     password_sealed, files_count, last_sync_at, last_sync_status, last_sync_error_msg, \
-    last_sync_count, created_at, updated_at";
+    last_sync_count, created_at, updated_at, paused_at";
 
 fn corrupt(id: &str, what: &str) -> StoreError {
     StoreError::Corrupt(format!("connector {id}: {what}"))
@@ -49,8 +50,14 @@ impl TryFrom<ConnectorRow> for Connector {
     fn try_from(r: ConnectorRow) -> Result<Self, StoreError> {
         let id = Uuid::try_parse(&r.connector_id).map_err(|_| corrupt(&r.connector_id, "id"))?;
         let kind = ConnectorKind::parse(&r.kind).ok_or_else(|| corrupt(&r.connector_id, "kind"))?;
-        let state =
-            ConnectorState::parse(&r.state).ok_or_else(|| corrupt(&r.connector_id, "state"))?;
+        let state = match ConnectorState::parse(&r.state) {
+            // Pausing keeps the row `active` and sets `paused_at`.
+            Some(ConnectorState::Active) if r.paused_at.is_some() => ConnectorState::Paused,
+            Some(
+                s @ (ConnectorState::Active | ConnectorState::Archived | ConnectorState::Deleting),
+            ) => s,
+            _ => return Err(corrupt(&r.connector_id, "state")),
+        };
         let config = match kind {
             ConnectorKind::Email => ConnectorConfig::Email {
                 allowed_emails: r
@@ -271,12 +278,13 @@ pub(in crate::store) struct SyncJobRow {
     pub indexed_document_count: i64,
     pub skipped_document_count: i64,
     pub error: Option<String>,
+    pub errors: String,
 }
 
 pub(in crate::store) const SYNC_JOB_COLUMNS: &str =
     "sync_job_id, connector_id, status, trigger_method, \
     date_limit, created_at, started_at, completed_at, indexed_document_count, \
-    skipped_document_count, error";
+    skipped_document_count, error, errors";
 
 impl TryFrom<SyncJobRow> for SyncJob {
     type Error = StoreError;
@@ -296,6 +304,7 @@ impl TryFrom<SyncJobRow> for SyncJob {
             indexed_document_count: r.indexed_document_count,
             skipped_document_count: r.skipped_document_count,
             error: r.error,
+            errors: serde_json::from_str(&r.errors).map_err(|_| bad("errors"))?,
         })
     }
 }

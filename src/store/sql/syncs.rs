@@ -21,7 +21,8 @@ impl SyncStore for Backend {
     async fn create_sync_job(&self, sync: &SyncJob, run: &NewJob) -> StoreResult<SyncStart> {
         let mut tx = self.begin_write().await?;
         let active: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT state FROM connectors WHERE connector_id = $1 AND state = 'active'{}",
+            "SELECT state FROM connectors WHERE connector_id = $1 AND state = 'active' \
+             AND paused_at IS NULL{}",
             DIALECT.row_lock
         )))
         .bind(sync.connector_id.to_string())
@@ -194,7 +195,8 @@ impl SyncStore for Backend {
     ) -> StoreResult<Vec<(Connector, Timestamp)>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {CONNECTOR_COLUMNS}, next_sync_at FROM connectors \
-             WHERE kind = 'investment_research' AND state = 'active' AND next_sync_at <= $1 \
+             WHERE kind = 'investment_research' AND state = 'active' AND paused_at IS NULL \
+             AND next_sync_at <= $1 \
              ORDER BY next_sync_at LIMIT $2"
         ));
         let rows = sqlx::query(sql)

@@ -196,6 +196,7 @@ mod tests {
                 let page = ConnectorPage {
                     kind: Some(ConnectorKind::Email),
                     archived: Some(false),
+                    state: Some(crate::domain::ConnectorState::Paused),
                     ownership,
                     after,
                     limit: 51,
