@@ -492,3 +492,362 @@ async fn scheduled_syncs_fire_by_themselves() {
     assert_eq!(job["trigger_method"], "scheduled");
     assert_eq!(docs(&s, &c).await.len(), 1);
 }
+
+async fn pause(s: &TestServer, c: &Value) -> reqwest::Response {
+    s.post(&format!("{}/pause", connector_path(c)), &s.admin_key)
+        .await
+}
+
+async fn events_of(s: &TestServer, c: &Value) -> Vec<Value> {
+    let page = s
+        .get_json(
+            &format!("{}/events?limit=500", connector_path(c)),
+            &s.admin_key,
+        )
+        .await;
+    page["results"].as_array().unwrap().clone()
+}
+
+fn bulk(sshd: &Sshd, n: usize) {
+    for i in 0..n {
+        sshd.file(
+            &format!("bulk/{i:04}.txt"),
+            format!("bulk note {i}").as_bytes(),
+            at("2026-02-10T08:30:00Z"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn pausing_cancels_a_running_sync_and_refuses_new_ones_until_resumed() {
+    let sshd = Sshd::start();
+    bulk(&sshd, 400);
+    let s = server(&sshd).start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
+    })
+    .await;
+    let paused: Value = pause(&s, &c).await.json().await.unwrap();
+    assert_eq!(paused["state"], "paused");
+    let job = wait_finished(&s, &id).await;
+    assert_eq!(job["status"], "canceled", "{job}");
+    assert!(job["indexed_document_count"].as_i64().unwrap() < 400);
+
+    let refused = s.request_sync(&s.admin_key, &c, "2026-01-01").await;
+    assert_error(refused, 409, "CONNECTOR_PAUSED").await;
+    let resumed = s
+        .post(&format!("{}/resume", connector_path(&c)), &s.admin_key)
+        .await;
+    assert_eq!(resumed.status(), 200);
+    let again = trigger(&s, &c, "2026-01-01").await;
+    let job = wait_finished(&s, again["sync_job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        docs(&s, &c).await.len(),
+        400,
+        "the rest came after the resume"
+    );
+}
+
+#[tokio::test]
+async fn no_scheduled_sync_starts_while_paused() {
+    let sshd = Sshd::start();
+    sshd.file("daily.txt", b"daily", at("2026-02-10T08:30:00Z"));
+    let portal = sshd
+        .portal("acme", &sshd.fingerprint)
+        .replace("connect_timeout", "sync_interval = \"1s\"\nconnect_timeout");
+    let s = TestServer::builder().portal(&portal).start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    assert_eq!(pause(&s, &c).await.status(), 200);
+    let history = format!("{}/sync_jobs", connector_path(&c));
+    // Three intervals pass: none starts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let jobs = s.get_json(&history, &s.admin_key).await;
+    let started: Vec<&Value> = jobs["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["status"] != "canceled")
+        .collect();
+    assert!(started.is_empty(), "{jobs}");
+    s.post(&format!("{}/resume", connector_path(&c)), &s.admin_key)
+        .await;
+    wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let jobs = s.get_json(&history, &s.admin_key).await;
+            jobs["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["status"] == "completed" && j["trigger_method"] == "scheduled")
+                .cloned()
+                .ok_or(format!("{jobs}"))
+        },
+    )
+    .await;
+}
+
+/// A file the portal will not serve is tried three times, then skipped
+/// and listed on the job, which still completes.
+#[tokio::test]
+async fn an_unreadable_file_is_retried_then_skipped_and_listed() {
+    let sshd = Sshd::start();
+    sshd.file("a.txt", b"first", at("2026-02-10T08:30:00Z"));
+    let locked = sshd.file("b-locked.txt", b"secret", at("2026-02-10T08:30:00Z"));
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    sshd.file("c.txt", b"third", at("2026-02-10T08:30:00Z"));
+    let s = server(&sshd).manual_jobs().start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let job = sync_to_the_end(&s, &c).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["indexed_document_count"], 2);
+    assert_eq!(job["skipped_document_count"], 1);
+    let errors = job["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{job}");
+    assert_eq!(errors[0]["remote_path"], locked.to_str().unwrap(), "{job}");
+    let message = errors[0]["message"].as_str().unwrap().to_lowercase();
+    assert!(message.contains("permission"), "{message}");
+    assert!(!job.to_string().contains(PASSWORD));
+    let log = events_of(&s, &c).await;
+    let failed: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["type"] == "sync_file_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{log:?}");
+    assert_eq!(failed[0]["remote_path"], locked.to_str().unwrap());
+    assert_eq!(failed[0]["sync_job_id"], job["sync_job_id"]);
+    let stored = log
+        .iter()
+        .filter(|e| e["type"] == "sync_file_stored")
+        .count();
+    assert_eq!(stored, 2, "{log:?}");
+    assert_eq!(docs(&s, &c).await.len(), 2);
+    // The next sync tries it again, and takes it once readable.
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let job = sync_to_the_end(&s, &c).await;
+    assert_eq!(
+        (
+            job["status"].as_str(),
+            job["indexed_document_count"].as_i64()
+        ),
+        (Some("completed"), Some(1))
+    );
+    assert_eq!(job["errors"], json!([]));
+}
+
+#[tokio::test]
+async fn a_file_that_vanishes_mid_sync_is_skipped_and_the_sync_completes() {
+    let sshd = Sshd::start();
+    bulk(&sshd, 300);
+    let s = server(&sshd).start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
+    })
+    .await;
+    let last = sshd.root.join("bulk/0299.txt");
+    std::fs::remove_file(&last).unwrap();
+    let job = wait_finished(&s, &id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["indexed_document_count"], 299, "{job}");
+    assert_eq!(job["skipped_document_count"], 1);
+    assert_eq!(job["errors"][0]["remote_path"], last.to_str().unwrap());
+    assert!(
+        job["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vanished"),
+        "{job}"
+    );
+    let metrics = s.metrics().await;
+    assert!(
+        metrics.contains("inlet_sync_files_skipped_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_portal_that_stops_answering_ends_the_sync_in_error() {
+    let sshd = Sshd::start();
+    bulk(&sshd, 400);
+    let portal = sshd
+        .portal("acme", &sshd.fingerprint)
+        .replace("transfer_timeout = \"10s\"", "transfer_timeout = \"2s\"");
+    let s = TestServer::builder().portal(&portal).start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
+    })
+    .await;
+    sshd.freeze();
+    let job = wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] != "in_progress"
+    })
+    .await;
+    sshd.thaw();
+    assert_eq!(job["status"], "error", "{job}");
+    // A read that times out, or the session the client closed for
+    // inactivity: either way the portal stopped answering.
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not answer in time") || error.contains("stopped answering"),
+        "{job}"
+    );
+    assert_eq!(job["errors"], json!([]), "no file was blamed: {job}");
+    assert!(job["indexed_document_count"].as_i64().unwrap() < 400);
+    let connector = s.get_json(&connector_path(&c), &s.admin_key).await;
+    assert_eq!(connector["last_sync_status"], "FAILED");
+}
+
+/// A worker killed mid-sync: another process takes the sync over once the
+/// lease expires, and finishes it.
+#[tokio::test]
+async fn a_replica_takes_over_a_sync_whose_worker_was_killed() {
+    let sshd = Sshd::start();
+    bulk(&sshd, 300);
+    let mut s = server(&sshd).job_lease("2s").start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() >= 10
+    })
+    .await;
+    let replica = s.replica();
+    s.kill();
+    let job = wait_for_job(&replica, &id, Duration::from_secs(60), |job| {
+        job["status"] == "completed"
+    })
+    .await;
+    // Files the killed worker stored after its last progress report count
+    // as skipped (already there) on resume; each is stored once.
+    let counted = job["indexed_document_count"].as_i64().unwrap()
+        + job["skipped_document_count"].as_i64().unwrap();
+    assert!(counted >= 300, "{job}");
+    assert_eq!(
+        docs(&replica, &c).await.len(),
+        300,
+        "every file exactly once"
+    );
+    let metrics = replica.metrics().await;
+    assert!(
+        metrics.contains("inlet_syncs_taken_over_total 1"),
+        "{metrics}"
+    );
+}
+
+/// A sync running past `max_sync_duration` ends `error`: here, one whose
+/// worker was killed and that is taken over after the limit.
+#[tokio::test]
+async fn a_sync_past_max_sync_duration_ends_in_error() {
+    let sshd = Sshd::start();
+    bulk(&sshd, 300);
+    let portal = sshd.portal("acme", &sshd.fingerprint).replace(
+        "connect_timeout",
+        "max_sync_duration = \"2s\"\nconnect_timeout",
+    );
+    let mut s = TestServer::builder()
+        .portal(&portal)
+        .job_lease("2s")
+        .start()
+        .await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
+    })
+    .await;
+    s.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.restart();
+    let job = wait_finished(&s, &id).await;
+    assert_eq!(job["status"], "error", "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("max_sync_duration"),
+        "{job}"
+    );
+}
+
+/// `POST /connectors/validate` with `test_connection` logs in to the real
+/// portal: each way it can fail is reported on `connection`, without the
+/// password.
+#[tokio::test]
+async fn validate_tests_the_portal_connection() {
+    let sshd = Sshd::start();
+    // A listener that accepts and never speaks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let port_line = format!("port = {}", sshd.port);
+    let s = server(&sshd)
+        .portal(&sshd.portal(
+            "wrong-key",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ))
+        .portal(
+            &sshd
+                .portal("closed", &sshd.fingerprint)
+                .replace(&port_line, &format!("port = {closed_port}")),
+        )
+        .portal(
+            &sshd
+                .portal("silent", &sshd.fingerprint)
+                .replace(&port_line, &format!("port = {silent_port}"))
+                .replace("connect_timeout = \"10s\"", "connect_timeout = \"2s\""),
+        )
+        .start()
+        .await;
+    let validate = |portal: &str, password: &str| {
+        let body = json!({"type": "investment_research", "label": "r", "test_connection": true,
+                          "config": {"user_id": USER, "user_password": password, "portal": portal}});
+        let s = &s;
+        async move {
+            let resp = s
+                .post_json("/contents/v1/connectors/validate", &s.admin_key, &body)
+                .await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(validate("acme", PASSWORD).await, json!({"valid": true}));
+    let wrong_password = "Wrong-Portal-Pass-99";
+    for (portal, password, cause) in [
+        ("acme", wrong_password, "refused the login"),
+        ("wrong-key", PASSWORD, "host key"),
+        ("closed", PASSWORD, "cannot connect"),
+        ("silent", PASSWORD, "did not answer in time"),
+    ] {
+        let out = validate(portal, password).await;
+        assert_eq!(out["valid"], false, "{portal}: {out}");
+        assert_eq!(out["errors"][0]["field"], "connection", "{portal}: {out}");
+        let message = out["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(cause), "{portal}: {message}");
+        assert!(!out.to_string().contains(password), "{portal}: {out}");
+    }
+    drop(silent);
+    let list = s.get_json(common::CONNECTORS, &s.admin_key).await;
+    assert_eq!(list["results"], json!([]), "nothing was created");
+}

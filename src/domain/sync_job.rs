@@ -108,6 +108,29 @@ pub struct SyncJob {
 /// Files listed in a sync job's `errors` at most.
 pub const MAX_FILE_ERRORS: usize = 100;
 
+/// What a running sync has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub indexed: i64,
+    pub skipped: i64,
+    /// The first [`MAX_FILE_ERRORS`] files given up on.
+    pub errors: Vec<FileError>,
+}
+
+impl SyncCounts {
+    /// A file given up on: counted as skipped, and listed while the list
+    /// has room.
+    pub fn give_up(&mut self, remote_path: &str, message: String) {
+        self.skipped += 1;
+        if self.errors.len() < MAX_FILE_ERRORS {
+            self.errors.push(FileError {
+                remote_path: remote_path.to_string(),
+                message,
+            });
+        }
+    }
+}
+
 /// A file a sync skipped after retrying it, and why (no secret in `message`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileError {

@@ -106,6 +106,13 @@ impl Runner {
             }
             Err(e) => {
                 tracing::error!(job_id = %job.id, kind = %job.kind, attempts = job.attempts, error = %e, "job failed for good; marked dead");
+                if let Ok(JobSpec::RunSync { sync_job_id }) = JobSpec::try_from(&job) {
+                    // A sync never stays in progress after its job is dead.
+                    if let Err(e) = sync_run::give_up(&self.app, sync_job_id, &e.to_string()).await
+                    {
+                        tracing::error!(%sync_job_id, error = %e, "could not end an abandoned sync");
+                    }
+                }
                 store
                     .bury_job(job.id, &self.worker_id, &e.to_string())
                     .await?;

@@ -56,7 +56,20 @@ pub trait PortalSession: Send {
     async fn list(&mut self, limits: WalkLimits) -> Result<Vec<RemoteFile>, PortalError>;
     /// A file's bytes, streamed.
     async fn open(&mut self, path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>, PortalError>;
+    /// A cheap request that shows the session still answers.
+    async fn ping(&mut self) -> Result<(), PortalError>;
     async fn close(self: Box<Self>);
+}
+
+impl PortalError {
+    /// The session or the portal is gone (rather than one file being
+    /// unreadable): retrying file by file cannot help, the sync ends.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect(_) | Self::HostKey(_) | Self::Login | Self::Timeout(_)
+        )
+    }
 }
 
 /// Logs in to `portal` with a user's credentials.

@@ -181,6 +181,19 @@ impl PortalSession for SftpSession {
         Ok(Box::new(file))
     }
 
+    async fn ping(&mut self) -> Result<(), PortalError> {
+        let root = if self.root.is_empty() {
+            "/"
+        } else {
+            &self.root
+        };
+        self.sftp
+            .metadata(root)
+            .await
+            .map(|_| ())
+            .map_err(|e| sftp_error(root, e))
+    }
+
     async fn close(self: Box<Self>) {
         let _ = self.sftp.close().await;
         let _ = self

@@ -8,9 +8,10 @@ use super::jobs::{JobError, Step};
 use super::AppState;
 use crate::domain::document::{auto_tag, remote_file_name};
 use crate::domain::event::clip;
+use crate::domain::sync_job::SyncCounts;
 use crate::domain::{
-    content_type, ConnectorConfig, DocumentId, Event, EventType, RequestOrigin, SyncStatus,
-    Timestamp,
+    content_type, ConnectorConfig, DocumentId, Event, EventReason, EventType, RequestOrigin,
+    SyncJob, SyncStatus, Timestamp,
 };
 use crate::portals::{self, PortalSession, RemoteFile, WalkLimits};
 use bytes::{Bytes, BytesMut};
@@ -21,6 +22,8 @@ use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 const CHUNK: usize = 64 * 1024;
+/// The error of a read from the portal that took longer than its timeout.
+const READ_TIMED_OUT: &str = "portal read timed out";
 
 /// How a sync ended, when it did not need another attempt.
 struct Ended {
@@ -28,27 +31,33 @@ struct Ended {
     error: Option<String>,
 }
 
+/// Attempts per file before it is skipped (the first and two retries).
+const FILE_ATTEMPTS: u32 = 3;
+
 pub async fn run_sync(app: &AppState, id: Uuid) -> Result<Step, JobError> {
     let store = &app.store;
+    let now = Timestamp::now();
     let Some(job) = store
-        .start_sync_job(id, Timestamp::now())
+        .start_sync_job(id, now)
         .await
         .map_err(JobError::transient)?
     else {
         return Ok(Step::Done);
     };
-    let (mut indexed, mut skipped) = (job.indexed_document_count, job.skipped_document_count);
+    let mut counts = SyncCounts {
+        indexed: job.indexed_document_count,
+        skipped: job.skipped_document_count,
+        errors: job.errors.clone(),
+    };
     let ended = match job.status {
         SyncStatus::InProgress => {
-            sync(
-                app,
-                id,
-                job.connector_id,
-                job.date_limit.as_deref(),
-                &mut indexed,
-                &mut skipped,
-            )
-            .await?
+            if job.started_at != Some(now) {
+                // Its worker died (its lease expired) or gave it up: this
+                // run resumes it; what was stored stays, nothing is stored twice.
+                metrics::counter!(crate::metrics::SYNCS_TAKEN_OVER).increment(1);
+                tracing::warn!(sync_job_id = %id, indexed = counts.indexed, "taking over a sync whose worker was lost");
+            }
+            sync(app, &job, &mut counts).await?
         }
         SyncStatus::Canceling => Ended {
             status: SyncStatus::Canceled,
@@ -56,20 +65,46 @@ pub async fn run_sync(app: &AppState, id: Uuid) -> Result<Step, JobError> {
         },
         _ => return Ok(Step::Done), // finished already
     };
-    store
+    finish(app, id, ended, &counts).await?;
+    Ok(Step::Done)
+}
+
+async fn finish(
+    app: &AppState,
+    id: Uuid,
+    ended: Ended,
+    counts: &SyncCounts,
+) -> Result<(), JobError> {
+    app.store
         .finish_sync_job(
             id,
             ended.status,
             ended.error.as_deref(),
-            indexed,
-            skipped,
+            counts,
             Timestamp::now(),
         )
         .await
         .map_err(JobError::transient)?;
-    tracing::info!(sync_job_id = %id, status = ended.status.as_str(), indexed, skipped, error = ended.error.as_deref().unwrap_or(""), "sync finished");
+    tracing::info!(sync_job_id = %id, status = ended.status.as_str(), indexed = counts.indexed, skipped = counts.skipped, error = ended.error.as_deref().unwrap_or(""), "sync finished");
     metrics::counter!(crate::metrics::SYNCS, "outcome" => ended.status.as_str()).increment(1);
-    Ok(Step::Done)
+    Ok(())
+}
+
+/// The durable job of a sync failed for good (its workers kept dying or
+/// failing): the sync ends `error` rather than stay in progress forever.
+pub async fn give_up(app: &AppState, id: Uuid, why: &str) -> Result<(), JobError> {
+    let Some(job) = app.store.sync_job(id).await.map_err(JobError::transient)? else {
+        return Ok(());
+    };
+    if job.status.is_finished() {
+        return Ok(());
+    }
+    let counts = SyncCounts {
+        indexed: job.indexed_document_count,
+        skipped: job.skipped_document_count,
+        errors: job.errors,
+    };
+    finish(app, id, failed(format!("worker lost: {why}")), &counts).await
 }
 
 fn failed(e: impl std::fmt::Display) -> Ended {
@@ -79,17 +114,11 @@ fn failed(e: impl std::fmt::Display) -> Ended {
     }
 }
 
-async fn sync(
-    app: &AppState,
-    id: Uuid,
-    connector_id: Uuid,
-    date_limit: Option<&str>,
-    indexed: &mut i64,
-    skipped: &mut i64,
-) -> Result<Ended, JobError> {
+async fn sync(app: &AppState, job: &SyncJob, counts: &mut SyncCounts) -> Result<Ended, JobError> {
+    let id = job.id;
     let Some(connector) = app
         .store
-        .connector(connector_id)
+        .connector(job.connector_id)
         .await
         .map_err(JobError::transient)?
     else {
@@ -111,6 +140,17 @@ async fn sync(
             "portal {portal:?} is no longer configured on this server"
         )));
     };
+    let started = job.started_at.unwrap_or_else(Timestamp::now);
+    let deadline = started.plus(portal.max_sync_duration());
+    let overran = || {
+        failed(format!(
+            "the sync ran longer than max_sync_duration ({})",
+            portal.max_sync_duration
+        ))
+    };
+    if Timestamp::now() > deadline {
+        return Ok(overran());
+    }
     let Some(password) = app.secret.open(&password.0, connector.id.as_bytes()) else {
         return Ok(failed(
             "the stored credentials cannot be decrypted (was the server key changed?)",
@@ -119,7 +159,9 @@ async fn sync(
     let Ok(password) = String::from_utf8(password) else {
         return Ok(failed("the stored credentials are not valid text"));
     };
-    let cutoff = date_limit
+    let cutoff = job
+        .date_limit
+        .as_deref()
         .and_then(Timestamp::parse)
         .map_or(i64::MIN, Timestamp::as_secs);
     let mut session = match portals::connect(portal, user_id, &password).await {
@@ -142,7 +184,14 @@ async fn sync(
         status: SyncStatus::Completed,
         error: None,
     };
-    for (n, file) in files.iter().filter(|f| f.modified >= cutoff).enumerate() {
+    let place = Place {
+        connector: &connector,
+        sync_job: id,
+        broker: &portal.broker,
+        tags: &tags,
+        timeout: portal.transfer_timeout(),
+    };
+    'files: for (n, file) in files.iter().filter(|f| f.modified >= cutoff).enumerate() {
         match app.store.sync_job(id).await.map_err(JobError::transient)? {
             Some(j) if j.status == SyncStatus::InProgress => {}
             _ => {
@@ -153,39 +202,99 @@ async fn sync(
                 break;
             }
         }
-        match fetch(
-            app,
-            id,
-            session.as_mut(),
-            &connector,
-            &portal.broker,
-            &tags,
-            file,
-            portal.transfer_timeout(),
-        )
-        .await
-        {
-            Ok(true) => *indexed += 1,
-            Ok(false) => *skipped += 1,
-            Err(FetchError::Portal(e)) => {
-                outcome = failed(e);
-                break;
+        if Timestamp::now() > deadline {
+            outcome = overran();
+            break;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match fetch(app, &place, session.as_mut(), file).await {
+                Ok(Fetched::Stored) => counts.indexed += 1,
+                Ok(Fetched::Unchanged) => counts.skipped += 1,
+                Ok(Fetched::TooLarge { limit }) => {
+                    counts.skipped += 1;
+                    let mut e = file_event(&place, EventType::SyncFileSkipped, file);
+                    e.reason = Some(EventReason::TooLarge);
+                    e.message = Some(format!("larger than the upload limit of {limit} bytes"));
+                    super::events::record(app, &e).await;
+                }
+                Err(FetchError::Portal(e)) if e.is_fatal() => {
+                    outcome = failed(e);
+                    break 'files;
+                }
+                Err(FetchError::Portal(e)) if attempt < FILE_ATTEMPTS => {
+                    tracing::info!(sync_job_id = %id, path = %file.path, attempt, error = %e, "file failed; retrying");
+                    continue;
+                }
+                Err(FetchError::Portal(e)) => {
+                    // One bad file does not fail the sync, unless the
+                    // portal itself stopped answering.
+                    let ping = tokio::time::timeout(place.timeout, session.ping()).await;
+                    match ping {
+                        Ok(Ok(())) => {}
+                        Ok(Err(lost)) => {
+                            outcome = failed(format!("the portal stopped answering ({lost})"));
+                            break 'files;
+                        }
+                        Err(_) => {
+                            outcome = failed(portals::PortalError::Timeout("checking the session"));
+                            break 'files;
+                        }
+                    }
+                    let message = e.to_string();
+                    tracing::warn!(sync_job_id = %id, path = %file.path, error = %message, "file skipped after {FILE_ATTEMPTS} attempts");
+                    metrics::counter!(crate::metrics::SYNC_FILES_SKIPPED).increment(1);
+                    let mut event = file_event(&place, EventType::SyncFileFailed, file);
+                    event.reason = Some(EventReason::FileError);
+                    event.message = Some(clip(&message));
+                    super::events::record(app, &event).await;
+                    counts.give_up(&file.path, message);
+                }
+                Err(FetchError::Local(e)) => {
+                    session.close().await;
+                    let _ = app.store.sync_progress(id, counts).await;
+                    return Err(e);
+                }
             }
-            Err(FetchError::Local(e)) => {
-                session.close().await;
-                let _ = app.store.sync_progress(id, *indexed, *skipped).await;
-                return Err(e);
-            }
+            break;
         }
         if n % 10 == 9 {
             app.store
-                .sync_progress(id, *indexed, *skipped)
+                .sync_progress(id, counts)
                 .await
                 .map_err(JobError::transient)?;
         }
     }
     session.close().await;
     Ok(outcome)
+}
+
+/// What every file of one sync shares.
+struct Place<'a> {
+    connector: &'a crate::domain::Connector,
+    sync_job: Uuid,
+    broker: &'a str,
+    tags: &'a [String],
+    /// For each read from the portal.
+    timeout: std::time::Duration,
+}
+
+fn file_event(place: &Place<'_>, kind: EventType, file: &RemoteFile) -> Event {
+    let mut e = Event::new(place.connector.id, kind, Timestamp::now());
+    e.sync_job_id = Some(place.sync_job);
+    e.remote_path = Some(clip(&file.path));
+    e
+}
+
+/// What became of one remote file.
+enum Fetched {
+    Stored,
+    /// Already ingested (same path, size and time, or the same bytes).
+    Unchanged,
+    TooLarge {
+        limit: u64,
+    },
 }
 
 enum FetchError {
@@ -195,18 +304,15 @@ enum FetchError {
     Local(JobError),
 }
 
-/// Stores one remote file unless it is already there; `Ok(true)` when stored.
-#[allow(clippy::too_many_arguments)]
+/// Stores one remote file unless it is already there.
 async fn fetch(
     app: &AppState,
-    sync_job: Uuid,
+    place: &Place<'_>,
     session: &mut dyn PortalSession,
-    connector: &crate::domain::Connector,
-    broker: &str,
-    tags: &[String],
     file: &RemoteFile,
-    timeout: std::time::Duration,
-) -> Result<bool, FetchError> {
+) -> Result<Fetched, FetchError> {
+    let (connector, broker, tags, timeout) =
+        (place.connector, place.broker, place.tags, place.timeout);
     let local = |e: &dyn std::fmt::Display| FetchError::Local(JobError::transient(e));
     let dedupe_key = format!("sftp:{}:{}:{}", file.path, file.size, file.modified);
     if app
@@ -215,9 +321,12 @@ async fn fetch(
         .await
         .map_err(|e| local(&e))?
     {
-        return Ok(false);
+        return Ok(Fetched::Unchanged);
     }
-    let mut reader = session.open(&file.path).await.map_err(FetchError::Portal)?;
+    let mut reader = tokio::time::timeout(timeout, session.open(&file.path))
+        .await
+        .map_err(|_| FetchError::Portal(portals::PortalError::Timeout("opening a file")))?
+        .map_err(FetchError::Portal)?;
     let hasher = Mutex::new(Sha256::new());
     let head = Mutex::new(content_type::Head::default());
     let stream = futures_util::stream::unfold(&mut reader, |reader| async {
@@ -226,7 +335,7 @@ async fn fetch(
             Err(_) => Some((
                 Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    "portal read timed out",
+                    READ_TIMED_OUT,
                 )),
                 reader,
             )),
@@ -249,6 +358,11 @@ async fn fetch(
     let limit = app.config.documents.max_upload_bytes;
     let size = match app.blobs.put_stream(&key, Box::pin(stream), limit).await {
         Ok(size) => size,
+        Err(crate::blobs::BlobError::Source(e)) if e.contains(READ_TIMED_OUT) => {
+            return Err(FetchError::Portal(portals::PortalError::Timeout(
+                "reading a file",
+            )))
+        }
         Err(crate::blobs::BlobError::Source(e)) => {
             return Err(FetchError::Portal(portals::PortalError::Protocol(format!(
                 "{}: {e}",
@@ -257,7 +371,7 @@ async fn fetch(
         }
         Err(crate::blobs::BlobError::TooLarge { limit }) => {
             tracing::warn!(path = %file.path, limit, "remote file larger than the upload limit; skipped");
-            return Ok(false);
+            return Ok(Fetched::TooLarge { limit });
         }
         Err(e) => return Err(local(&e)),
     };
@@ -274,7 +388,7 @@ async fn fetch(
         .map_err(|e| local(&e))?
     {
         forget(app, &key).await?;
-        return Ok(false); // the same bytes under another name
+        return Ok(Fetched::Unchanged); // the same bytes under another name
     }
     let head = head.into_inner().unwrap_or_else(|e| e.into_inner());
     let file_name = remote_file_name(&file.path);
@@ -303,9 +417,7 @@ async fn fetch(
             drop_if_refused: true,
         }),
     };
-    let mut stored = Event::new(connector.id, EventType::SyncFileStored, Timestamp::now());
-    stored.sync_job_id = Some(sync_job);
-    stored.remote_path = Some(clip(&file.path));
+    let mut stored = file_event(place, EventType::SyncFileStored, file);
     stored.document_ids.push(new.id.as_str().to_string());
     let admission = Admission {
         auto_tags: tags,
@@ -321,9 +433,9 @@ async fn fetch(
     {
         Ingestion::Stored(_) => {
             super::events::counted(EventType::SyncFileStored, false);
-            Ok(true)
+            Ok(Fetched::Stored)
         }
-        _ => Ok(false),
+        _ => Ok(Fetched::Unchanged),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sync jobs of research connectors and their schedule.
 
 use super::{NewJob, StoreResult};
+use crate::domain::sync_job::SyncCounts;
 use crate::domain::{Connector, SyncJob, SyncStatus, Timestamp};
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -29,7 +30,7 @@ pub trait SyncStore: Send + Sync {
     /// pending → in_progress, and the connector's `last_sync_*` say so.
     /// Returns the job as it is afterwards (a canceled one stays canceled).
     async fn start_sync_job(&self, id: Uuid, at: Timestamp) -> StoreResult<Option<SyncJob>>;
-    async fn sync_progress(&self, id: Uuid, indexed: i64, skipped: i64) -> StoreResult<()>;
+    async fn sync_progress(&self, id: Uuid, counts: &SyncCounts) -> StoreResult<()>;
     /// Ends a job (completed, error or canceled) and records the outcome on
     /// its connector, in one transaction.
     async fn finish_sync_job(
@@ -37,8 +38,7 @@ pub trait SyncStore: Send + Sync {
         id: Uuid,
         status: SyncStatus,
         error: Option<&str>,
-        indexed: i64,
-        skipped: i64,
+        counts: &SyncCounts,
         at: Timestamp,
     ) -> StoreResult<()>;
     /// Deletes a connector's finished sync jobs.

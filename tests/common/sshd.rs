@@ -156,7 +156,40 @@ impl Sshd {
         )
     }
 
+    /// SIGSTOP to the server and every session process: connections stay
+    /// open and nothing answers (a portal that hangs).
+    pub fn freeze(&self) {
+        self.signal_all("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let mut pids = vec![self.child.id()];
+        let mut i = 0;
+        while i < pids.len() {
+            let out = Command::new("pgrep")
+                .args(["-P", &pids[i].to_string()])
+                .output()
+                .unwrap();
+            pids.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        for pid in pids {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+        }
+    }
+
     pub fn stop(&mut self) {
+        self.thaw(); // no session process is left stopped behind
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,6 +1,7 @@
 // Sync jobs and schedules (compiled per backend by `statements!`).
 
 use super::jobs::insert_job;
+use crate::domain::sync_job::SyncCounts;
 use crate::domain::{Connector, SyncJob, SyncStatus, Timestamp};
 use crate::store::sql::is_unique_violation;
 use crate::store::sql::rows::{ConnectorRow, SyncJobRow, CONNECTOR_COLUMNS, SYNC_JOB_COLUMNS};
@@ -113,13 +114,14 @@ impl SyncStore for Backend {
         self.sync_job(id).await
     }
 
-    async fn sync_progress(&self, id: Uuid, indexed: i64, skipped: i64) -> StoreResult<()> {
+    async fn sync_progress(&self, id: Uuid, counts: &SyncCounts) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE sync_jobs SET indexed_document_count = $1, skipped_document_count = $2 \
-             WHERE sync_job_id = $3",
+            "UPDATE sync_jobs SET indexed_document_count = $1, skipped_document_count = $2, \
+             errors = $3 WHERE sync_job_id = $4",
         )
-        .bind(indexed)
-        .bind(skipped)
+        .bind(counts.indexed)
+        .bind(counts.skipped)
+        .bind(errors_json(counts))
         .bind(id.to_string())
         .execute(self.pool())
         .await?;
@@ -131,23 +133,23 @@ impl SyncStore for Backend {
         id: Uuid,
         status: SyncStatus,
         error: Option<&str>,
-        indexed: i64,
-        skipped: i64,
+        counts: &SyncCounts,
         at: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         lock_connector_of_sync(&mut tx, id).await?;
         let done = sqlx::query(
             "UPDATE sync_jobs SET status = $1, error = $2, indexed_document_count = $3, \
-             skipped_document_count = $4, completed_at = $5 \
+             skipped_document_count = $4, completed_at = $5, errors = $7 \
              WHERE sync_job_id = $6 AND status IN ('pending', 'in_progress', 'canceling')",
         )
         .bind(status.as_str())
         .bind(error)
-        .bind(indexed)
-        .bind(skipped)
+        .bind(counts.indexed)
+        .bind(counts.skipped)
         .bind(at.as_micros())
         .bind(id.to_string())
+        .bind(errors_json(counts))
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
@@ -159,7 +161,7 @@ impl SyncStore for Backend {
             .bind(status.connector_status())
             .bind(at.as_micros())
             .bind(error)
-            .bind(indexed)
+            .bind(counts.indexed)
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -231,6 +233,10 @@ impl SyncStore for Backend {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+fn errors_json(counts: &SyncCounts) -> String {
+    serde_json::to_string(&counts.errors).expect("strings serialize")
 }
 
 /// Halts a connector's syncs: a pending one is canceled, a running one is
