@@ -50,6 +50,13 @@ async fn every_endpoint_is_documented() {
         ),
         ("/contents/v1/sync_jobs/{sync_job_id}", vec!["get"]),
         ("/contents/v1/sync_jobs/{sync_job_id}/cancel", vec!["post"]),
+        ("/contents/v1/connectors/validate", vec!["post"]),
+        ("/contents/v1/connectors/{connector_id}/pause", vec!["post"]),
+        (
+            "/contents/v1/connectors/{connector_id}/resume",
+            vec!["post"],
+        ),
+        ("/contents/v1/connectors/{connector_id}/events", vec!["get"]),
         ("/contents/v1/documents", vec!["get", "post"]),
         (
             "/contents/v1/documents/{id}",
@@ -144,6 +151,62 @@ async fn real_responses_conform_to_the_document() {
         "get",
         CONNECTORS,
         s.get(&format!("{CONNECTORS}?limit=0"), key).await,
+    )
+    .await;
+
+    // §13: validate, pause, resume, events.
+    let validate = "/contents/v1/connectors/validate";
+    for body in [
+        json!({"type": "email", "label": "v", "config": {"allowed_emails": []}}),
+        json!({"type": "email", "label": "", "config": {"allowed_emails": ["x"]}, "extra": 1}),
+        json!([]),
+    ] {
+        check(
+            &doc,
+            "post",
+            validate,
+            s.post_json(validate, key, &body).await,
+        )
+        .await;
+    }
+    for c in [&email, &research] {
+        let p = connector_path(c);
+        for (op, template) in [
+            ("pause", "/contents/v1/connectors/{connector_id}/pause"),
+            ("pause", "/contents/v1/connectors/{connector_id}/pause"),
+            ("resume", "/contents/v1/connectors/{connector_id}/resume"),
+        ] {
+            check(
+                &doc,
+                "post",
+                template,
+                s.post(&format!("{p}/{op}"), key).await,
+            )
+            .await;
+        }
+        let events = "/contents/v1/connectors/{connector_id}/events";
+        let page = check(
+            &doc,
+            "get",
+            events,
+            s.get(&format!("{p}/events"), key).await,
+        )
+        .await;
+        assert_eq!(page["results"].as_array().unwrap().len(), 2, "{page}");
+        check(
+            &doc,
+            "get",
+            events,
+            s.get(&format!("{p}/events?limit=0"), key).await,
+        )
+        .await;
+    }
+    let missing_events = format!("{CONNECTORS}/{}/events", uuid::Uuid::now_v7());
+    check(
+        &doc,
+        "get",
+        "/contents/v1/connectors/{connector_id}/events",
+        s.get(&missing_events, key).await,
     )
     .await;
 

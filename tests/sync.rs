@@ -851,3 +851,51 @@ async fn validate_tests_the_portal_connection() {
     let list = s.get_json(common::CONNECTORS, &s.admin_key).await;
     assert_eq!(list["results"], json!([]), "nothing was created");
 }
+
+/// Scheduled syncs missed while the only server was down run once at the
+/// next start, not once per missed interval.
+#[tokio::test]
+async fn missed_schedules_run_once_at_the_next_start() {
+    let sshd = Sshd::start();
+    sshd.file("daily.txt", b"daily", at("2026-02-10T08:30:00Z"));
+    let portal = sshd
+        .portal("acme", &sshd.fingerprint)
+        .replace("connect_timeout", "sync_interval = \"3s\"\nconnect_timeout");
+    let mut s = TestServer::builder().portal(&portal).start().await;
+    let c = research(&s, &s.admin_key, PASSWORD).await;
+    s.kill();
+    // Three intervals and more pass with no server.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let restarted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    s.restart();
+    let history = format!("{}/sync_jobs", connector_path(&c));
+    let after_restart = |jobs: &Value| -> Vec<Value> {
+        jobs["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["created_at"].as_str().unwrap() >= restarted_at.as_str())
+            .cloned()
+            .collect()
+    };
+    let first = wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let jobs = s.get_json(&history, &s.admin_key).await;
+            let new = after_restart(&jobs);
+            if new.is_empty() {
+                Err(format!("{jobs}"))
+            } else {
+                Ok(new)
+            }
+        },
+    )
+    .await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["trigger_method"], "scheduled");
+    // Shortly after, still one: the missed runs were not replayed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let jobs = s.get_json(&history, &s.admin_key).await;
+    assert_eq!(after_restart(&jobs).len(), 1, "{jobs}");
+}

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::json::{from_value, JsonBody};
-use super::params::{ConnectorId, Query};
+use super::params::{ConnectorId, ConnectorPath, Query};
 use crate::domain::connector::parse_allowed_emails;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, Principal,
@@ -622,7 +622,7 @@ pub async fn delete_connector(
     post,
     path = "/contents/v1/connectors/{connector_id}/pause",
     tag = "Connectors",
-    params(("connector_id" = Uuid, Path, description = "UUID of the connector")),
+    params(ConnectorPath),
     responses(
         (status = 200, description = "The paused connector", body = ConnectorView),
         (status = 400, description = "Malformed connector_id", body = ErrorBody),
@@ -648,7 +648,7 @@ pub async fn pause_connector(
     post,
     path = "/contents/v1/connectors/{connector_id}/resume",
     tag = "Connectors",
-    params(("connector_id" = Uuid, Path, description = "UUID of the connector")),
+    params(ConnectorPath),
     responses(
         (status = 200, description = "The active connector", body = ConnectorView),
         (status = 400, description = "Malformed connector_id", body = ErrorBody),

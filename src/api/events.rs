@@ -2,7 +2,7 @@
 //! activity log, newest first, paged with a cursor.
 
 use super::error::{ApiError, ErrorBody};
-use super::params::{parse_hyphenated_uuid, ConnectorId, Query};
+use super::params::{parse_hyphenated_uuid, ConnectorId, ConnectorPath, Query};
 use crate::domain::{Event, EventReason, EventType, Principal};
 use crate::service::{events as service, AppState};
 use axum::extract::{RawQuery, State};
@@ -133,6 +133,9 @@ pub struct ListEventsParams {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -152,7 +155,7 @@ fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
     get,
     path = "/contents/v1/connectors/{connector_id}/events",
     tag = "Connectors",
-    params(("connector_id" = Uuid, Path, description = "UUID of the connector"), ListEventsParams),
+    params(ConnectorPath, ListEventsParams),
     responses(
         (status = 200, description = "A page of events", body = EventList),
         (status = 400, description = "Malformed connector_id or query", body = ErrorBody),

@@ -29,6 +29,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectorId {
     }
 }
 
+/// `{connector_id}` as the OpenAPI document states it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // documents the path; `ConnectorId` parses it
+pub struct ConnectorPath {
+    /// UUID of the connector.
+    #[param(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    pub connector_id: String,
+}
+
 pub fn parse_hyphenated_uuid(raw: &str) -> Option<Uuid> {
     if raw.len() != 36 {
         return None;
