@@ -508,6 +508,19 @@ async fn events_of(s: &TestServer, c: &Value) -> Vec<Value> {
     page["results"].as_array().unwrap().clone()
 }
 
+/// Triggers a sync and waits until it runs and has stored `indexed` files.
+async fn running_sync(s: &TestServer, c: &Value, indexed: i64) -> String {
+    let id = trigger(s, c, "2026-01-01").await["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_job(s, &id, Duration::from_secs(30), |job| {
+        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() >= indexed
+    })
+    .await;
+    id
+}
+
 fn bulk(sshd: &Sshd, n: usize) {
     for i in 0..n {
         sshd.file(
@@ -524,14 +537,7 @@ async fn pausing_cancels_a_running_sync_and_refuses_new_ones_until_resumed() {
     bulk(&sshd, 400);
     let s = server(&sshd).start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
-        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
-    })
-    .await;
+    let id = running_sync(&s, &c, 1).await;
     let paused: Value = pause(&s, &c).await.json().await.unwrap();
     assert_eq!(paused["state"], "paused");
     let job = wait_finished(&s, &id).await;
@@ -648,14 +654,7 @@ async fn a_file_that_vanishes_mid_sync_is_skipped_and_the_sync_completes() {
     bulk(&sshd, 300);
     let s = server(&sshd).start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
-        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
-    })
-    .await;
+    let id = running_sync(&s, &c, 1).await;
     let last = sshd.root.join("bulk/0299.txt");
     std::fs::remove_file(&last).unwrap();
     let job = wait_finished(&s, &id).await;
@@ -686,14 +685,7 @@ async fn a_portal_that_stops_answering_ends_the_sync_in_error() {
         .replace("transfer_timeout = \"10s\"", "transfer_timeout = \"2s\"");
     let s = TestServer::builder().portal(&portal).start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
-        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
-    })
-    .await;
+    let id = running_sync(&s, &c, 1).await;
     sshd.freeze();
     let job = wait_for_job(&s, &id, Duration::from_secs(30), |job| {
         job["status"] != "in_progress"
@@ -722,14 +714,7 @@ async fn a_replica_takes_over_a_sync_whose_worker_was_killed() {
     bulk(&sshd, 300);
     let mut s = server(&sshd).job_lease("2s").start().await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
-        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() >= 10
-    })
-    .await;
+    let id = running_sync(&s, &c, 10).await;
     let replica = s.replica();
     s.kill();
     let job = wait_for_job(&replica, &id, Duration::from_secs(60), |job| {
@@ -769,14 +754,7 @@ async fn a_sync_past_max_sync_duration_ends_in_error() {
         .start()
         .await;
     let c = research(&s, &s.admin_key, PASSWORD).await;
-    let id = trigger(&s, &c, "2026-01-01").await["sync_job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_job(&s, &id, Duration::from_secs(30), |job| {
-        job["status"] == "in_progress" && job["indexed_document_count"].as_i64().unwrap() > 0
-    })
-    .await;
+    let id = running_sync(&s, &c, 1).await;
     s.kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
     s.restart();

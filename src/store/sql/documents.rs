@@ -303,13 +303,17 @@ impl Backend {
 
 /// Inside a write transaction, so the reads and the insert are one
 /// serialized step: an archive or an update either precedes it or follows it.
+/// What admitting a document reads of its connector: state, sharing,
+/// allowed senders, whether the dedupe key is taken, and `paused_at`.
+type AdmissionRow = (String, bool, Option<String>, bool, Option<i64>);
+
 async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested> {
     let doc = ingest.doc;
     let connector = doc
         .connector_id
         .ok_or_else(|| StoreError::Corrupt("an ingested document needs a connector".into()))?;
     lock_connector(conn, connector).await?;
-    let current: Option<(String, bool, Option<String>, bool, Option<i64>)> = sqlx::query_as(
+    let current: Option<AdmissionRow> = sqlx::query_as(
         "SELECT state, share_with_org, allowed_emails, EXISTS (SELECT 1 FROM documents \
          WHERE connector_id = $1 AND dedupe_key = $2), paused_at FROM connectors \
          WHERE connector_id = $1",
