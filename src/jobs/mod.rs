@@ -324,6 +324,81 @@ mod runner_tests {
         );
     }
 
+    /// A sync whose job keeps losing its worker ends `error` ("worker
+    /// lost") when the job is given up, instead of staying in progress.
+    #[tokio::test]
+    async fn a_sync_whose_job_dies_ends_worker_lost() {
+        use crate::domain::connector::Sealed;
+        use crate::domain::{
+            Connector, ConnectorConfig, ConnectorState, Description, Label, SyncJob, SyncStatus,
+            TriggerMethod,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        crate::service::keys::create(app.store.as_ref(), "o", "u", None)
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        let connector = Connector {
+            id: Uuid::now_v7(),
+            user_id: "u".into(),
+            org_id: "o".into(),
+            share_with_org: false,
+            label: Label::parse("r").unwrap(),
+            description: Description::default(),
+            config: ConnectorConfig::InvestmentResearch {
+                user_id: "x".into(),
+                portal: "p".into(),
+                password: Sealed(vec![1]),
+            },
+            state: ConnectorState::Active,
+            files_count: 0,
+            last_sync: None,
+            created_at: now,
+            updated_at: now,
+        };
+        app.store.insert_connector(&connector).await.unwrap();
+        let sync = SyncJob {
+            id: Uuid::now_v7(),
+            connector_id: connector.id,
+            status: SyncStatus::Pending,
+            trigger_method: TriggerMethod::OnDemand,
+            date_limit: None,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            indexed_document_count: 0,
+            skipped_document_count: 0,
+            error: None,
+            errors: vec![],
+        };
+        let mut run = JobSpec::RunSync {
+            sync_job_id: sync.id,
+        }
+        .new_job(&app.config.jobs);
+        run.max_attempts = 1;
+        run.run_at = at(0);
+        app.store.create_sync_job(&sync, &run).await.unwrap();
+        app.store.start_sync_job(sync.id, at(1)).await.unwrap();
+        // A worker claims it and dies; after its lease the next claim is
+        // one attempt too many.
+        let lease = app.config.jobs.lease_duration();
+        app.store
+            .claim_job("dead-worker", at(1), lease)
+            .await
+            .unwrap();
+        let later = Timestamp::from_micros(at(1).as_micros() + lease.as_micros() as i64 + 1);
+        let runner = Runner::new(app.clone());
+        runner.run_one(later).await.unwrap().unwrap();
+        let job = app.store.sync_job(sync.id).await.unwrap().unwrap();
+        assert_eq!(job.status, SyncStatus::Error);
+        assert!(
+            job.error.as_deref().unwrap().starts_with("worker lost"),
+            "{job:?}"
+        );
+        assert_eq!(app.store.jobs().await.unwrap()[0].state, JobState::Dead);
+    }
+
     #[tokio::test]
     async fn success_removes_the_job_and_permanent_failures_die_at_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,7 @@
 
 use super::data::{self, DataOutcome};
 use super::load::Load;
-use crate::domain::EventReason;
-use crate::domain::{Connector, DocumentId};
+use crate::domain::{Connector, DocumentId, EventReason};
 use crate::service::email::{self, Delivery, Recipient, StoredMessage};
 use crate::service::events::{self, MailFacts};
 use crate::service::AppState;
