@@ -450,6 +450,49 @@ mod tests {
         assert!(documents(&t, &strict).await.is_empty());
     }
 
+    /// Paused between RCPT and the end of DATA: nothing is stored, the
+    /// sender is told to retry, and the connector's log says why.
+    #[tokio::test]
+    async fn an_inbox_paused_during_data_defers_the_message_and_logs_it() {
+        let t = TestApp::new().await;
+        let c = t.email_connector(&[SENDER]).await;
+        connectors::set_paused(&t.app, &t.owner, c.id, true)
+            .await
+            .unwrap();
+        let msg = message(&t, PLAIN).await;
+        let key = msg.blob_key.clone();
+        let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&c), msg)
+            .await
+            .unwrap();
+        assert_eq!(delivered, Delivery::Paused);
+        assert!(!t.blob_exists(&key).await);
+        assert!(documents(&t, &c).await.is_empty());
+        let log = t.app.store.events(c.id, None, 10).await.unwrap();
+        let reasons: Vec<_> = log
+            .iter()
+            .map(|e| (e.kind, e.reason, e.smtp_code))
+            .collect();
+        assert!(
+            reasons.contains(&(
+                EventType::EmailRejected,
+                Some(EventReason::InboxPaused),
+                Some(451)
+            )),
+            "{log:?}"
+        );
+        let refused = log
+            .iter()
+            .find(|e| e.reason == Some(EventReason::InboxPaused))
+            .unwrap();
+        assert_eq!(refused.subject.as_deref(), Some("Daily"));
+        assert_eq!(refused.header_from.as_deref(), Some(SENDER));
+        assert!(refused
+            .recipient
+            .as_deref()
+            .unwrap()
+            .starts_with(c.config.email_hash().unwrap()));
+    }
+
     #[tokio::test]
     async fn each_recipient_gets_its_own_copy_and_the_header_sender_counts() {
         let t = TestApp::new().await;
