@@ -6,6 +6,7 @@ pub mod content_type;
 pub mod document;
 pub mod email_address;
 pub mod principal;
+pub mod sender_auth;
 pub mod sync_job;
 pub mod time;
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod dns;
 pub mod schema;
 pub mod server;
 pub mod smtp;
@@ -190,4 +191,15 @@ pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
         "exactly the four fields: {body}"
     );
     body
+}
+
+/// The path of `name` on `PATH`.
+pub fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
 }
