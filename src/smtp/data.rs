@@ -28,7 +28,7 @@ pub enum DataOutcome {
     /// Received but not stored (`hold`): the prefix and the message, for
     /// checks that need all of it before it is stored with `store`.
     Held {
-        bytes: Vec<u8>,
+        bytes: Bytes,
         content_sha256: String,
         headers: Vec<u8>,
     },
@@ -130,7 +130,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     }
     let Some(writer) = writer else {
         return Ok(DataOutcome::Held {
-            bytes: pending.to_vec(),
+            bytes: pending.freeze(),
             content_sha256: hex::encode(content_hasher.finalize()),
             headers,
         });
@@ -176,17 +176,18 @@ pub async fn store(
     blobs: &BlobStore,
     key: &str,
     header: &[u8],
-    held: &[u8],
+    held: Bytes,
 ) -> Result<(u64, String), BlobError> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let size = (header.len() + held.len()) as u64;
     let writer = writer(blobs, key, rx, size);
     let mut hasher = Sha256::new();
     hasher.update(header);
-    hasher.update(held);
+    hasher.update(&held);
     let _ = tx.send(Ok(Bytes::copy_from_slice(header))).await;
-    for chunk in held.chunks(CHUNK) {
-        if tx.send(Ok(Bytes::copy_from_slice(chunk))).await.is_err() {
+    for start in (0..held.len()).step_by(CHUNK) {
+        let chunk = held.slice(start..held.len().min(start + CHUNK));
+        if tx.send(Ok(chunk)).await.is_err() {
             break; // the writer failed: its result says why
         }
     }

@@ -78,7 +78,7 @@ impl SenderAuth {
         };
         let (auth, header) = self.check(resolver, client, &bytes[trace.len()..]).await;
         Ok(
-            match data::store(blobs, key, header.as_bytes(), &bytes).await {
+            match data::store(blobs, key, header.as_bytes(), bytes).await {
                 Ok((size, sha256)) => {
                     let mut all = header.into_bytes();
                     all.extend_from_slice(&headers);
