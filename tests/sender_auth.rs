@@ -551,3 +551,27 @@ async fn swaks_delivers_signed_mail_and_is_refused_a_forgery() {
     }
     assert_eq!(w.s.list_documents(&w.s.admin_key, "").await.len(), 1);
 }
+
+#[tokio::test]
+async fn held_messages_keep_the_size_limit_and_a_storage_failure_is_451() {
+    let w = World::start("enforce", "max_message_bytes = 20000").await;
+    let big = w.keys.rsa("broker.example").signed(&message(
+        DESK,
+        &w.inbox,
+        "big",
+        "big@test",
+        &"x".repeat(30_000),
+    ));
+    let (code, _) = w.send(DESK, &big).await;
+    assert_eq!(code, 552);
+    let blobs = w.s.data_dir().join("blobs");
+    std::fs::remove_dir_all(&blobs).unwrap();
+    std::fs::write(&blobs, b"the disk is gone").unwrap();
+    let signed = w.keys.rsa("broker.example").signed(&w.note(DESK, "disk"));
+    let (code, text) = w.send(DESK, &signed).await;
+    assert_eq!((code, &text[..5]), (451, "4.3.0"), "{text}");
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::create_dir(&blobs).unwrap();
+    assert_eq!(reply(&w.send(DESK, &signed).await), STORED, "the retry");
+    assert_eq!(w.s.list_documents(&w.s.admin_key, "").await.len(), 1);
+}
