@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """SMTP ingestion: Inlet against Postfix and smtp-sink, in the same run.
 
-smtp-source (Debian `postfix`) sends M messages of 100 KB over 20 concurrent
-sessions to:
-  - Inlet, which answers 250 only once the message is fsync'd as a document;
+`examples/signed_source.rs` (like Postfix's smtp-source, but every message is
+distinct and DKIM-signed by broker.example) sends M messages of 100 KB over 20
+concurrent sessions to:
+  - Inlet, with `[smtp] sender_auth = "enforce"` (or --sender-auth), which
+    verifies the signature, SPF and DMARC against a private dnsmasq serving
+    broker.example's records, and answers 250 only once the message is
+    fsync'd as a document;
   - Postfix, configured here as a private instance on loopback that accepts
     the domain bench.example into a Maildir (its 250 means queued and
     fsync'd; it then delivers into the Maildir, fsync'd too);
@@ -13,21 +17,53 @@ and Inlet's peak RSS. Every Inlet run is checked: its connector must count
 exactly M documents.
 
 Usage: python3 bench/smtp.py [--runs 3] [--messages 2000] [--sessions 20] [--size 102400]
-Installs postfix (for smtp-source, smtp-sink and Postfix itself) when missing;
-must run as root (Postfix starts as root and drops privileges).
+                             [--sender-auth enforce|report|off]
+Installs postfix (for smtp-sink and Postfix itself) and dnsmasq-base when
+missing; must run as root (Postfix starts as root and drops privileges).
 """
 import argparse, json, os, pwd, shutil, subprocess, tempfile, time
 from common import Inlet, apt_install, build, http, median
 
-POSTFIX_PORT, SINK_PORT, INLET_HTTP, INLET_SMTP = 18525, 18526, 18982, 18527
+POSTFIX_PORT, SINK_PORT, INLET_HTTP, INLET_SMTP, DNS_PORT = 18525, 18526, 18982, 18527, 18553
 SENDER = "desk@broker.example"
 
 
-def smtp_source(port, recipient, args):
-    t0 = time.perf_counter()
-    subprocess.run(["smtp-source", "-s", str(args.sessions), "-l", str(args.size), "-m", str(args.messages),
-                    "-f", SENDER, "-t", recipient, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+class SignedSource:
+    """The load generator, with an RSA key published by a private dnsmasq
+    (SPF that does not cover 127.0.0.1, DMARC p=reject: the signature must
+    carry each message)."""
+
+    def __init__(self, release, work):
+        self.binary = os.path.join(release, "examples", "signed_source")
+        self.key = os.path.join(work, "dkim.der")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-outform", "DER", "-out", self.key], check=True, stderr=subprocess.DEVNULL)
+        public = subprocess.run(["openssl", "pkey", "-inform", "DER", "-pubout", "-outform", "DER", "-in", self.key],
+                                check=True, capture_output=True).stdout
+        import base64
+        record = "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+        chunks = ",".join(f'"{record[i:i + 250]}"' for i in range(0, len(record), 250))
+        conf = os.path.join(work, "dnsmasq.conf")
+        with open(conf, "w") as f:
+            f.write("no-resolv\nno-hosts\nlocal-ttl=300\nneg-ttl=300\nlocal=/example/\n"
+                    'txt-record=broker.example,"v=spf1 ip4:192.0.2.1 -all"\n'
+                    'txt-record=_dmarc.broker.example,"v=DMARC1; p=reject"\n'
+                    f"txt-record=bench._domainkey.broker.example,{chunks}\n")
+        self.dns = subprocess.Popen(["/usr/sbin/dnsmasq", f"--conf-file={conf}", "--keep-in-foreground",
+                                     "--bind-interfaces", "--listen-address=127.0.0.1", f"--port={DNS_PORT}",
+                                     "--pid-file", "--user=", "--group="],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(DNS_PORT)
+
+    def send(self, port, recipient, args):
+        out = subprocess.run([self.binary, f"127.0.0.1:{port}", str(args.messages), str(args.sessions),
+                              str(args.size), SENDER, recipient, self.key, "broker.example", "bench"],
+                             check=True, capture_output=True, text=True).stdout
+        return float(out.strip())
+
+    def close(self):
+        self.dns.terminate()
+        self.dns.wait(timeout=10)
 
 
 class Postfix:
@@ -111,34 +147,41 @@ def main():
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--size", type=int, default=102400)
+    ap.add_argument("--sender-auth", default="enforce", choices=["enforce", "report", "off"])
     args = ap.parse_args()
     # Keep the package from configuring the system's own mail service.
     subprocess.run(["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n", check=True)
-    apt_install("postfix", commands=["smtp-source", "smtp-sink", "postfix"])
-    build()
+    apt_install("postfix", commands=["smtp-sink", "postfix"])
+    apt_install("dnsmasq-base", commands=["/usr/sbin/dnsmasq"])
+    release = build("--example", "signed_source")
 
+    work = tempfile.mkdtemp(prefix="inlet-bench-smtp-")
+    source = SignedSource(release, work)
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{SINK_PORT}", "256"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = {"smtp-sink (ceiling)": [], "Postfix: 250 (queued)": [], "Postfix: in the Maildir": [], "Inlet: 250 (stored)": []}
+    smtp = (f'[smtp]\nmax_sessions = 200\nmax_sessions_per_ip = 200\nsender_auth = "{args.sender_auth}"\n'
+            f'dns_servers = ["127.0.0.1:{DNS_PORT}"]\n')
     try:
         wait_for_port(SINK_PORT)
-        with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, "[smtp]\nmax_sessions = 200\nmax_sessions_per_ip = 200\n") as inlet:
+        with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, smtp) as inlet:
             for run in range(args.runs):
-                seconds["smtp-sink (ceiling)"].append(smtp_source(SINK_PORT, "inbox@bench.example", args))
+                seconds["smtp-sink (ceiling)"].append(source.send(SINK_PORT, "inbox@bench.example", args))
 
                 # The Maildir is kept between runs, as Inlet keeps its documents:
                 # deleting thousands of files slows the next file creations.
                 expected = postfix.delivered() + args.messages
-                t0 = time.perf_counter()
-                seconds["Postfix: 250 (queued)"].append(smtp_source(POSTFIX_PORT, "inbox@bench.example", args))
+                sent = source.send(POSTFIX_PORT, "inbox@bench.example", args)
+                t_end = time.perf_counter()  # the sending started `sent` s before
                 while postfix.delivered() < expected:
-                    if time.perf_counter() - t0 > 600:
+                    if time.perf_counter() - t_end > 600:
                         raise SystemExit(f"Postfix delivered {postfix.delivered()} of {expected}")
                     time.sleep(0.01)
-                seconds["Postfix: in the Maildir"].append(time.perf_counter() - t0)
+                seconds["Postfix: 250 (queued)"].append(sent)
+                seconds["Postfix: in the Maildir"].append(sent + time.perf_counter() - t_end)
 
                 connector = inlet.email_connector(f"smtp run {run}", [SENDER])
-                seconds["Inlet: 250 (stored)"].append(smtp_source(INLET_SMTP, connector["config"]["email"], args))
+                seconds["Inlet: 250 (stored)"].append(source.send(INLET_SMTP, connector["config"]["email"], args))
                 stored = json.loads(http("GET", f"{inlet.http}/contents/v1/connectors/{connector['connector_id']}", inlet.key)[1])
                 if stored["files_count"] != args.messages:
                     raise SystemExit(f"Inlet stored {stored['files_count']} of {args.messages} messages")
@@ -147,10 +190,12 @@ def main():
     finally:
         sink.terminate()
         sink.wait(timeout=10)
+        source.close()
+        shutil.rmtree(work, ignore_errors=True)
 
     rate = {name: args.messages / median(s) for name, s in seconds.items()}
-    print(f"\n{args.messages} messages of {args.size} bytes over {args.sessions} sessions; "
-          f"{args.runs} runs, medians\n")
+    print(f"\n{args.messages} DKIM-signed messages of {args.size} bytes over {args.sessions} sessions; "
+          f"Inlet with sender_auth = {args.sender_auth}; {args.runs} runs, medians\n")
     print("| receiver | messages/s | MB/s | Inlet / this |")
     print("| --- | --- | --- | --- |")
     for name, r in rate.items():

@@ -2,10 +2,12 @@
 //! variables, then by command-line flags. Unknown keys and bad values stop
 //! start-up with a message that names them.
 
+use crate::domain::sender_auth::{Cidr, SenderAuthMode};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -302,6 +304,17 @@ pub struct SmtpConfig {
     /// PEM certificate chain and key; both set: STARTTLS is offered.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// SPF, DKIM, DMARC and ARC on incoming mail (contract §12).
+    pub sender_auth: SenderAuthMode,
+    /// DNS servers for those checks (`ip:port`); empty: the system resolver.
+    pub dns_servers: Vec<SocketAddr>,
+    /// How long one DNS query may take before it counts as a temporary failure.
+    pub dns_timeout: String,
+    /// Relays in front of Inlet (CIDRs): SPF is checked for the address in
+    /// their own top `Received` header instead of theirs.
+    pub trusted_relays: Vec<String>,
+    /// ARC sealers (domains) whose results may vouch for a forwarded message.
+    pub trusted_arc_sealers: Vec<String>,
 }
 
 impl Default for SmtpConfig {
@@ -317,6 +330,11 @@ impl Default for SmtpConfig {
             busy_idle_timeout: "30s".into(),
             tls_cert: None,
             tls_key: None,
+            sender_auth: SenderAuthMode::Enforce,
+            dns_servers: Vec::new(),
+            dns_timeout: "5s".into(),
+            trusted_relays: Vec::new(),
+            trusted_arc_sealers: Vec::new(),
         }
     }
 }
@@ -328,6 +346,18 @@ impl SmtpConfig {
 
     pub fn busy_idle_timeout(&self) -> Duration {
         secs(&self.busy_idle_timeout)
+    }
+
+    pub fn dns_timeout(&self) -> Duration {
+        secs(&self.dns_timeout)
+    }
+
+    /// `trusted_relays`, already checked by `validate`.
+    pub fn trusted_relays(&self) -> Vec<Cidr> {
+        self.trusted_relays
+            .iter()
+            .filter_map(|c| Cidr::parse(c))
+            .collect()
     }
 }
 
@@ -481,6 +511,7 @@ impl Config {
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
             ("smtp.command_timeout", &self.smtp.command_timeout),
             ("smtp.busy_idle_timeout", &self.smtp.busy_idle_timeout),
+            ("smtp.dns_timeout", &self.smtp.dns_timeout),
             ("http.request_timeout", &self.http.request_timeout),
             ("http.header_timeout", &self.http.header_timeout),
             ("http.idle_timeout", &self.http.idle_timeout),
@@ -515,6 +546,20 @@ impl Config {
         }
         if smtp.max_line_length < 512 {
             bail!("invalid configuration: smtp.max_line_length must be at least 512 (RFC 5321)");
+        }
+        if let Some(bad) = smtp
+            .trusted_relays
+            .iter()
+            .find(|c| Cidr::parse(c).is_none())
+        {
+            bail!("invalid configuration: smtp.trusted_relays: {bad:?} is not an address or CIDR");
+        }
+        if let Some(bad) = smtp
+            .trusted_arc_sealers
+            .iter()
+            .find(|d| d.is_empty() || d.contains(|c: char| c.is_whitespace() || c == '@'))
+        {
+            bail!("invalid configuration: smtp.trusted_arc_sealers: {bad:?} is not a domain");
         }
         if smtp.tls_cert.is_some() != smtp.tls_key.is_some() {
             bail!("invalid configuration: smtp.tls_cert and smtp.tls_key go together");

@@ -147,6 +147,19 @@ fn bad_configuration_stops_start_up_naming_the_key() {
     assert_refuses("[[portals]]\nname = \"p\"\nkind = \"sftp\"\nbroker = \"B\"\nhost = \"h\"\nsync_interval = \"soon\"", &[], "sync_interval");
     assert_refuses("[[portals]]\nname = \"p\"\nkind = \"sftp\"\nbroker = \"B\"\nhost = \"h\"\nhost_key = \"md5:xx\"", &[], "host_key");
     assert_refuses("", &[("INLET_HTTP_ADDR", "nowhere")], "http_addr");
+    assert_refuses("[smtp]\nsender_auth = \"maybe\"", &[], "sender_auth");
+    assert_refuses("[smtp]\ndns_servers = [\"8.8.8.8\"]", &[], "dns_servers");
+    assert_refuses(
+        "[smtp]\ntrusted_relays = [\"10.0.0.0/33\"]",
+        &[],
+        "trusted_relays",
+    );
+    assert_refuses(
+        "[smtp]\ntrusted_arc_sealers = [\"a b\"]",
+        &[],
+        "trusted_arc_sealers",
+    );
+    assert_refuses("[smtp]\ndns_timeout = \"soon\"", &[], "dns_timeout");
     let missing = TestServer::builder()
         .config_path("/nonexistent/inlet.toml")
         .start_and_exit();

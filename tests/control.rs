@@ -20,13 +20,6 @@ async fn resume(s: &TestServer, key: &str, c: &Value) -> reqwest::Response {
     s.post(&format!("{}/resume", connector_path(c)), key).await
 }
 
-async fn events(s: &TestServer, key: &str, c: &Value) -> Vec<Value> {
-    let page = s
-        .get_json(&format!("{}/events?limit=500", connector_path(c)), key)
-        .await;
-    page["results"].as_array().unwrap().clone()
-}
-
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
@@ -132,7 +125,7 @@ async fn pause_and_resume_are_idempotent_and_show_in_state_and_lists() {
         "resuming an active connector changes nothing"
     );
 
-    let log = events(&s, &colleague, &c).await;
+    let log = s.connector_events(&colleague, &c).await;
     assert_eq!(
         types(&log),
         ["connector_resumed", "connector_paused"],
@@ -281,7 +274,7 @@ sys.exit(2)
         Duration::from_secs(30),
         Duration::from_millis(50),
         || async {
-            let log = events(&s, &s.admin_key, &c).await;
+            let log = s.connector_events(&s.admin_key, &c).await;
             let n: i64 = log
                 .iter()
                 .filter(|e| e["reason"] == "inbox_paused")
@@ -324,7 +317,7 @@ sys.exit(2)
         .list_documents(&s.admin_key, &format!("connector_id={}", connector_id(&c)))
         .await;
     assert_eq!(docs.len(), 1, "arrived once: {docs:?}");
-    let log = events(&s, &s.admin_key, &c).await;
+    let log = s.connector_events(&s.admin_key, &c).await;
     let accepted: Vec<&Value> = log
         .iter()
         .filter(|e| e["type"] == "email_accepted")
@@ -366,7 +359,7 @@ async fn refusals_are_logged_coalesced_and_paged_and_bodies_are_never_kept() {
     assert_eq!(s.deliver(DESK, &[&inbox], &note).await.0, 250);
     assert_eq!(s.deliver(DESK, &[&inbox], &note).await.0, 250);
 
-    let log = events(&s, &s.admin_key, &c).await;
+    let log = s.connector_events(&s.admin_key, &c).await;
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains(secret_body), "no body in any event: {text}");
     let refused: Vec<&Value> = log
@@ -457,12 +450,12 @@ async fn events_expire_after_the_retention_and_go_with_a_hard_delete() {
         .await;
     let c = s.create_email_connector(&s.admin_key, "Desk", false).await;
     assert_eq!(pause(&s, &s.admin_key, &c).await.status(), 200);
-    assert_eq!(events(&s, &s.admin_key, &c).await.len(), 1);
+    assert_eq!(s.connector_events(&s.admin_key, &c).await.len(), 1);
     wait_until(
         Duration::from_secs(30),
         Duration::from_millis(200),
         || async {
-            let log = events(&s, &s.admin_key, &c).await;
+            let log = s.connector_events(&s.admin_key, &c).await;
             if log.is_empty() {
                 Ok(())
             } else {

@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use crate::domain::{Connector, DocumentStatus};
     use crate::service::connectors::{self, DeleteOptions};
-    use crate::service::email::{deliver, Delivery, StoredMessage};
+    use crate::service::email::{deliver, Delivery};
     use crate::service::jobs::JobSpec;
     use crate::service::testing::TestApp;
 
@@ -105,14 +105,7 @@ mod tests {
 
     /// The stored message's document id, from the job its delivery queued.
     async fn delivered(t: &TestApp, connector: &Connector) -> DocumentId {
-        let (blob_key, sha256) = t.put(MULTIPART.as_bytes()).await;
-        let message = StoredMessage {
-            blob_key,
-            size: MULTIPART.len() as u64,
-            content_sha256: sha256.clone(),
-            sha256,
-            headers: MULTIPART.as_bytes().to_vec(),
-        };
+        let message = t.stored_message(MULTIPART.as_bytes()).await;
         let outcome = deliver(
             &t.app,
             "desk@broker.example",

@@ -7,6 +7,7 @@ use super::ingest::{ingest, Admission, Content, Ingestion, NewDocument, Source};
 use super::jobs::JobSpec;
 use super::AppState;
 use crate::domain::document::{auto_tag, eml_file_name};
+use crate::domain::sender_auth::{Authentication, SenderAuthMode};
 use crate::domain::{
     Connector, ConnectorState, DocumentId, EventReason, EventType, RequestOrigin, Timestamp,
 };
@@ -61,6 +62,8 @@ pub struct StoredMessage {
     pub content_sha256: String,
     /// The header section (for From, Message-ID, Subject, …).
     pub headers: Vec<u8>,
+    /// What sender authentication found (contract §12).
+    pub authentication: Authentication,
 }
 
 /// How a delivery to all of a transaction's recipients ended.
@@ -78,6 +81,12 @@ pub enum Delivery {
     /// Several `From` fields, or one naming a group or several mailboxes:
     /// whose message it is cannot be told, so nothing is stored.
     AmbiguousAuthor,
+    /// A listed sender, but not authenticated (`sender_auth = "enforce"`):
+    /// nothing stored.
+    SenderAuthFailed,
+    /// As `SenderAuthFailed`, but a DNS lookup failed in a way that may
+    /// pass on a retry.
+    SenderAuthTemporary,
 }
 
 /// Facts taken from a message's headers.
@@ -183,17 +192,25 @@ pub async fn deliver(
         json!(headers.date.map(Timestamp::to_rfc3339)),
     );
     metadata.insert("envelope_from".into(), json!(mail_from));
+    let auth = &message.authentication;
+    metadata.insert("authentication".into(), auth.metadata());
 
-    let senders: Vec<&str> = std::iter::once(mail_from)
+    let claimed: Vec<&str> = std::iter::once(mail_from)
         .chain(headers.from.as_deref())
         .collect();
+    // With `enforce`, only the senders the checks vouch for count.
+    let senders = match app.config.smtp.sender_auth {
+        SenderAuthMode::Enforce => auth.authenticated(mail_from, headers.from.as_deref()),
+        SenderAuthMode::Report | SenderAuthMode::Off => claimed.clone(),
+    };
     let from = headers.from.as_deref().unwrap_or(mail_from);
     let file_name = eml_file_name(headers.subject.as_deref());
 
     let (mut stored, mut duplicates, mut refused, mut inactive, mut paused) = (0, 0, 0, 0, 0);
-    // Who refused this sender, and who already had the message: logged once
-    // the reply is known.
-    let (mut refusing, mut pausing, mut had_it) = (Vec::new(), Vec::new(), Vec::new());
+    // Who refused this sender (and why), and who already had the message:
+    // logged once the reply is known.
+    let (mut refusing, mut unauthenticated, mut pausing, mut had_it) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut original_used = false;
     for listed in recipients {
         // The connector as it is now: a change made during DATA applies.
@@ -203,8 +220,12 @@ pub async fn deliver(
         };
         // Checked again when stored; checked here to spare copying the bytes.
         if !connector.allows_sender(&senders) {
-            refused += 1;
-            refusing.push(connector);
+            if connector.allows_sender(&claimed) {
+                unauthenticated.push(connector);
+            } else {
+                refused += 1;
+                refusing.push(connector);
+            }
             continue;
         }
         let Some(email_hash) = connector.config.email_hash() else {
@@ -294,6 +315,7 @@ pub async fn deliver(
         stored,
         duplicates,
         refused,
+        unauthenticated = unauthenticated.len(),
         inactive,
         paused,
         "delivery finished"
@@ -303,6 +325,10 @@ pub async fn deliver(
     } else if paused > 0 {
         // Retrying reaches the paused inbox once it is resumed.
         Delivery::Paused
+    } else if !unauthenticated.is_empty() && auth.temporary() {
+        Delivery::SenderAuthTemporary
+    } else if !unauthenticated.is_empty() {
+        Delivery::SenderAuthFailed
     } else if refused > 0 {
         Delivery::SenderNotAllowed
     } else {
@@ -311,10 +337,12 @@ pub async fn deliver(
     // Each event carries the reply the sender got for the whole transaction.
     let code = match delivery {
         Delivery::Accepted { .. } => 250,
-        Delivery::Paused => 451,
+        Delivery::Paused | Delivery::SenderAuthTemporary => 451,
         _ => 550,
     };
     events::email_refused(app, &refusing, &facts, EventReason::SenderNotAllowed, code).await;
+    let reason = EventReason::SenderAuthFailed;
+    events::email_refused(app, &unauthenticated, &facts, reason, code).await;
     events::email_refused(app, &pausing, &facts, EventReason::InboxPaused, code).await;
     events::email_refused(app, &had_it, &facts, EventReason::Duplicate, 250).await;
     Ok(delivery)
@@ -323,6 +351,7 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::sender_auth::AuthResult;
     use crate::domain::{Document, DocumentStatus};
     use crate::service::connectors::{self, ConnectorEdit, DeleteOptions};
     use crate::service::testing::TestApp;
@@ -331,14 +360,56 @@ mod tests {
     const SENDER: &str = "desk@broker.example";
 
     async fn message(t: &TestApp, raw: &str) -> StoredMessage {
-        let (blob_key, sha256) = t.put(raw.as_bytes()).await;
-        StoredMessage {
-            blob_key,
-            size: raw.len() as u64,
-            content_sha256: sha256.clone(),
-            sha256,
-            headers: raw.as_bytes().to_vec(),
+        t.stored_message(raw.as_bytes()).await
+    }
+
+    /// With `enforce` (the default), a listed sender the checks do not
+    /// vouch for is refused and leaves no bytes; a DNS failure says so.
+    #[tokio::test]
+    async fn an_unauthenticated_listed_sender_is_refused_with_enforce() {
+        let t = TestApp::new().await;
+        let c = t.email_connector(&[SENDER]).await;
+        let cases = [
+            (AuthResult::Fail, Delivery::SenderAuthFailed),
+            (AuthResult::TempError, Delivery::SenderAuthTemporary),
+        ];
+        for (dmarc, expected) in cases {
+            let mut msg = message(&t, PLAIN).await;
+            msg.authentication.dmarc = dmarc;
+            let key = msg.blob_key.clone();
+            let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&c), msg)
+                .await
+                .unwrap();
+            assert_eq!(delivered, expected);
+            assert!(!t.blob_exists(&key).await);
         }
+        // Not listed at all: the allow-list's own answer.
+        let other = t.email_connector(&["someone@else.example"]).await;
+        let mut msg = message(&t, PLAIN).await;
+        msg.authentication.dmarc = AuthResult::Fail;
+        let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&other), msg)
+            .await
+            .unwrap();
+        assert_eq!(delivered, Delivery::SenderNotAllowed);
+        assert!(documents(&t, &c).await.is_empty());
+
+        // SPF for the envelope sender's domain is enough for that sender.
+        let mut msg = message(&t, PLAIN).await;
+        msg.authentication = Authentication {
+            spf: AuthResult::Pass,
+            spf_domain: Some("broker.example".into()),
+            checked: true,
+            ..Default::default()
+        };
+        let delivered = deliver(&t.app, SENDER, std::slice::from_ref(&c), msg)
+            .await
+            .unwrap();
+        assert!(matches!(delivered, Delivery::Accepted { stored: 1, .. }));
+        let docs = documents(&t, &c).await;
+        assert_eq!(
+            docs[0].file_metadata["authentication"],
+            json!({"spf": "pass", "dkim": "none", "dmarc": "none", "arc": "none"})
+        );
     }
 
     const PLAIN: &str =

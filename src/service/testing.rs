@@ -92,6 +92,24 @@ impl TestApp {
         (key, hex::encode(Sha256::digest(bytes)))
     }
 
+    /// A received message stored as the SMTP receiver leaves it, whose
+    /// `From` domain passed DMARC.
+    pub async fn stored_message(&self, raw: &[u8]) -> super::email::StoredMessage {
+        let (blob_key, sha256) = self.put(raw).await;
+        super::email::StoredMessage {
+            blob_key,
+            size: raw.len() as u64,
+            content_sha256: sha256.clone(),
+            sha256,
+            headers: raw.to_vec(),
+            authentication: crate::domain::sender_auth::Authentication {
+                dmarc: crate::domain::sender_auth::AuthResult::Pass,
+                checked: true,
+                ..Default::default()
+            },
+        }
+    }
+
     pub async fn blob_exists(&self, key: &str) -> bool {
         match self.app.blobs.get(key).await {
             Ok(_) => true,

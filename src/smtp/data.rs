@@ -25,6 +25,13 @@ pub enum DataOutcome {
         content_sha256: String,
         headers: Vec<u8>,
     },
+    /// Received but not stored (`hold`): the prefix and the message, for
+    /// checks that need all of it before it is stored with `store`.
+    Held {
+        bytes: Bytes,
+        content_sha256: String,
+        headers: Vec<u8>,
+    },
     /// Larger than the limit: everything was read and discarded.
     TooLarge,
     /// The blob store failed: nothing was kept; the client may retry.
@@ -35,7 +42,8 @@ pub enum DataOutcome {
 /// after `prefix` (the trace headers), under `key`. Only a `.` line after a
 /// CRLF ends the data, so bare-LF tricks cannot smuggle a second message in.
 /// `idle` bounds each wait for more bytes. On every error the partial blob
-/// is abandoned, never completed.
+/// is abandoned, never completed. With `hold` nothing is written: the bytes
+/// come back in memory (`Held`).
 pub async fn receive<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     blobs: &BlobStore,
@@ -43,16 +51,10 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     prefix: &[u8],
     limit: u64,
     idle: Duration,
+    hold: bool,
 ) -> io::Result<DataOutcome> {
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let writer = {
-        let blobs = blobs.clone();
-        let key = key.to_string();
-        tokio::spawn(async move {
-            let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-            blobs.put_stream(&key, Box::pin(stream), limit).await
-        })
-    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let writer = (!hold).then(|| writer(blobs, key, rx, limit));
     let mut hasher = Sha256::new();
     hasher.update(prefix);
     let mut content_hasher = Sha256::new();
@@ -110,7 +112,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             }
         }
         pending.extend_from_slice(content);
-        if pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
+        if !hold && pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
             writer_failed = true; // its own result says why
         }
     };
@@ -118,12 +120,21 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         // Abandon the upload: an error item makes the writer abort it.
         let _ = tx.send(Err(io::Error::other("abandoned"))).await;
         drop(tx);
-        let _ = writer.await;
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
         return match read_error {
             Some(e) => Err(e),
             None => Ok(DataOutcome::TooLarge),
         };
     }
+    let Some(writer) = writer else {
+        return Ok(DataOutcome::Held {
+            bytes: pending.freeze(),
+            content_sha256: hex::encode(content_hasher.finalize()),
+            headers,
+        });
+    };
     if !pending.is_empty() {
         let _ = tx.send(Ok(pending.freeze())).await;
     }
@@ -139,6 +150,52 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         Ok(Err(e)) => Ok(DataOutcome::StorageFailed(e.to_string())),
         Err(e) => Ok(DataOutcome::StorageFailed(e.to_string())),
     }
+}
+
+type Writer = tokio::task::JoinHandle<Result<u64, BlobError>>;
+
+/// Streams what arrives on `rx` durably into the blob `key`; an error item
+/// abandons the upload.
+fn writer(
+    blobs: &BlobStore,
+    key: &str,
+    mut rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+    limit: u64,
+) -> Writer {
+    let blobs = blobs.clone();
+    let key = key.to_string();
+    tokio::spawn(async move {
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        blobs.put_stream(&key, Box::pin(stream), limit).await
+    })
+}
+
+/// Stores a held message durably under `key`, after `header`. Returns the
+/// size and SHA-256 of the stored bytes, as `Stored` has them.
+pub async fn store(
+    blobs: &BlobStore,
+    key: &str,
+    header: &[u8],
+    held: Bytes,
+) -> Result<(u64, String), BlobError> {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let size = (header.len() + held.len()) as u64;
+    let writer = writer(blobs, key, rx, size);
+    let mut hasher = Sha256::new();
+    hasher.update(header);
+    hasher.update(&held);
+    let _ = tx.send(Ok(Bytes::copy_from_slice(header))).await;
+    for start in (0..held.len()).step_by(CHUNK) {
+        let chunk = held.slice(start..held.len().min(start + CHUNK));
+        if tx.send(Ok(chunk)).await.is_err() {
+            break; // the writer failed: its result says why
+        }
+    }
+    drop(tx);
+    writer
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
+    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// Reads up to and including the next LF, or at most `cap` bytes.

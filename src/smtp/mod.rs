@@ -5,10 +5,12 @@
 
 mod data;
 mod load;
+mod sender_auth;
 mod session;
 
 use crate::service::AppState;
 use load::{Load, Refusal};
+use sender_auth::SenderAuth;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ pub struct SmtpServer {
     app: AppState,
     tls: Option<TlsAcceptor>,
     load: Arc<Load>,
+    auth: Arc<SenderAuth>,
 }
 
 impl SmtpServer {
@@ -36,11 +39,13 @@ impl SmtpServer {
             _ => None,
         };
         let load = Load::new(&app.config.smtp);
+        let auth = Arc::new(SenderAuth::new(&app.config.smtp)?);
         Ok(Self {
             listener,
             app,
             tls,
             load,
+            auth,
         })
     }
 
@@ -88,9 +93,9 @@ impl SmtpServer {
             };
             metrics::counter!(crate::metrics::SMTP_SESSIONS, "outcome" => "accepted").increment(1);
             let (app, tls, stop) = (self.app.clone(), self.tls.clone(), stop.clone());
-            let load = self.load.clone();
+            let (load, auth) = (self.load.clone(), self.auth.clone());
             tokio::spawn(async move {
-                session::serve(app, &load, tcp, peer, tls, stop).await;
+                session::serve(app, (&load, &auth), tcp, peer, tls, stop).await;
                 drop(admission);
             });
         }

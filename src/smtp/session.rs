@@ -4,6 +4,7 @@
 
 use super::data::{self, DataOutcome};
 use super::load::Load;
+use super::sender_auth::{Client, SenderAuth};
 use crate::domain::{Connector, DocumentId, EventReason};
 use crate::service::email::{self, Delivery, Recipient, StoredMessage};
 use crate::service::events::{self, MailFacts};
@@ -24,7 +25,7 @@ const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// command is closed with 421; a message being received is finished first.
 pub async fn serve(
     app: AppState,
-    load: &Load,
+    (load, auth): (&Load, &SenderAuth),
     tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
@@ -33,7 +34,7 @@ pub async fn serve(
     let span = tracing::info_span!("smtp", %peer, session = %uuid::Uuid::now_v7());
     async move {
         tracing::debug!("session opened");
-        let plain = Session::new(&app, load, peer, tls.is_some(), false, stop.clone());
+        let plain = Session::new((&app, load, auth), peer, tls.is_some(), false, stop.clone());
         match plain.run(BufReader::new(tcp)).await {
             Ok(Some(reader)) => {
                 let Some(acceptor) = tls else { return };
@@ -46,7 +47,7 @@ pub async fn serve(
                     .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
                 {
                     Ok(stream) => {
-                        let secure = Session::new(&app, load, peer, false, true, stop);
+                        let secure = Session::new((&app, load, auth), peer, false, true, stop);
                         if let Err(e) = secure.run(BufReader::new(stream)).await {
                             tracing::debug!(error = %e, "session ended");
                         }
@@ -66,6 +67,7 @@ pub async fn serve(
 struct Session<'a> {
     app: &'a AppState,
     load: &'a Load,
+    auth: &'a SenderAuth,
     peer: SocketAddr,
     /// The name the client gave in EHLO/HELO.
     helo: String,
@@ -96,8 +98,7 @@ enum After {
 
 impl<'a> Session<'a> {
     fn new(
-        app: &'a AppState,
-        load: &'a Load,
+        (app, load, auth): (&'a AppState, &'a Load, &'a SenderAuth),
         peer: SocketAddr,
         offer_tls: bool,
         secure: bool,
@@ -106,6 +107,7 @@ impl<'a> Session<'a> {
         Self {
             app,
             load,
+            auth,
             peer,
             helo: String::new(),
             offer_tls,
@@ -377,23 +379,34 @@ impl<'a> Session<'a> {
         let key = crate::blobs::document_key(DocumentId::new().as_str());
         let mail_from = self.mail_from.clone().unwrap_or_default();
         let trace = self.trace_headers(&mail_from);
-        let received = data::receive(
-            reader,
-            &self.app.blobs,
-            &key,
-            trace.as_bytes(),
-            cfg.max_message_bytes,
-            cfg.command_timeout(),
-        )
-        .await;
-        let (size, sha256, content_sha256, headers) = match received {
-            Ok(DataOutcome::Stored {
-                size,
-                sha256,
-                content_sha256,
-                headers,
-            }) => (size, sha256, content_sha256, headers),
-            Ok(DataOutcome::TooLarge) => {
+        let client = Client {
+            ip: self.peer.ip(),
+            helo: &self.helo,
+            mail_from: &mail_from,
+        };
+        let received = self
+            .auth
+            .receive(
+                reader,
+                &self.app.blobs,
+                &key,
+                trace.as_bytes(),
+                cfg.max_message_bytes,
+                cfg.command_timeout(),
+                client,
+            )
+            .await;
+        let (size, sha256, content_sha256, headers, authentication) = match received {
+            Ok((
+                DataOutcome::Stored {
+                    size,
+                    sha256,
+                    content_sha256,
+                    headers,
+                },
+                auth,
+            )) => (size, sha256, content_sha256, headers, auth),
+            Ok((DataOutcome::TooLarge, _)) => {
                 metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "too_large")
                     .increment(1);
                 let recipients = std::mem::take(&mut self.recipients);
@@ -404,12 +417,13 @@ impl<'a> Session<'a> {
                 ));
                 return Ok(());
             }
-            Ok(DataOutcome::StorageFailed(e)) => {
+            Ok((DataOutcome::StorageFailed(e), _)) => {
                 metrics::counter!(crate::metrics::SMTP_MESSAGES, "outcome" => "error").increment(1);
                 tracing::error!(error = %e, "storing a message failed");
                 self.reply("451 4.3.0 Could not store the message, try again later");
                 return Ok(());
             }
+            Ok((DataOutcome::Held { .. }, _)) => unreachable!("receive stores what it holds"),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 self.reply("421 4.4.2 Timeout waiting for data, closing connection");
                 self.flush(reader.get_mut()).await?;
@@ -423,6 +437,7 @@ impl<'a> Session<'a> {
             sha256,
             content_sha256,
             headers,
+            authentication,
         };
         let outcome = match email::deliver(self.app, &mail_from, &self.recipients, message).await {
             Ok(Delivery::Accepted { stored, .. }) => {
@@ -448,6 +463,16 @@ impl<'a> Session<'a> {
             Ok(Delivery::AmbiguousAuthor) => {
                 self.reply("550 5.7.1 A message needs exactly one From mailbox");
                 "ambiguous_from"
+            }
+            Ok(Delivery::SenderAuthFailed) => {
+                self.reply("550 5.7.1 Sender authentication failed");
+                "sender_auth_failed"
+            }
+            Ok(Delivery::SenderAuthTemporary) => {
+                self.reply(
+                    "451 4.4.3 Sender authentication failed temporarily (DNS), try again later",
+                );
+                "sender_auth_temporary"
             }
             Err(e) => {
                 tracing::error!(error = %e, "delivering a message failed");

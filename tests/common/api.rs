@@ -77,6 +77,13 @@ impl TestServer {
         self.get(path, key).await.json().await.expect("a JSON body")
     }
 
+    /// A connector's activity log (`GET …/events`), newest first.
+    pub async fn connector_events(&self, key: &str, connector: &Value) -> Vec<Value> {
+        let path = format!("{}/events?limit=500", super::connector_path(connector));
+        let page = self.get_json(&path, key).await;
+        page["results"].as_array().expect("an events page").clone()
+    }
+
     /// The JSON body of a DELETE, whatever its status.
     pub async fn delete_json(&self, path: &str, key: &str) -> Value {
         self.delete(path, key)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod dns;
 pub mod schema;
 pub mod server;
 pub mod smtp;
@@ -190,4 +191,22 @@ pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
         "exactly the four fields: {body}"
     );
     body
+}
+
+/// `swaks` on `PATH`; without it a test is skipped (outside CI, which
+/// installs it).
+pub fn swaks() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("swaks"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "swaks must be installed in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: swaks is not installed");
+    }
+    found
 }

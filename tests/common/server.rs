@@ -257,8 +257,20 @@ impl TestServerBuilder {
         if let Portals::Test = self.portals {
             text += DEFAULT_TEST_PORTAL;
         }
+        // Unsigned test mail from 127.0.0.1 must get through: sender
+        // authentication is off unless the test sets it (tests/sender_auth.rs).
+        let mut smtp_seen = false;
         for fragment in &self.fragments {
+            let fragment = if fragment.contains("[smtp]") && !fragment.contains("sender_auth") {
+                fragment.replacen("[smtp]", "[smtp]\nsender_auth = \"off\"", 1)
+            } else {
+                fragment.clone()
+            };
+            smtp_seen |= fragment.contains("[smtp]");
             text += &format!("{fragment}\n");
+        }
+        if !smtp_seen {
+            text += "[smtp]\nsender_auth = \"off\"\n";
         }
         if !self.jobs.is_empty() {
             text += &format!("[jobs]\n{}\n", self.jobs.join("\n"));
