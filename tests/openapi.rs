@@ -462,172 +462,68 @@ async fn the_document_refuses_exactly_what_the_server_refuses() {
     let research_with =
         |config: Value| json!({"type": "investment_research", "label": "r", "config": config});
     let sync = format!("{}/sync", connector_path(&research));
+    let new = |body: Value| ("post", CONNECTORS, CONNECTORS.to_string(), body);
+    let upload = |body: Value| {
+        let path = "/contents/v1/documents";
+        ("post", path, path.to_string(), body)
+    };
+    let tag_body = |body: Value| {
+        let path = "/contents/v1/tags";
+        ("post", path, path.to_string(), body)
+    };
     let bodies: Vec<(&str, &str, String, Value)> = vec![
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("   "), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("\u{3000}\t"), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("\u{1c}"), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!(x(256)), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!(x(257)), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!(format!(" {}", x(256))), ok_config.clone()),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            json!({"type": "email", "label": "d", "description": x(4096), "config": ok_config}),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            json!({"type": "email", "label": "d", "description": x(4097), "config": ok_config}),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
+        new(create(json!("a"), ok_config.clone())),
+        new(create(json!("   "), ok_config.clone())),
+        new(create(json!("\u{3000}\t"), ok_config.clone())),
+        new(create(json!("\u{1c}"), ok_config.clone())),
+        new(create(json!(x(256)), ok_config.clone())),
+        new(create(json!(x(257)), ok_config.clone())),
+        new(create(json!(format!(" {}", x(256))), ok_config.clone())),
+        new(json!({"type": "email", "label": "d", "description": x(4096), "config": ok_config})),
+        new(json!({"type": "email", "label": "d", "description": x(4097), "config": ok_config})),
+        new(
             json!({"type": "email", "label": "d", "description": null, "share_with_org": null, "config": ok_config}),
         ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            json!({"type": "email", "label": "d", "surprise": 1, "config": ok_config}),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            json!({"type": "fax", "label": "d", "config": ok_config}),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), json!({"allowed_emails": []})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), json!({"allowed_emails": ["a@b"]})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), json!({"allowed_emails": ["a..b@c.example"]})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), json!({"allowed_emails": ["a@-c.example"]})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(
-                json!("a"),
-                json!({"allowed_emails": ["o'brien+x@mail.c-d.example"]}),
-            ),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(
-                json!("a"),
-                json!({"allowed_emails": vec!["a@b.example"; 1001]}),
-            ),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(
-                json!("a"),
-                json!({"allowed_emails": [], "email_hash": "a1b2c3d4e5f6"}),
-            ),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            create(json!("a"), json!({"user_id": "u", "user_password": "p"})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"user_id": "u", "user_password": "p", "portal": "broker-b"})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"user_id": "u", "user_password": "p", "portal": null})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"user_id": "u", "user_password": "p", "portal": "nope"})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"user_id": " ", "user_password": "p"})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"user_id": "u", "user_password": ""})),
-        ),
-        (
-            "post",
-            CONNECTORS,
-            CONNECTORS.into(),
-            research_with(json!({"allowed_emails": []})),
-        ),
+        new(json!({"type": "email", "label": "d", "surprise": 1, "config": ok_config})),
+        new(json!({"type": "fax", "label": "d", "config": ok_config})),
+        new(create(json!("a"), json!({"allowed_emails": []}))),
+        new(create(json!("a"), json!({"allowed_emails": ["a@b"]}))),
+        new(create(
+            json!("a"),
+            json!({"allowed_emails": ["a..b@c.example"]}),
+        )),
+        new(create(
+            json!("a"),
+            json!({"allowed_emails": ["a@-c.example"]}),
+        )),
+        new(create(
+            json!("a"),
+            json!({"allowed_emails": ["o'brien+x@mail.c-d.example"]}),
+        )),
+        new(create(
+            json!("a"),
+            json!({"allowed_emails": vec!["a@b.example"; 1001]}),
+        )),
+        new(create(
+            json!("a"),
+            json!({"allowed_emails": [], "email_hash": "a1b2c3d4e5f6"}),
+        )),
+        new(create(
+            json!("a"),
+            json!({"user_id": "u", "user_password": "p"}),
+        )),
+        new(research_with(
+            json!({"user_id": "u", "user_password": "p", "portal": "broker-b"}),
+        )),
+        new(research_with(
+            json!({"user_id": "u", "user_password": "p", "portal": null}),
+        )),
+        new(research_with(
+            json!({"user_id": "u", "user_password": "p", "portal": "nope"}),
+        )),
+        new(research_with(json!({"user_id": " ", "user_password": "p"}))),
+        new(research_with(json!({"user_id": "u", "user_password": ""}))),
+        new(research_with(json!({"allowed_emails": []}))),
         ("put", ONE, connector_path(&email), json!({"label": " "})),
         (
             "put",
@@ -672,120 +568,29 @@ async fn the_document_refuses_exactly_what_the_server_refuses() {
             sync,
             json!({"date_limit": "2026-02-01"}),
         ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a.pdf"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": ""}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": " \u{a0}"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a\u{7}b"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a\u{85}b"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": x(1024)}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": x(1025)}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": format!("{} ", x(1024))}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00.123"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "2024-05-01"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00+02:00"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "2024-02-30"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "published_ts": "yesterday"}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
+        upload(json!({"file_name": "a.pdf"})),
+        upload(json!({"file_name": ""})),
+        upload(json!({"file_name": " \u{a0}"})),
+        upload(json!({"file_name": "a\u{7}b"})),
+        upload(json!({"file_name": "a\u{85}b"})),
+        upload(json!({"file_name": x(1024)})),
+        upload(json!({"file_name": x(1025)})),
+        upload(json!({"file_name": format!("{} ", x(1024))})),
+        upload(json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00"})),
+        upload(json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00.123"})),
+        upload(json!({"file_name": "a", "published_ts": "2024-05-01"})),
+        upload(json!({"file_name": "a", "published_ts": "2024-05-01T12:00:00+02:00"})),
+        upload(json!({"file_name": "a", "published_ts": "2024-02-30"})),
+        upload(json!({"file_name": "a", "published_ts": "yesterday"})),
+        upload(
             json!({"file_name": "a", "tags": (0..100).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
         ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
+        upload(
             json!({"file_name": "a", "tags": (0..101).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
         ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "tags": ["a\u{1}"]}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "tags": [""]}),
-        ),
-        (
-            "post",
-            "/contents/v1/documents",
-            "/contents/v1/documents".into(),
-            json!({"file_name": "a", "sha256": "x"}),
-        ),
+        upload(json!({"file_name": "a", "tags": ["a\u{1}"]})),
+        upload(json!({"file_name": "a", "tags": [""]})),
+        upload(json!({"file_name": "a", "sha256": "x"})),
         (
             "patch",
             "/contents/v1/documents/{id}",
@@ -804,30 +609,10 @@ async fn the_document_refuses_exactly_what_the_server_refuses() {
             format!("/contents/v1/documents/{document_id}"),
             json!({"status": "completed"}),
         ),
-        (
-            "post",
-            "/contents/v1/tags",
-            "/contents/v1/tags".into(),
-            json!({"tag_name": ""}),
-        ),
-        (
-            "post",
-            "/contents/v1/tags",
-            "/contents/v1/tags".into(),
-            json!({"tag_name": x(256)}),
-        ),
-        (
-            "post",
-            "/contents/v1/tags",
-            "/contents/v1/tags".into(),
-            json!({"tag_name": x(257)}),
-        ),
-        (
-            "post",
-            "/contents/v1/tags",
-            "/contents/v1/tags".into(),
-            json!({"tag_name": "a\tb"}),
-        ),
+        tag_body(json!({"tag_name": ""})),
+        tag_body(json!({"tag_name": x(256)})),
+        tag_body(json!({"tag_name": x(257)})),
+        tag_body(json!({"tag_name": "a\tb"})),
     ];
     for (method, template, path, body) in bodies {
         let body_schema =
