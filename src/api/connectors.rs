@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::json::{from_value, JsonBody};
-use super::params::{ConnectorId, ConnectorPath, Query};
+use super::params::{parse_hyphenated_uuid, ConnectorId, ConnectorPath, Query};
 use crate::domain::connector::parse_allowed_emails;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, Principal,
@@ -15,7 +15,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -308,23 +307,23 @@ impl ListConnectorsParams {
     }
 }
 
-/// The opaque cursor is the keyset position `(created_at, connector_id)`.
+/// The opaque cursor is the keyset position `(created_at, connector_id)`:
+/// `<micros>.<uuid>`. Only what `encode_cursor` writes decodes, so the
+/// document's pattern for it (`openapi::CURSOR_PATTERN`) is exact.
 fn encode_cursor(c: &Connector) -> String {
-    let raw = format!("{}.{}", c.created_at.as_micros(), c.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    format!("{}.{}", c.created_at.as_micros(), c.id)
 }
 
 fn decode_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
     let bad = || ApiError::invalid("cursor: is not a next_cursor returned by this endpoint");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    Ok((
-        Timestamp::from_micros(micros.parse().map_err(|_| bad())?),
-        Uuid::try_parse(id).map_err(|_| bad())?,
-    ))
+    let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let id = parse_hyphenated_uuid(id).ok_or_else(bad)?;
+    let position = (Timestamp::from_micros(micros), id);
+    if micros < 0 || format!("{micros}.{id}") != cursor {
+        return Err(bad());
+    }
+    Ok(position)
 }
 
 /// List connectors
@@ -428,7 +427,7 @@ pub struct EmailConfigUpdate {
 }
 
 /// Fields of the Connector a client may send back but not change.
-const READ_ONLY_FIELDS: &[&str] = &[
+pub const READ_ONLY_FIELDS: &[&str] = &[
     "connector_id",
     "user_id",
     "org_id",
@@ -769,13 +768,24 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
         let id = Uuid::now_v7();
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("123.{id}"));
         assert_eq!(
-            decode_cursor(&raw).unwrap(),
+            decode_cursor(&format!("123.{id}")).unwrap(),
             (Timestamp::from_micros(123), id)
         );
-        for bad in ["", "!!", "bm9wZQ", "MTIzLm5vdC1hLXV1aWQ"] {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
+        let upper = id.to_string().to_ascii_uppercase();
+        for bad in [
+            String::new(),
+            "!!".into(),
+            "123".into(),
+            format!("0123.{id}"),
+            format!("-1.{id}"),
+            format!("+1.{id}"),
+            format!("1.{upper}"),
+            format!("1.{}", id.simple()),
+            "123.not-a-uuid".into(),
+            format!("99999999999999999999.{id}"),
+        ] {
+            assert!(decode_cursor(&bad).is_err(), "{bad}");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
-use super::params::Query;
+use super::params::{parse_hyphenated_uuid, Query};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::service::documents::{self as service, NewUpload, UrlPurpose};
 use crate::service::AppState;
@@ -248,8 +248,8 @@ pub struct ListDocumentsParams {
     pub ownership: Option<Ownership>,
     /// Only documents of this user.
     pub owner: Option<String>,
-    /// 1-based page number.
-    #[param(minimum = 1)]
+    /// 1-based page number, at most 1,000,000.
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<u32>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]
@@ -268,6 +268,16 @@ pub struct ListDocumentsParams {
     /// Tag names or ids; repeatable; any of them matches.
     pub tags: Option<Vec<String>>,
 }
+
+/// The values of `sort_by`.
+pub const SORT_BY: &[&str] = &[
+    "created_at",
+    "updated_at",
+    "file_name",
+    "raw_size",
+    "content_type",
+    "status",
+];
 
 const LIST_PARAMS: &[&str] = &[
     "origin",
@@ -303,8 +313,8 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DocumentQuery, u32, u32), ApiE
     };
     let connector_id = connector
         .map(|(name, v)| {
-            Uuid::try_parse(v)
-                .map_err(|_| ApiError::invalid(format!("{name}: must be a connector UUID")))
+            parse_hyphenated_uuid(v)
+                .ok_or_else(|| ApiError::invalid(format!("{name}: must be a connector UUID")))
         })
         .transpose()?;
     let non_empty = |name: &'static str| -> Result<Option<String>, ApiError> {
@@ -335,17 +345,7 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DocumentQuery, u32, u32), ApiE
         rp_collection_id: non_empty("rp_collection_id")?,
         connector_id,
         tags: q.all("tags").map(str::to_string).collect(),
-        sort_by: match q.choice(
-            "sort_by",
-            &[
-                "created_at",
-                "updated_at",
-                "file_name",
-                "raw_size",
-                "content_type",
-                "status",
-            ],
-        )? {
+        sort_by: match q.choice("sort_by", SORT_BY)? {
             Some("updated_at") => DocumentSort::UpdatedAt,
             Some("file_name") => DocumentSort::FileName,
             Some("raw_size") => DocumentSort::RawSize,

@@ -78,7 +78,8 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(files::download))
         .split_for_parts();
     doc.merge(ops_doc);
-    let doc = Bytes::from(doc.to_json().expect("the OpenAPI document serializes"));
+    let doc = openapi::document(doc, &app.config);
+    let doc = Bytes::from(serde_json::to_vec(&doc).expect("the OpenAPI document serializes"));
 
     contents
         .merge(ops)

@@ -79,7 +79,9 @@ impl Label {
         if trimmed.is_empty() {
             return Err(ValidationError::new("label", "must not be empty"));
         }
-        if trimmed.chars().count() > MAX_LABEL_CHARS {
+        // Counted as sent, so a bound on the raw string (the OpenAPI
+        // `maxLength`) says exactly what is accepted.
+        if raw.chars().count() > MAX_LABEL_CHARS {
             return Err(ValidationError::new(
                 "label",
                 format!("must be at most {MAX_LABEL_CHARS} characters"),

@@ -139,7 +139,8 @@ pub fn parse_file_name(raw: &str) -> Result<String, ValidationError> {
     if name.is_empty() {
         return Err(ValidationError::new("file_name", "must not be empty"));
     }
-    if name.chars().count() > MAX_FILE_NAME_CHARS {
+    // Counted as sent, like `Label::parse`.
+    if raw.chars().count() > MAX_FILE_NAME_CHARS {
         return Err(ValidationError::new(
             "file_name",
             format!("must be at most {MAX_FILE_NAME_CHARS} characters"),
@@ -216,7 +217,7 @@ pub fn parse_tag_name(raw: &str, field: &str) -> Result<String, ValidationError>
     if name.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if name.chars().count() > MAX_TAG_NAME_CHARS {
+    if raw.chars().count() > MAX_TAG_NAME_CHARS {
         return Err(ValidationError::new(
             field,
             format!("must be at most {MAX_TAG_NAME_CHARS} characters"),
