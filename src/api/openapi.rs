@@ -233,6 +233,34 @@ fn constrain_schemas(doc: &mut Value, config: &Config) {
         }),
     );
     schemas.remove("ConnectorConfigInput");
+    // Validate answers every JSON object with `200` and its problems, so its
+    // body is any object; the fields are described, not constrained.
+    let fields = |names: &[&str]| -> Map<String, Value> {
+        names
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_string(),
+                    json!({"description": "As in ConnectorCreate"}),
+                )
+            })
+            .collect()
+    };
+    let mut validate = fields(&["type", "label", "description", "share_with_org", "config"]);
+    validate.insert(
+        "test_connection".into(),
+        json!({"description": "`true`: also log in to the portal (investment_research); \
+                               anything but a boolean or null is reported as a problem"}),
+    );
+    schemas.insert(
+        "ConnectorValidate".into(),
+        json!({
+            "type": "object",
+            "description": "A ConnectorCreate body, and optionally `test_connection`. \
+                            Any JSON object is answered `200` with every problem it has.",
+            "properties": validate,
+        }),
+    );
 
     // Update: unknown fields are refused; the Connector's read-only fields
     // may be sent back, equal to the current values.
@@ -297,6 +325,8 @@ fn constrain_parameters(path: &str, op: &mut Value) {
             (_, "sort_by") => json!({"type": "string", "enum": super::documents::SORT_BY}),
             (_, "sort_order") => json!({"type": "string", "enum": ["asc", "desc"]}),
             (_, "from_date") => timestamp_input(),
+            // An event cursor is the last event's id (`events::decode_cursor`).
+            (_, "cursor") if path.ends_with("/events") => uuid_schema(),
             (_, "cursor") => json!({"type": "string", "pattern": CURSOR_PATTERN}),
             (_, "connector_id") => uuid_schema(),
             (_, "owner" | "file_name" | "rp_collection_id") => {
