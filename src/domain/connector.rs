@@ -288,6 +288,29 @@ impl Connector {
     }
 }
 
+/// A research connector of user `u` in org `o`, for store-level tests.
+#[cfg(test)]
+pub fn research_fixture(at: Timestamp) -> Connector {
+    Connector {
+        id: Uuid::now_v7(),
+        user_id: "u".into(),
+        org_id: "o".into(),
+        share_with_org: false,
+        label: Label::parse("research").unwrap(),
+        description: Description::default(),
+        config: ConnectorConfig::InvestmentResearch {
+            user_id: "x".into(),
+            portal: "p".into(),
+            password: Sealed(vec![1]),
+        },
+        state: ConnectorState::Active,
+        files_count: 0,
+        last_sync: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,35 +328,14 @@ mod runner_tests {
     /// lost") when the job is given up, instead of staying in progress.
     #[tokio::test]
     async fn a_sync_whose_job_dies_ends_worker_lost() {
-        use crate::domain::connector::Sealed;
-        use crate::domain::{
-            Connector, ConnectorConfig, ConnectorState, Description, Label, SyncJob, SyncStatus,
-            TriggerMethod,
-        };
+        use crate::domain::{SyncJob, SyncStatus, TriggerMethod};
         let dir = tempfile::tempdir().unwrap();
         let app = app(dir.path()).await;
         crate::service::keys::create(app.store.as_ref(), "o", "u", None)
             .await
             .unwrap();
         let now = Timestamp::now();
-        let connector = Connector {
-            id: Uuid::now_v7(),
-            user_id: "u".into(),
-            org_id: "o".into(),
-            share_with_org: false,
-            label: Label::parse("r").unwrap(),
-            description: Description::default(),
-            config: ConnectorConfig::InvestmentResearch {
-                user_id: "x".into(),
-                portal: "p".into(),
-                password: Sealed(vec![1]),
-            },
-            state: ConnectorState::Active,
-            files_count: 0,
-            last_sync: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let connector = crate::domain::connector::research_fixture(now);
         app.store.insert_connector(&connector).await.unwrap();
         let sync = SyncJob {
             id: Uuid::now_v7(),

@@ -79,11 +79,7 @@ pub async fn open(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::connector::Sealed;
-    use crate::domain::{
-        Connector, ConnectorConfig, ConnectorState, Description, Document, DocumentId,
-        DocumentStatus, Label, RequestOrigin, Timestamp,
-    };
+    use crate::domain::{Document, DocumentId, DocumentStatus, RequestOrigin, Timestamp};
     use uuid::Uuid;
 
     #[tokio::test]
@@ -103,24 +99,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let mut connector = Connector {
-            id: Uuid::now_v7(),
-            user_id: "u".into(),
-            org_id: "o".into(),
-            share_with_org: false,
-            label: Label::parse("c").unwrap(),
-            description: Description::default(),
-            config: ConnectorConfig::InvestmentResearch {
-                user_id: "x".into(),
-                portal: "p".into(),
-                password: Sealed(vec![1]),
-            },
-            state: ConnectorState::Active,
-            files_count: 0,
-            last_sync: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut connector = crate::domain::connector::research_fixture(now);
         store.insert_connector(&connector).await.unwrap();
         let mut ids = vec![];
         for _ in 0..3 {
