@@ -49,6 +49,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub rate_limit: RateLimitConfig,
     pub events: EventsConfig,
+    pub processing: ProcessingConfig,
     /// After SIGTERM, how long in-flight work may take before the process exits anyway.
     pub shutdown_timeout: String,
     pub portals: Vec<PortalConfig>,
@@ -73,6 +74,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             events: EventsConfig::default(),
+            processing: ProcessingConfig::default(),
             shutdown_timeout: "30s".into(),
             portals: Vec::new(),
         }
@@ -228,6 +230,56 @@ impl JobsConfig {
     }
     pub fn lease_duration(&self) -> Duration {
         secs(&self.lease)
+    }
+}
+
+/// Text extraction after a document's bytes are stored (contract §10).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingConfig {
+    /// Longest one extraction may take; past it the extractor is killed
+    /// and the document completes with `extraction.status: "timeout"`.
+    pub timeout: String,
+    /// Text kept per document; more is cut (`truncated`).
+    pub max_text_bytes: u64,
+    /// Bytes an archive (DOCX, XLSX, PPTX) may inflate to, in all.
+    pub max_unpacked_bytes: u64,
+    /// Address space of the extractor process, in MiB.
+    pub max_memory_mb: u64,
+    /// `process` (default): a child process with memory and CPU limits;
+    /// `thread`: a blocking thread, without those bounds.
+    pub isolation: crate::extract::isolate::Isolation,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        Self {
+            timeout: "60s".into(),
+            max_text_bytes: 10 * 1024 * 1024,
+            max_unpacked_bytes: 256 * 1024 * 1024,
+            max_memory_mb: 1024,
+            isolation: crate::extract::isolate::Isolation::Process,
+        }
+    }
+}
+
+impl ProcessingConfig {
+    pub fn timeout(&self) -> Duration {
+        secs(&self.timeout)
+    }
+
+    /// The bounds every extraction runs within.
+    pub fn bounds(&self) -> crate::extract::isolate::Bounds {
+        crate::extract::isolate::Bounds {
+            limits: crate::extract::Limits {
+                max_text_bytes: self.max_text_bytes as usize,
+                max_unpacked_bytes: self.max_unpacked_bytes,
+                ..crate::extract::Limits::default()
+            },
+            timeout: self.timeout(),
+            max_memory_bytes: self.max_memory_mb.saturating_mul(1024 * 1024),
+            isolation: self.isolation,
+        }
     }
 }
 
@@ -517,6 +569,7 @@ impl Config {
             ("http.idle_timeout", &self.http.idle_timeout),
             ("shutdown_timeout", &self.shutdown_timeout),
             ("events.retention", &self.events.retention),
+            ("processing.timeout", &self.processing.timeout),
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
@@ -574,6 +627,13 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("invalid configuration: public_url must start with http:// or https://");
             }
+        }
+        let p = &self.processing;
+        if p.max_text_bytes == 0 || p.max_unpacked_bytes == 0 || p.max_memory_mb < 64 {
+            bail!("invalid configuration: processing.max_text_bytes and max_unpacked_bytes must be greater than 0, processing.max_memory_mb at least 64");
+        }
+        if parse_duration_secs(&p.timeout).unwrap_or(0) == 0 {
+            bail!("invalid configuration: processing.timeout must be at least 1s");
         }
         if self.http.max_body_bytes == 0 {
             bail!("invalid configuration: http.max_body_bytes must be greater than 0");

@@ -44,6 +44,23 @@ enum Command {
         #[command(subcommand)]
         command: Admin,
     },
+    /// Extract one file's text from stdin as JSON on stdout, within the
+    /// given limits (what `serve` runs each extraction in).
+    #[command(hide = true)]
+    Extract {
+        #[arg(long)]
+        content_type: String,
+        #[arg(long)]
+        max_text_bytes: usize,
+        #[arg(long)]
+        max_unpacked_bytes: u64,
+        #[arg(long)]
+        max_entries: usize,
+        #[arg(long)]
+        max_memory_bytes: u64,
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,10 +88,42 @@ enum Admin {
     SweepBlobs,
     /// List jobs waiting, running or dead.
     ListJobs,
+    /// Queue text extraction for completed documents never processed
+    /// (stored before processing existed); the server's workers (or
+    /// `run-jobs`) do it. Prints how many were queued.
+    Reprocess {
+        /// Only this connector's documents.
+        #[arg(long, value_name = "ID")]
+        connector: Option<uuid::Uuid>,
+        /// Also documents already processed (after an extractor upgrade).
+        #[arg(long)]
+        force: bool,
+        /// With --force: only those processed before this time (RFC 3339;
+        /// default now). To resume an interrupted run, pass the time it printed.
+        #[arg(long, value_name = "TIME", requires = "force")]
+        before: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Extract {
+        content_type,
+        max_text_bytes,
+        max_unpacked_bytes,
+        max_entries,
+        max_memory_bytes,
+        cpu_seconds,
+    } = &cli.command
+    {
+        let limits = inlet::extract::Limits {
+            max_text_bytes: *max_text_bytes,
+            max_unpacked_bytes: *max_unpacked_bytes,
+            max_entries: *max_entries,
+        };
+        inlet::extract::isolate::child_main(content_type, limits, *max_memory_bytes, *cpu_seconds);
+        return ExitCode::SUCCESS;
+    }
     let overrides = match &cli.command {
         Command::Serve {
             http_addr,
@@ -84,7 +133,7 @@ fn main() -> ExitCode {
             http_addr: http_addr.clone(),
             smtp_addr: smtp_addr.clone(),
         },
-        Command::Admin { .. } => Overrides {
+        Command::Admin { .. } | Command::Extract { .. } => Overrides {
             data_dir: cli.data_dir.clone(),
             ..Overrides::default()
         },
@@ -143,6 +192,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Extract { .. } => unreachable!("handled before the runtime starts"),
         Command::Admin { command, .. } => {
             let state = inlet::open_state(config).await?;
             let store = state.store.as_ref();
@@ -188,6 +238,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Admin::SweepBlobs => {
                     let removed = inlet::jobs::sweep::sweep_orphan_blobs(&state, now()).await?;
                     println!("{removed}");
+                }
+                Admin::Reprocess {
+                    connector,
+                    force,
+                    before,
+                } => {
+                    let processed_before = match (force, before) {
+                        (false, _) => None,
+                        (true, None) => Some(now()),
+                        (true, Some(t)) => Some(
+                            inlet::domain::Timestamp::parse(&t)
+                                .ok_or_else(|| anyhow::anyhow!("--before: {t:?} is not a time"))?,
+                        ),
+                    };
+                    if let Some(t) = processed_before {
+                        eprintln!("reprocessing documents processed before {}; if interrupted, resume with --force --before {}", t.to_rfc3339(), t.to_rfc3339());
+                    }
+                    let what = inlet::service::processing::Reprocess {
+                        connector,
+                        processed_before,
+                    };
+                    let queued =
+                        inlet::service::processing::reprocess(&state, &what, |n| {
+                            eprintln!("queued {n}");
+                        })
+                        .await?;
+                    println!("{queued}");
                 }
                 Admin::ListJobs => {
                     println!("JOB_ID\tKIND\tSTATE\tATTEMPTS\tRUN_AT\tLAST_ERROR");

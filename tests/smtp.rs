@@ -4,7 +4,9 @@
 mod common;
 
 use common::smtp::{dot_stuff, message, Smtp};
-use common::{connector_path, inbox_address, swaks, tag_names, TestServer, DESK, INBOX_DOMAIN};
+use common::{
+    connector_path, document_path, inbox_address, swaks, tag_names, TestServer, DESK, INBOX_DOMAIN,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -70,7 +72,8 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(eml["content_type"], "message/rfc822");
     assert_eq!(eml["file_name"], "Q3 Outlook.eml");
     assert_eq!(eml["request_origin"], "email");
-    assert_eq!(eml["status"], "completed");
+    // Stored, then processed by a durable job before it is `completed`.
+    assert_eq!(eml["status"], "processing");
     assert_eq!(eml["connector_id"], c["connector_id"]);
     let stored = s.download(key, eml["id"].as_str().unwrap()).await;
     // The harness runs with `sender_auth = "off"`: nothing was checked.
@@ -112,8 +115,21 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
         ]
     );
 
-    // Attachments follow through a durable job.
-    assert_eq!(s.run_jobs(), 1);
+    // Processing and attachments follow through durable jobs: the
+    // message's two, then the attachment's processing.
+    assert_eq!(s.run_jobs(), 3);
+    let eml = &s.get_document(key, eml["id"].as_str().unwrap()).await;
+    assert_eq!(eml["status"], "completed");
+    assert_eq!(
+        eml["file_metadata"]["extraction"],
+        json!({"status": "ok", "error": null})
+    );
+    let annotated = s
+        .get_json(&format!("{}/annotated", document_path(eml["id"].as_str().unwrap())), key)
+        .await;
+    assert_eq!(annotated["profiling"]["extractor"], "email");
+    assert_eq!(annotated["content"]["title"], "Q3 Outlook");
+    assert_eq!(annotated["content"]["body"][0]["type"], "header");
     let docs = s
         .list_documents(
             key,

@@ -140,7 +140,7 @@ impl From<&Document> for DocumentView {
 
 /// The base of signed URLs: `public_url`, else this request's host (which
 /// `limits::host` has already checked is `host[:port]`; HTTP/1.0 may omit it).
-fn base_url(app: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(app: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &app.config.public_url {
         return url.trim_end_matches('/').to_string();
     }

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-fn signature(raw: Option<&str>) -> Result<Signature, ApiError> {
+pub(super) fn signature(raw: Option<&str>) -> Result<Signature, ApiError> {
     let invalid = || {
         ApiError::new(
             StatusCode::FORBIDDEN,

@@ -1,6 +1,7 @@
 //! The HTTP API: routing, middleware and one module per resource. Handlers
 //! parse, call a service, and map the result; they hold no rules or SQL.
 
+pub mod annotated;
 pub mod auth;
 pub mod conn;
 pub mod connectors;
@@ -56,6 +57,7 @@ pub fn router(app: AppState) -> Router {
             documents::delete_document
         ))
         .routes(routes!(documents::original_url))
+        .routes(routes!(annotated::annotated))
         .routes(routes!(tags::list_tags, tags::create_tag))
         .routes(routes!(sync::trigger_sync))
         .routes(routes!(sync::list_sync_jobs))
@@ -76,6 +78,7 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(health::metrics))
         .routes(routes!(files::upload))
         .routes(routes!(files::download))
+        .routes(routes!(annotated::signed_annotated))
         .split_for_parts();
     doc.merge(ops_doc);
     let doc = openapi::document(doc, &app.config);

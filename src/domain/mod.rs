@@ -1,6 +1,7 @@
 //! Types and rules of the product, free of I/O: parsing client input into
 //! values that are valid by construction, and who may see or change what.
 
+pub mod analytics;
 pub mod connector;
 pub mod content_type;
 pub mod document;

@@ -27,13 +27,18 @@ pub struct NewUpload {
 pub enum UrlPurpose {
     Upload,
     Download,
+    /// The processed content's JSON (`/annotated/{id}`).
+    Annotated,
 }
 
 impl UrlPurpose {
+    /// What is signed besides the id: a download signature must not open
+    /// the annotated JSON, nor the other way round.
     fn method(self) -> &'static str {
         match self {
             Self::Upload => "PUT",
             Self::Download => "GET",
+            Self::Annotated => "GET annotated",
         }
     }
 }
@@ -57,11 +62,12 @@ pub fn signed_path(
     let route = match purpose {
         UrlPurpose::Upload => "uploads",
         UrlPurpose::Download => "downloads",
+        UrlPurpose::Annotated => "annotated",
     };
     format!("/{route}/{id}?expires={exp}&signature={sig}")
 }
 
-fn check_signature(
+pub(super) fn check_signature(
     app: &AppState,
     purpose: UrlPurpose,
     id: &DocumentId,

@@ -87,11 +87,16 @@ pub enum Ingestion {
 }
 
 impl NewDocument {
-    /// The row: `pending` without bytes, else what the empty-file rule says.
+    /// The row: `pending` without bytes; with bytes, `processing` (the
+    /// processing job makes it `completed`) unless the empty-file rule
+    /// fails it.
     fn into_document(self, now: Timestamp) -> Document {
         let (status, error_code) = match &self.content {
             None => (DocumentStatus::Pending, None),
-            Some(c) => status_for_size(c.size),
+            Some(c) => match status_for_size(c.size) {
+                (DocumentStatus::Completed, code) => (DocumentStatus::Processing, code),
+                other => other,
+            },
         };
         let content = self.content;
         Document {
@@ -130,19 +135,27 @@ pub async fn ingest(app: &AppState, new: NewDocument, source: Source<'_>) -> Res
         }
         Source::Connector(rules) => rules,
     };
-    let follow_up = rules.follow_up.map(|spec| spec.new_job(&app.config.jobs));
+    let process = JobSpec::ProcessDocument {
+        document_id: doc.id.clone(),
+    };
+    let follow_ups: Vec<_> = (doc.status == DocumentStatus::Processing)
+        .then_some(&process)
+        .into_iter()
+        .chain(rules.follow_up)
+        .map(|spec| spec.new_job(&app.config.jobs))
+        .collect();
     let ingest = Ingest {
         doc: &doc,
         auto_tags: rules.auto_tags,
         dedupe_key: rules.dedupe_key,
-        follow_up: follow_up.as_ref(),
+        follow_ups: &follow_ups,
         also_archived: rules.also_archived,
         senders: rules.senders,
         event: rules.event,
     };
     let outcome = match app.store.insert_ingested(&ingest).await? {
         Ingested::Stored => {
-            if follow_up.is_some() {
+            if !follow_ups.is_empty() {
                 app.wake_jobs.notify_one();
             }
             return Ok(Ingestion::Stored(Box::new(doc)));
@@ -234,7 +247,7 @@ mod tests {
         let row = t.app.store.document(&doc.id).await.unwrap().unwrap();
         assert_eq!(
             (row.status, row.content_type.as_deref()),
-            (DocumentStatus::Completed, Some("application/pdf"))
+            (DocumentStatus::Processing, Some("application/pdf"))
         );
         assert_eq!(
             t.connector(c.id).await.unwrap().files_count,

@@ -2,6 +2,7 @@
 //! Protocol adapters (HTTP, SMTP, CLI) and the job runner call these and
 //! only translate; nothing here knows about them.
 
+pub mod annotated;
 pub mod attachments;
 pub mod connectors;
 pub mod documents;

@@ -1,14 +1,20 @@
 //! Processing a stored document: size, SHA-256 and content type from its
-//! bytes, then `completed` (or `failed` with an `error_code`). Idempotent:
-//! a document already processed, or gone, is left alone.
+//! bytes, then its text extracted (bounded: see `extract::isolate`), its
+//! entities and counts, all recorded with `completed` in one transaction
+//! (or `failed` with an `error_code`). Idempotent: a document already
+//! processed, or gone, is left alone.
 
 use super::jobs::JobError;
 use super::AppState;
 use crate::blobs::BlobError;
+use crate::domain::analytics::{self, Metrics};
 use crate::domain::document::{error_code, status_for_size};
-use crate::domain::{content_type, DocumentId, DocumentStatus, Timestamp};
-use crate::store::Processed;
+use crate::domain::{content_type, Document, DocumentId, DocumentStatus, Timestamp};
+use crate::extract::isolate::{self, Run, Status};
+use crate::extract::{for_content_type, BlockKind, Extracted};
+use crate::store::{Processed, ProcessedContent};
 use futures_util::StreamExt;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
@@ -21,7 +27,7 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
     let Some(key) = doc.blob_key.as_deref() else {
         return Err(JobError::Permanent("document has no blob".into()));
     };
-    let processed = match app.blobs.get(key).await {
+    let mut processed = match app.blobs.get(key).await {
         Ok((_, mut stream)) => {
             let mut hasher = Sha256::new();
             let mut size: u64 = 0;
@@ -37,8 +43,16 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
                 status,
                 raw_size: size as i64,
                 sha256: hex::encode(hasher.finalize()),
-                content_type: head.content_type(&doc.file_name),
+                // What ingestion found (e-mail is `message/rfc822` by how
+                // it came), else what the bytes show.
+                content_type: doc
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| head.content_type(&doc.file_name)),
                 error_code: error_code.map(str::to_string),
+                text: String::new(),
+                file_metadata: None,
+                content: None,
             }
         }
         Err(BlobError::NotFound) => Processed {
@@ -47,15 +61,140 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
             sha256: String::new(),
             content_type: content_type::UNKNOWN.into(),
             error_code: Some(error_code::BLOB_MISSING.into()),
+            text: String::new(),
+            file_metadata: None,
+            content: None,
         },
         Err(e) => return Err(JobError::transient(e)),
     };
+    if processed.status == DocumentStatus::Completed {
+        extract_into(app, &doc, key, &mut processed).await?;
+    }
     app.store
         .record_processing(id, &processed, Timestamp::now())
         .await
         .map_err(JobError::transient)?;
     tracing::info!(document_id = %id, status = processed.status.as_str(), size = processed.raw_size, "document processed");
     Ok(())
+}
+
+/// Extracts the document's text within the configured bounds and fills in
+/// what is recorded of it; a file that cannot be extracted still completes.
+async fn extract_into(
+    app: &AppState,
+    doc: &Document,
+    key: &str,
+    processed: &mut Processed,
+) -> Result<(), JobError> {
+    let started_at = Timestamp::now();
+    let run = if for_content_type(&processed.content_type).is_none() {
+        Run {
+            status: Status::Unsupported,
+            error: None,
+            extracted: None,
+        }
+    } else {
+        let (_, stream) = app.blobs.get(key).await.map_err(JobError::transient)?;
+        let bounds = app.config.processing.bounds();
+        isolate::extract(&processed.content_type, Box::pin(stream), &bounds).await
+    };
+    let finished_at = Timestamp::now();
+    if matches!(run.status, Status::Failed | Status::Timeout) {
+        tracing::warn!(document_id = %doc.id, status = ?run.status, error = run.error.as_deref().unwrap_or(""), "extraction did not succeed; the document completes without text");
+    }
+    let extracted = run.extracted.clone().unwrap_or_default();
+    let text = extracted.text();
+    let extractor = for_content_type(&processed.content_type);
+    let mut metadata = doc.file_metadata.clone();
+    metadata.insert(
+        "extraction".into(),
+        json!({ "status": run.status, "error": run.error }),
+    );
+    processed.content = Some(ProcessedContent {
+        content: json!({
+            "title": extracted.title,
+            "language": extracted.language,
+            "body": extracted.body,
+        }),
+        profiling: json!({
+            "extractor": extractor.map_or("none", |e| e.name()),
+            "version": extractor.map_or("0", |e| e.version()),
+            "started_at": started_at.to_rfc3339(),
+            "finished_at": finished_at.to_rfc3339(),
+            "pages": extracted.pages,
+            "characters": text.chars().count(),
+        }),
+        analytics: analytics_of(&extracted, &text),
+        processed_at: finished_at,
+    });
+    processed.file_metadata = Some(metadata);
+    processed.text = text;
+    Ok(())
+}
+
+/// What `inlet admin reprocess` selects.
+#[derive(Debug, Clone, Default)]
+pub struct Reprocess {
+    pub connector: Option<uuid::Uuid>,
+    /// With `--force`: also documents processed before this time (the
+    /// start of the first, interrupted run when resuming).
+    pub processed_before: Option<Timestamp>,
+}
+
+/// Queues processing for every completed document `what` selects, one
+/// transaction each (status back to `processing` and its job), a page at a
+/// time; `progress` hears the running count. Safe to interrupt and run
+/// again: a document already queued is no longer `completed`, and one
+/// processed since is no longer selected.
+pub async fn reprocess(
+    app: &AppState,
+    what: &Reprocess,
+    mut progress: impl FnMut(u64),
+) -> crate::error::Result<u64> {
+    const PAGE: u32 = 200;
+    let mut query = crate::store::ReprocessQuery {
+        connector: what.connector,
+        processed_before: what.processed_before,
+        after: None,
+        limit: PAGE,
+    };
+    let mut queued = 0;
+    loop {
+        let ids = app.store.reprocess_candidates(&query).await?;
+        for id in &ids {
+            let job = super::jobs::JobSpec::ProcessDocument {
+                document_id: id.clone(),
+            }
+            .new_job(&app.config.jobs);
+            if app
+                .store
+                .requeue_processing(id, &job, Timestamp::now())
+                .await?
+            {
+                queued += 1;
+            }
+        }
+        progress(queued);
+        app.wake_jobs.notify_one();
+        match ids.last() {
+            Some(last) if ids.len() == PAGE as usize => query.after = Some(last.clone()),
+            _ => return Ok(queued),
+        }
+    }
+}
+
+/// Counts and entities of the extracted text.
+fn analytics_of(extracted: &Extracted, text: &str) -> Value {
+    let metrics = Metrics {
+        words: analytics::word_count(text),
+        paragraphs: extracted
+            .body
+            .iter()
+            .filter(|b| matches!(b.kind, BlockKind::Paragraph | BlockKind::ListItem))
+            .count() as u64,
+        pages: extracted.pages,
+    };
+    json!({ "metrics": metrics, "entities": analytics::entities(text) })
 }
 
 #[cfg(test)]

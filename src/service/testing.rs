@@ -41,6 +41,11 @@ impl TestApp {
             blobs: BlobStore::local(&dir.path().join("blobs")).expect("a blob dir"),
             config: Arc::new(Config {
                 data_dir: dir.path().to_path_buf(),
+                // The test harness is not the `inlet` binary a child runs.
+                processing: crate::config::ProcessingConfig {
+                    isolation: crate::extract::isolate::Isolation::Thread,
+                    ..Default::default()
+                },
                 ..Config::default()
             }),
             limiter: limiter.clone(),

@@ -5,6 +5,7 @@ use crate::domain::{
     Document, DocumentId, DocumentStatus, Event, Principal, RequestOrigin, Timestamp,
 };
 use async_trait::async_trait;
+use serde_json::{Map, Value};
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -59,7 +60,8 @@ pub struct Ingest<'a> {
     pub doc: &'a Document,
     pub auto_tags: &'a [String],
     pub dedupe_key: &'a str,
-    pub follow_up: Option<&'a NewJob>,
+    /// Enqueued with the document, in the same transaction.
+    pub follow_ups: &'a [NewJob],
     /// Parts of a message accepted earlier are still kept when the
     /// connector has been archived since (never while deleting).
     pub also_archived: bool,
@@ -77,6 +79,35 @@ pub struct Processed {
     pub sha256: String,
     pub content_type: String,
     pub error_code: Option<String>,
+    /// The extracted plain text; empty when there is none.
+    pub text: String,
+    /// When given, the document's new `file_metadata` (with the outcome of
+    /// extraction in it).
+    pub file_metadata: Option<Map<String, Value>>,
+    /// What extraction produced, stored with the status.
+    pub content: Option<ProcessedContent>,
+}
+
+/// A processed document's content, profiling and analytics (contract §10),
+/// kept as the JSON the API serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedContent {
+    pub content: Value,
+    pub profiling: Value,
+    pub analytics: Value,
+    pub processed_at: Timestamp,
+}
+
+/// Which documents `inlet admin reprocess` takes, a page at a time.
+#[derive(Debug, Clone)]
+pub struct ReprocessQuery {
+    pub connector: Option<Uuid>,
+    /// `None`: only completed documents never processed (stored before
+    /// processing existed). `Some(t)`: also those processed before `t`.
+    pub processed_before: Option<Timestamp>,
+    /// Resume after this id (ids ascending).
+    pub after: Option<DocumentId>,
+    pub limit: u32,
 }
 
 #[async_trait]
@@ -94,7 +125,7 @@ pub trait DocumentStore: Send + Sync {
     /// connector is still active (so nothing is accepted after an archive or
     /// hard delete has been answered) and still allows the sender, takes its
     /// current sharing, skips a duplicate `dedupe_key`, inserts, and
-    /// enqueues `follow_up`.
+    /// enqueues `follow_ups`.
     async fn insert_ingested(&self, ingest: &Ingest<'_>) -> StoreResult<Ingested>;
     /// Whether the connector already holds a document with this dedupe key
     /// or this content.
@@ -120,12 +151,27 @@ pub trait DocumentStore: Send + Sync {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool>;
+    /// Records what processing found, the extracted content with it, in
+    /// one transaction: the document is `completed` exactly when its
+    /// content is stored.
     async fn record_processing(
         &self,
         id: &DocumentId,
         outcome: &Processed,
         at: Timestamp,
     ) -> StoreResult<()>;
+    /// The stored content of a processed document.
+    async fn processed_content(&self, id: &DocumentId) -> StoreResult<Option<ProcessedContent>>;
+    /// Completed documents with bytes that `query` selects, ids ascending.
+    async fn reprocess_candidates(&self, query: &ReprocessQuery) -> StoreResult<Vec<DocumentId>>;
+    /// Moves a completed document back to `processing` and enqueues its
+    /// processing, in one transaction; `false` when it is not completed.
+    async fn requeue_processing(
+        &self,
+        id: &DocumentId,
+        process: &NewJob,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Replaces the tag set (ids already checked to be the owner's) and/or
     /// the sharing of a document.
     async fn update_document(

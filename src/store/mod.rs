@@ -17,7 +17,10 @@ mod syncs;
 mod tags;
 
 pub use connectors::{ConnectorPage, ConnectorStore, Ownership};
-pub use documents::{DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, Processed};
+pub use documents::{
+    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, Processed, ProcessedContent,
+    ReprocessQuery,
+};
 pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};
 pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};

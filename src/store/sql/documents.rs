@@ -7,8 +7,8 @@ use crate::domain::connector::allows_sender;
 use crate::domain::{Document, DocumentId, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
-    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Processed, StoreError,
-    StoreResult,
+    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Processed,
+    ProcessedContent, ReprocessQuery, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -39,7 +39,7 @@ impl DocumentStore for Backend {
         let doc = ingest.doc.clone();
         let auto_tags = ingest.auto_tags.to_vec();
         let dedupe_key = ingest.dedupe_key.to_string();
-        let follow_up = ingest.follow_up.cloned();
+        let follow_ups = ingest.follow_ups.to_vec();
         let event = ingest.event.cloned();
         let also_archived = ingest.also_archived;
         let senders: Option<Vec<String>> = ingest
@@ -54,7 +54,7 @@ impl DocumentStore for Backend {
                     doc: &doc,
                     auto_tags: &auto_tags,
                     dedupe_key: &dedupe_key,
-                    follow_up: follow_up.as_ref(),
+                    follow_ups: &follow_ups,
                     also_archived,
                     senders: senders.as_deref(),
                     event: event.as_ref(),
@@ -146,9 +146,15 @@ impl DocumentStore for Backend {
         p: &Processed,
         at: Timestamp,
     ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let metadata = p
+            .file_metadata
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()).to_string());
         sqlx::query(
             "UPDATE documents SET status = $1, raw_size = $2, sha256 = $3, content_type = $4, \
-             error_code = $5, updated_at = $6 WHERE document_id = $7",
+             error_code = $5, updated_at = $6, file_metadata = COALESCE($7, file_metadata) \
+             WHERE document_id = $8",
         )
         .bind(p.status.as_str())
         .bind(p.raw_size)
@@ -156,10 +162,101 @@ impl DocumentStore for Backend {
         .bind(&p.content_type)
         .bind(&p.error_code)
         .bind(at.as_micros())
+        .bind(metadata)
         .bind(id.as_str())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        if let Some(c) = &p.content {
+            sqlx::query(
+                "INSERT INTO document_content (document_id, content, profiling, analytics, \
+                 processed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO UPDATE \
+                 SET content = excluded.content, profiling = excluded.profiling, \
+                 analytics = excluded.analytics, processed_at = excluded.processed_at",
+            )
+            .bind(id.as_str())
+            .bind(c.content.to_string())
+            .bind(c.profiling.to_string())
+            .bind(c.analytics.to_string())
+            .bind(c.processed_at.as_micros())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn processed_content(&self, id: &DocumentId) -> StoreResult<Option<ProcessedContent>> {
+        let row: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT content, profiling, analytics, processed_at FROM document_content \
+             WHERE document_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((content, profiling, analytics, at)) = row else {
+            return Ok(None);
+        };
+        let json = |s: &str| {
+            serde_json::from_str(s)
+                .map_err(|e| StoreError::Corrupt(format!("content of document {id}: {e}")))
+        };
+        Ok(Some(ProcessedContent {
+            content: json(&content)?,
+            profiling: json(&profiling)?,
+            analytics: json(&analytics)?,
+            processed_at: Timestamp::from_micros(at),
+        }))
+    }
+
+    async fn reprocess_candidates(&self, q: &ReprocessQuery) -> StoreResult<Vec<DocumentId>> {
+        let mut b: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT d.document_id FROM documents d LEFT JOIN document_content c \
+             ON c.document_id = d.document_id WHERE d.status = 'completed' \
+             AND d.blob_key IS NOT NULL AND (c.document_id IS NULL",
+        );
+        if let Some(before) = q.processed_before {
+            b.push(" OR c.processed_at < ").push_bind(before.as_micros());
+        }
+        b.push(")");
+        if let Some(connector) = q.connector {
+            b.push(" AND d.connector_id = ")
+                .push_bind(connector.to_string());
+        }
+        if let Some(after) = &q.after {
+            b.push(" AND d.document_id > ")
+                .push_bind(after.as_str().to_string());
+        }
+        b.push(" ORDER BY d.document_id LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let ids: Vec<String> = b.build_query_scalar().fetch_all(self.pool()).await?;
+        ids.into_iter()
+            .map(|id| {
+                DocumentId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
+            })
+            .collect()
+    }
+
+    async fn requeue_processing(
+        &self,
+        id: &DocumentId,
+        process: &NewJob,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'processing', updated_at = $1 \
+             WHERE document_id = $2 AND status = 'completed'",
+        )
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn expire_uploads(
@@ -349,7 +446,7 @@ async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested
         ..doc.clone()
     };
     insert_document_in(conn, &doc, &[], ingest.auto_tags, Some(ingest.dedupe_key)).await?;
-    if let Some(job) = ingest.follow_up {
+    for job in ingest.follow_ups {
         insert_job(conn, job, doc.created_at).await?;
     }
     if let Some(event) = ingest.event {

@@ -1,0 +1,365 @@
+//! Contract §10 through the real server: every document is processed
+//! (text extracted in a bounded child process, entities and counts) before
+//! it is `completed`, hostile files included, and
+//! `GET /documents/{id}/annotated` serves the result with its signed URL.
+
+mod common;
+
+use common::{assert_error, document_path, TestServer};
+use serde_json::{json, Value};
+use std::io::Write;
+
+const MARKDOWN: &str = "# Apple upgrade\n\n\
+    We upgrade $AAPL (NASDAQ: AAPL) to Buy; ISIN US0378331005, not US0378331006.\n\
+    Revenue of $1.2bn, margins up 3.5%.\n\n\
+    - Contact research@broker.example\n\
+    - See https://broker.example/notes\n";
+
+fn annotated_path(id: &str) -> String {
+    format!("{}/annotated", document_path(id))
+}
+
+async fn annotated(s: &TestServer, key: &str, id: &str) -> Value {
+    let resp = s.get(&annotated_path(id), key).await;
+    assert_eq!(resp.status(), 200, "GET annotated");
+    resp.json().await.unwrap()
+}
+
+/// A PDF of one page per entry, each page's lines in Helvetica, with a
+/// correct cross-reference table.
+fn pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let n = pages.len();
+    // 1 catalog, 2 pages, 3 font, then (page, content) per page.
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!(
+            "<< /Type /Pages /Count {n} /Kids [{}] >>",
+            (0..n)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+    ];
+    for (i, lines) in pages.iter().enumerate() {
+        let mut stream = String::from("BT /F1 12 Tf 72 720 Td 14 TL\n");
+        for l in *lines {
+            stream.push_str(&format!("({l}) Tj T*\n"));
+        }
+        stream.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .bytes(),
+    );
+    out
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn extraction(doc: &Value) -> (String, bool) {
+    let e = &doc["file_metadata"]["extraction"];
+    (
+        e["status"].as_str().unwrap_or("absent").to_string(),
+        e["error"].is_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_processed_upload_is_annotated_and_its_signed_url_serves_the_same() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    let key = &s.admin_key;
+    let doc = s.upload(key, "apple.md", MARKDOWN.as_bytes(), json!({})).await;
+    let id = doc["id"].as_str().unwrap();
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(doc["file_metadata"]["extraction"], json!({"status": "ok", "error": null}));
+
+    let a = annotated(&s, key, id).await;
+    assert_eq!(a["document"], doc);
+    assert_eq!(a["content"]["title"], "Apple upgrade");
+    let body = a["content"]["body"].as_array().unwrap();
+    let kinds: Vec<&str> = body.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["heading", "paragraph", "list_item", "list_item"]);
+    assert!(body.iter().all(|b| b["page"].is_null()));
+    assert_eq!(a["profiling"]["extractor"], "text");
+    assert!(a["profiling"]["started_at"].as_str().unwrap() <= a["profiling"]["finished_at"].as_str().unwrap());
+    assert_eq!(
+        a["profiling"]["characters"].as_u64().unwrap(),
+        body.iter().map(|b| b["text"].as_str().unwrap().chars().count() as u64).sum::<u64>()
+            + 2 * (body.len() as u64 - 1)
+    );
+    assert_eq!(a["analytics"]["metrics"]["paragraphs"], 3);
+    let entities: Vec<(String, String, u64)> = a["analytics"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+                e["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |t: &str, v: &str, n: u64| (t.to_string(), v.to_string(), n);
+    assert_eq!(
+        entities,
+        [
+            expect("ticker", "AAPL", 2),
+            expect("isin", "US0378331005", 1),
+            expect("money", "USD 1.2e9", 1),
+            expect("percentage", "3.5%", 1),
+            expect("email", "research@broker.example", 1),
+            expect("url", "https://broker.example/notes", 1),
+        ],
+        "the ISIN with a wrong check digit is not one"
+    );
+
+    // The signed URL needs no key, serves the same JSON and can be reused.
+    let url = a["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/annotated/{id}?", s.base)), "{url}");
+    for _ in 0..2 {
+        let resp = s.http.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.json::<Value>().await.unwrap(), a);
+    }
+    let tampered = url.replace("signature=", "signature=0");
+    assert_error(s.http.get(&tampered).send().await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    // A download signature does not open the annotated JSON.
+    let original = s.original_url(key, id).await;
+    let query = original.split_once('?').unwrap().1;
+    let crossed = format!("{}/annotated/{id}?{query}", s.base);
+    assert_error(s.http.get(&crossed).send().await.unwrap(), 403, "INVALID_SIGNATURE").await;
+
+    // Gone with the document, signed URL included.
+    assert_eq!(s.delete(&document_path(id), key).await.status(), 200);
+    assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+    assert_error(s.http.get(url).send().await.unwrap(), 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+}
+
+#[tokio::test]
+async fn annotated_follows_the_documents_visibility() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    let owner = s.create_key("acme", "alice");
+    let member = s.create_key("acme", "bob");
+    let outsider = s.create_key("globex", "carol");
+    let private = s.upload(&owner, "p.txt", b"private $MSFT", json!({})).await;
+    let shared = s
+        .upload(&owner, "s.txt", b"shared $MSFT", json!({"share_with_org": true}))
+        .await;
+    let (private, shared) = (private["id"].as_str().unwrap(), shared["id"].as_str().unwrap());
+
+    annotated(&s, &owner, private).await;
+    annotated(&s, &member, shared).await;
+    for (key, id) in [(&member, private), (&outsider, private), (&outsider, shared)] {
+        assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+            .await;
+    }
+    // Not before it is completed: registered, then uploaded, not yet processed.
+    let (pending, url) = s.new_upload(&owner, &json!({"file_name": "later.txt"})).await;
+    assert_error(s.get(&annotated_path(&pending), &owner).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+        .await;
+    assert_eq!(s.put_upload(&url, b"soon".to_vec()).await.status(), 200);
+    assert_eq!(s.get_document(&owner, &pending).await["status"], "processing");
+    assert_error(s.get(&annotated_path(&pending), &owner).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+        .await;
+    s.run_jobs();
+    annotated(&s, &owner, &pending).await;
+    // Malformed ids and missing keys answer as everywhere.
+    assert_error(s.get(&annotated_path("abc"), &owner).await, 400, "INVALID_DOCUMENT_ID").await;
+    assert_error(s.get_without_key(&annotated_path(private)).await, 401, "UNAUTHORIZED").await;
+}
+
+#[tokio::test]
+async fn pdf_pages_and_office_structure_are_kept() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    let key = &s.admin_key;
+    let bytes = pdf(&[
+        &["Rates outlook for 2027", "The Fed holds at 4.5% this year."],
+        &["Second page about EUR 300m of issuance."],
+    ]);
+    let doc = s.upload(key, "rates.pdf", &bytes, json!({})).await;
+    assert_eq!(extraction(&doc), ("ok".into(), false), "{doc}");
+    let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
+    assert_eq!(a["profiling"]["extractor"], "pdf");
+    assert_eq!(a["profiling"]["pages"], 2);
+    assert_eq!(a["analytics"]["metrics"]["pages"], 2);
+    let body = a["content"]["body"].as_array().unwrap();
+    let pages: Vec<i64> = body.iter().map(|b| b["page"].as_i64().unwrap()).collect();
+    assert!(pages.contains(&1) && pages.contains(&2), "{body:?}");
+    let text: String = body.iter().map(|b| b["text"].as_str().unwrap()).collect::<Vec<_>>().join(" ");
+    assert!(text.contains("The Fed holds at 4.5% this year."), "{text}");
+    let values: Vec<&str> = a["analytics"]["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["EUR 3e8", "4.5%"]);
+
+    let docx = zip_of(&[(
+        "word/document.xml",
+        br#"<w:document xmlns:w="w"><w:body><w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Summary</w:t></w:r></w:p><w:p><w:r><w:t>Buy $IBM.</w:t></w:r></w:p></w:body></w:document>"#,
+    )]);
+    let doc = s.upload(key, "note.docx", &docx, json!({})).await;
+    assert_eq!(
+        doc["content_type"],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+    let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
+    assert_eq!(
+        a["content"]["body"],
+        json!([{"type": "heading", "text": "Summary", "page": null},
+               {"type": "paragraph", "text": "Buy $IBM.", "page": null}])
+    );
+    // A type without an extractor is stored and completed without text.
+    let doc = s.upload(key, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", json!({})).await;
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(extraction(&doc), ("unsupported".into(), false));
+    let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
+    assert_eq!(a["content"]["body"], json!([]));
+    assert_eq!(a["profiling"]["extractor"], "none");
+}
+
+#[tokio::test]
+async fn hostile_files_complete_downloadable_with_the_outcome_recorded() {
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config(
+            "[processing]\nmax_text_bytes = 1000\nmax_unpacked_bytes = 8388608\n\
+             max_memory_mb = 64\ntimeout = \"20s\"\n",
+        )
+        .start()
+        .await;
+    let key = &s.admin_key;
+    // 64 MiB of zeros inflating from well under a MiB, named as a DOCX.
+    let bomb = zip_of(&[("word/document.xml", &vec![b' '; 64 << 20])]);
+    assert!(bomb.len() < 1 << 20);
+    let mut corrupt = pdf(&[&["fine so far"]]);
+    corrupt.truncate(corrupt.len() / 2);
+    corrupt.extend(b"\x00\xff garbage 9999 0 obj << /Length -1 >> stream");
+    // More text than the limit: truncated at 1,000 bytes.
+    let long = "word ".repeat(1000);
+    // More than the extractor may allocate: it is stopped, the server is not.
+    let huge = vec![b'a'; 90 << 20];
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("bomb.docx", &bomb, "failed"),
+        ("broken.pdf", &corrupt, "failed"),
+        ("long.txt", long.as_bytes(), "truncated"),
+        ("huge.txt", &huge, "failed"),
+    ];
+    for (name, bytes, status) in cases {
+        let doc = s.upload(key, name, bytes, json!({})).await;
+        assert_eq!(doc["status"], "completed", "{name}: {doc}");
+        let (got, has_error) = extraction(&doc);
+        assert_eq!(got, status, "{name}: {doc}");
+        assert_eq!(has_error, status == "failed", "{name}: {doc}");
+        let id = doc["id"].as_str().unwrap();
+        if bytes.len() < 10 << 20 {
+            assert_eq!(s.download(key, id).await, bytes, "{name} stays downloadable");
+        }
+        let a = annotated(&s, key, id).await;
+        if status == "truncated" {
+            let text = a["content"]["body"][0]["text"].as_str().unwrap();
+            assert_eq!(text.len(), 1000);
+        }
+    }
+    // The server is still there, and has them all.
+    assert_eq!(s.list_documents(key, "").await.len(), cases.len());
+}
+
+#[tokio::test]
+async fn an_extraction_past_the_timeout_is_stopped() {
+    // A PDF of 300,000 tiny objects takes the parser longer than a second.
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config("[processing]\ntimeout = \"1s\"\n")
+        .start()
+        .await;
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    for i in 1..=300_000 {
+        bytes.extend(format!("{i} 0 obj\n[{i} 0 R]\nendobj\n").bytes());
+    }
+    bytes.extend(b"trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    let started = std::time::Instant::now();
+    let doc = s.upload(&s.admin_key, "objects.pdf", &bytes, json!({})).await;
+    assert_eq!(doc["status"], "completed");
+    let (status, has_error) = extraction(&doc);
+    assert!(
+        ["timeout", "failed"].contains(&status.as_str()) && has_error,
+        "{doc}"
+    );
+    assert!(started.elapsed().as_secs() < 20, "not hung");
+}
+
+#[tokio::test]
+async fn reprocess_processes_documents_stored_before_processing_existed() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    let key = &s.admin_key;
+    let c = s.create_research_connector(key, "Desk", "u", "p").await;
+    let other = s.create_research_connector(key, "Other", "u", "p").await;
+    let ids = s.seed_connector_documents(&c, 3, &[]).await;
+    let others = s.seed_connector_documents(&other, 2, &[]).await;
+    for id in ids.iter().chain(&others) {
+        assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+            .await;
+    }
+    let reprocess = |args: &[&str]| {
+        let mut all = vec!["admin", "reprocess"];
+        all.extend(args);
+        let out = s.cli(&all);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().parse::<u64>().unwrap()
+    };
+    let connector = c["connector_id"].as_str().unwrap();
+    assert_eq!(reprocess(&["--connector", connector]), 3);
+    assert_eq!(s.get_document(key, &ids[0]).await["status"], "processing");
+    s.run_jobs();
+    for id in &ids {
+        let a = annotated(&s, key, id).await;
+        assert_eq!(a["profiling"]["extractor"], "text");
+    }
+    assert_error(s.get(&annotated_path(&others[0]), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+        .await;
+    // Resumable: what is done is not done again; the rest is.
+    assert_eq!(reprocess(&[]), 2);
+    s.run_jobs();
+    assert_eq!(reprocess(&[]), 0);
+    // --force takes processed documents again.
+    let before = annotated(&s, key, &ids[0]).await["profiling"]["finished_at"].clone();
+    assert_eq!(reprocess(&["--force"]), 5);
+    s.run_jobs();
+    let after = annotated(&s, key, &ids[0]).await["profiling"]["finished_at"].clone();
+    assert_ne!(before, after);
+    assert_eq!(reprocess(&["--force", "--before", "2000-01-01T00:00:00Z"]), 0);
+}
