@@ -28,7 +28,7 @@ impl Extractor for Html {
 
 /// The body blocks of an HTML text.
 pub(crate) fn blocks(html: &str) -> Result<Vec<Block>, ExtractError> {
-    let text = html2text::config::plain()
+    let text = html2text::config::plain_no_decorate()
         .link_footnotes(false)
         .no_table_borders()
         .allow_width_overflow()

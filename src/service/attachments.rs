@@ -116,10 +116,12 @@ mod tests {
         .unwrap();
         assert!(matches!(outcome, Delivery::Accepted { stored: 1, .. }));
         let jobs = t.app.store.jobs().await.unwrap();
-        match JobSpec::try_from(&jobs[0]).unwrap() {
-            JobSpec::ExtractAttachments { document_id } => document_id,
-            other => panic!("{other:?}"),
-        }
+        jobs.iter()
+            .find_map(|j| match JobSpec::try_from(j).unwrap() {
+                JobSpec::ExtractAttachments { document_id } => Some(document_id),
+                _ => None,
+            })
+            .expect("an attachments job")
     }
 
     #[tokio::test]
@@ -166,8 +168,9 @@ mod tests {
                     Some("EMPTY_FILE")
                 ),
                 (
+                    // Completed by its own processing job.
                     "r.pdf",
-                    DocumentStatus::Completed,
+                    DocumentStatus::Processing,
                     Some("application/pdf"),
                     None
                 ),

@@ -475,7 +475,7 @@ mod tests {
             ),
             (
                 "Daily.eml",
-                DocumentStatus::Completed,
+                DocumentStatus::Processing,
                 Some("message/rfc822")
             )
         );
