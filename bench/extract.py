@@ -1,0 +1,153 @@
+"""PDF text extraction against poppler's pdftotext: pages per second, peak
+RSS and word-level agreement (F1 of the word multisets).
+
+Makes its corpus with reportlab: research-like notes with headings,
+paragraphs, tables, and half of them set in two columns. Each file is
+extracted the way the server does it, by `inlet extract` (the child process
+every extraction runs in), and by `pdftotext`; times and peak RSS come from
+the kernel (wait4's rusage). Needs Debian's poppler-utils and reportlab
+(python3-reportlab, or `pip install reportlab`); run with a Python that
+has reportlab, e.g. `/usr/bin/python3 bench/extract.py`."""
+import argparse, collections, json, os, random, re, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+WORDS = ("revenue margin guidance outlook quarter growth earnings dividend valuation multiple "
+         "balance sheet cash flow leverage capital expenditure demand supply pricing inventory "
+         "consensus estimate upgrade downgrade target price rating overweight underweight neutral "
+         "inflation rates yield curve spread credit equity bond duration liquidity volatility "
+         "semiconductor software retail energy utilities banks insurance industrials materials").split()
+TICKERS = ["$AAPL", "NASDAQ: MSFT", "AMZN US Equity", "(GOOGL.O)", "$NVDA", "NYSE: JPM"]
+
+
+def sentence(rng):
+    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 18))]
+    words[0] = words[0].capitalize()
+    if rng.random() < 0.3:
+        words.insert(rng.randint(1, len(words)), rng.choice(TICKERS))
+    if rng.random() < 0.3:
+        words.insert(rng.randint(1, len(words)), f"{rng.randint(1, 40)}.{rng.randint(0, 9)}%")
+    if rng.random() < 0.2:
+        words.insert(rng.randint(1, len(words)), f"${rng.randint(1, 99)}.{rng.randint(1, 9)}bn")
+    return " ".join(words) + "."
+
+
+def make_pdf(path, rng, pages, two_columns):
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import (BaseDocTemplate, Frame, PageBreak, PageTemplate, Paragraph,
+                                    Spacer, Table, TableStyle)
+    styles = getSampleStyleSheet()
+    w, h = A4
+    margin = 50
+    if two_columns:
+        gap = 18
+        col = (w - 2 * margin - gap) / 2
+        frames = [Frame(margin, margin, col, h - 2 * margin, id="left"),
+                  Frame(margin + col + gap, margin, col, h - 2 * margin, id="right")]
+    else:
+        frames = [Frame(margin, margin, w - 2 * margin, h - 2 * margin, id="body")]
+    doc = BaseDocTemplate(path, pagesize=A4, pageTemplates=[PageTemplate(frames=frames)],
+                          title="Sector note")
+    story = []
+    for p in range(pages):
+        story.append(Paragraph(f"Section {p + 1}: {rng.choice(WORDS).capitalize()} review", styles["Heading1"]))
+        for _ in range(3):
+            story.append(Paragraph(" ".join(sentence(rng) for _ in range(5)), styles["BodyText"]))
+            story.append(Spacer(1, 6))
+        rows = [["Ticker", "Price", "Target", "Rating"]]
+        for _ in range(4):
+            rows.append([rng.choice(["AAPL", "MSFT", "AMZN", "NVDA", "JPM"]), f"{rng.randint(50, 900)}.{rng.randint(10, 99)}",
+                         f"{rng.randint(50, 900)}", rng.choice(["Buy", "Hold", "Sell"])])
+        t = Table(rows)
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey)]))
+        story.append(t)
+        story.append(Paragraph(" ".join(sentence(rng) for _ in range(4)), styles["BodyText"]))
+        story.append(PageBreak())
+    doc.build(story)
+
+
+def run(cmd, stdin_path):
+    """(stdout bytes, wall seconds, peak RSS MB) of one process."""
+    with open(stdin_path, "rb") as f:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.PIPE)
+        out = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{cmd[0]} failed: {status}")
+    return out, wall, usage.ru_maxrss / 1024
+
+
+def words(text):
+    return collections.Counter(re.findall(r"\w+", text.lower()))
+
+
+def f1(ours, anchor):
+    a, b = words(ours), words(anchor)
+    common_n = sum((a & b).values())
+    if not a or not b:
+        return 0.0
+    p, r = common_n / sum(a.values()), common_n / sum(b.values())
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=24)
+    ap.add_argument("--pages", type=int, default=20, help="pages of each document (at least)")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    common.apt_install("poppler-utils", commands=["pdftotext"])
+    release = common.build()
+    inlet = os.path.join(release, "inlet")
+    rng = random.Random(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for i in range(args.docs):
+            path = os.path.join(tmp, f"note-{i}.pdf")
+            make_pdf(path, rng, args.pages, two_columns=i % 2 == 1)
+            files.append(path)
+        pages = 0
+        for path in files:
+            info = subprocess.run(["pdfinfo", path], capture_output=True, text=True).stdout
+            pages += int(re.search(r"Pages:\s+(\d+)", info).group(1))
+        ours_cmd = [inlet, "extract", "--content-type", "application/pdf",
+                    "--max-text-bytes", str(10 << 20), "--max-unpacked-bytes", str(256 << 20),
+                    "--max-entries", "10000", "--max-memory-bytes", str(1 << 30), "--cpu-seconds", "61"]
+        anchor_cmd = ["pdftotext", "-", "-"]
+        times = {"inlet": [], "pdftotext": []}
+        rss = {"inlet": 0.0, "pdftotext": 0.0}
+        scores = []
+        for run_i in range(args.runs):
+            total = {"inlet": 0.0, "pdftotext": 0.0}
+            for path in files:
+                out, t, m = run(ours_cmd, path)
+                total["inlet"] += t
+                rss["inlet"] = max(rss["inlet"], m)
+                reply = json.loads(out)
+                if reply["outcome"] != "done":
+                    raise SystemExit(f"{path}: {reply}")
+                ours = "\n\n".join(b["text"] for b in reply["extracted"]["body"])
+                anchor, t, m = run(anchor_cmd, path)
+                total["pdftotext"] += t
+                rss["pdftotext"] = max(rss["pdftotext"], m)
+                if run_i == 0:
+                    scores.append(f1(ours, anchor.decode("utf-8", "replace")))
+            for k in total:
+                times[k].append(total[k])
+        speed = {k: pages / statistics.median(v) for k, v in times.items()}
+        print(f"corpus: {args.docs} PDFs, {pages} pages (half in two columns), runs: {args.runs}\n")
+        print("| extractor | pages/s (median) | peak RSS MB | word F1 vs pdftotext (mean / min) |")
+        print("| --- | --- | --- | --- |")
+        print(f"| inlet extract (pdf-extract) | {speed['inlet']:.1f} | {rss['inlet']:.1f} | "
+              f"{statistics.mean(scores):.4f} / {min(scores):.4f} |")
+        print(f"| pdftotext (poppler) | {speed['pdftotext']:.1f} | {rss['pdftotext']:.1f} | 1 |")
+        print(f"\nspeed ratio inlet/pdftotext: {speed['inlet'] / speed['pdftotext']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
