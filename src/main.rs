@@ -259,11 +259,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         connector,
                         processed_before,
                     };
-                    let queued =
-                        inlet::service::processing::reprocess(&state, &what, |n| {
-                            eprintln!("queued {n}");
-                        })
-                        .await?;
+                    let queued = inlet::service::processing::reprocess(&state, &what, |n| {
+                        eprintln!("queued {n}");
+                    })
+                    .await?;
                     println!("{queued}");
                 }
                 Admin::ListJobs => {

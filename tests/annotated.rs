@@ -99,10 +99,15 @@ fn extraction(doc: &Value) -> (String, bool) {
 async fn a_processed_upload_is_annotated_and_its_signed_url_serves_the_same() {
     let s = TestServer::builder().manual_jobs().start().await;
     let key = &s.admin_key;
-    let doc = s.upload(key, "apple.md", MARKDOWN.as_bytes(), json!({})).await;
+    let doc = s
+        .upload(key, "apple.md", MARKDOWN.as_bytes(), json!({}))
+        .await;
     let id = doc["id"].as_str().unwrap();
     assert_eq!(doc["status"], "completed");
-    assert_eq!(doc["file_metadata"]["extraction"], json!({"status": "ok", "error": null}));
+    assert_eq!(
+        doc["file_metadata"]["extraction"],
+        json!({"status": "ok", "error": null})
+    );
 
     let a = annotated(&s, key, id).await;
     assert_eq!(a["document"], doc);
@@ -112,10 +117,15 @@ async fn a_processed_upload_is_annotated_and_its_signed_url_serves_the_same() {
     assert_eq!(kinds, ["heading", "paragraph", "list_item", "list_item"]);
     assert!(body.iter().all(|b| b["page"].is_null()));
     assert_eq!(a["profiling"]["extractor"], "text");
-    assert!(a["profiling"]["started_at"].as_str().unwrap() <= a["profiling"]["finished_at"].as_str().unwrap());
+    assert!(
+        a["profiling"]["started_at"].as_str().unwrap()
+            <= a["profiling"]["finished_at"].as_str().unwrap()
+    );
     assert_eq!(
         a["profiling"]["characters"].as_u64().unwrap(),
-        body.iter().map(|b| b["text"].as_str().unwrap().chars().count() as u64).sum::<u64>()
+        body.iter()
+            .map(|b| b["text"].as_str().unwrap().chars().count() as u64)
+            .sum::<u64>()
             + 2 * (body.len() as u64 - 1)
     );
     assert_eq!(a["analytics"]["metrics"]["paragraphs"], 3);
@@ -147,24 +157,47 @@ async fn a_processed_upload_is_annotated_and_its_signed_url_serves_the_same() {
 
     // The signed URL needs no key, serves the same JSON and can be reused.
     let url = a["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("{}/annotated/{id}?", s.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/annotated/{id}?", s.base)),
+        "{url}"
+    );
     for _ in 0..2 {
         let resp = s.http.get(url).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.json::<Value>().await.unwrap(), a);
     }
     let tampered = url.replace("signature=", "signature=0");
-    assert_error(s.http.get(&tampered).send().await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    assert_error(
+        s.http.get(&tampered).send().await.unwrap(),
+        403,
+        "INVALID_SIGNATURE",
+    )
+    .await;
     // A download signature does not open the annotated JSON.
     let original = s.original_url(key, id).await;
     let query = original.split_once('?').unwrap().1;
     let crossed = format!("{}/annotated/{id}?{query}", s.base);
-    assert_error(s.http.get(&crossed).send().await.unwrap(), 403, "INVALID_SIGNATURE").await;
+    assert_error(
+        s.http.get(&crossed).send().await.unwrap(),
+        403,
+        "INVALID_SIGNATURE",
+    )
+    .await;
 
     // Gone with the document, signed URL included.
     assert_eq!(s.delete(&document_path(id), key).await.status(), 200);
-    assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND").await;
-    assert_error(s.http.get(url).send().await.unwrap(), 404, "PRIVATE_CONTENT_NOT_FOUND").await;
+    assert_error(
+        s.get(&annotated_path(id), key).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
+    assert_error(
+        s.http.get(url).send().await.unwrap(),
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -175,29 +208,68 @@ async fn annotated_follows_the_documents_visibility() {
     let outsider = s.create_key("globex", "carol");
     let private = s.upload(&owner, "p.txt", b"private $MSFT", json!({})).await;
     let shared = s
-        .upload(&owner, "s.txt", b"shared $MSFT", json!({"share_with_org": true}))
+        .upload(
+            &owner,
+            "s.txt",
+            b"shared $MSFT",
+            json!({"share_with_org": true}),
+        )
         .await;
-    let (private, shared) = (private["id"].as_str().unwrap(), shared["id"].as_str().unwrap());
+    let (private, shared) = (
+        private["id"].as_str().unwrap(),
+        shared["id"].as_str().unwrap(),
+    );
 
     annotated(&s, &owner, private).await;
     annotated(&s, &member, shared).await;
-    for (key, id) in [(&member, private), (&outsider, private), (&outsider, shared)] {
-        assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
-            .await;
+    for (key, id) in [
+        (&member, private),
+        (&outsider, private),
+        (&outsider, shared),
+    ] {
+        assert_error(
+            s.get(&annotated_path(id), key).await,
+            404,
+            "PRIVATE_CONTENT_NOT_FOUND",
+        )
+        .await;
     }
     // Not before it is completed: registered, then uploaded, not yet processed.
-    let (pending, url) = s.new_upload(&owner, &json!({"file_name": "later.txt"})).await;
-    assert_error(s.get(&annotated_path(&pending), &owner).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
+    let (pending, url) = s
+        .new_upload(&owner, &json!({"file_name": "later.txt"}))
         .await;
+    assert_error(
+        s.get(&annotated_path(&pending), &owner).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
     assert_eq!(s.put_upload(&url, b"soon".to_vec()).await.status(), 200);
-    assert_eq!(s.get_document(&owner, &pending).await["status"], "processing");
-    assert_error(s.get(&annotated_path(&pending), &owner).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
-        .await;
+    assert_eq!(
+        s.get_document(&owner, &pending).await["status"],
+        "processing"
+    );
+    assert_error(
+        s.get(&annotated_path(&pending), &owner).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
     s.run_jobs();
     annotated(&s, &owner, &pending).await;
     // Malformed ids and missing keys answer as everywhere.
-    assert_error(s.get(&annotated_path("abc"), &owner).await, 400, "INVALID_DOCUMENT_ID").await;
-    assert_error(s.get_without_key(&annotated_path(private)).await, 401, "UNAUTHORIZED").await;
+    assert_error(
+        s.get(&annotated_path("abc"), &owner).await,
+        400,
+        "INVALID_DOCUMENT_ID",
+    )
+    .await;
+    assert_error(
+        s.get_without_key(&annotated_path(private)).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -217,7 +289,11 @@ async fn pdf_pages_and_office_structure_are_kept() {
     let body = a["content"]["body"].as_array().unwrap();
     let pages: Vec<i64> = body.iter().map(|b| b["page"].as_i64().unwrap()).collect();
     assert!(pages.contains(&1) && pages.contains(&2), "{body:?}");
-    let text: String = body.iter().map(|b| b["text"].as_str().unwrap()).collect::<Vec<_>>().join(" ");
+    let text: String = body
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(text.contains("The Fed holds at 4.5% this year."), "{text}");
     let values: Vec<&str> = a["analytics"]["entities"]
         .as_array()
@@ -243,7 +319,9 @@ async fn pdf_pages_and_office_structure_are_kept() {
                {"type": "paragraph", "text": "Buy $IBM.", "page": null}])
     );
     // A type without an extractor is stored and completed without text.
-    let doc = s.upload(key, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", json!({})).await;
+    let doc = s
+        .upload(key, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", json!({}))
+        .await;
     assert_eq!(doc["status"], "completed");
     assert_eq!(extraction(&doc), ("unsupported".into(), false));
     let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
@@ -286,7 +364,11 @@ async fn hostile_files_complete_downloadable_with_the_outcome_recorded() {
         assert_eq!(has_error, status == "failed", "{name}: {doc}");
         let id = doc["id"].as_str().unwrap();
         if bytes.len() < 10 << 20 {
-            assert_eq!(s.download(key, id).await, bytes, "{name} stays downloadable");
+            assert_eq!(
+                s.download(key, id).await,
+                bytes,
+                "{name} stays downloadable"
+            );
         }
         let a = annotated(&s, key, id).await;
         if status == "truncated" {
@@ -318,7 +400,10 @@ async fn an_extraction_past_the_timeout_is_stopped() {
         json!({"status": "timeout", "error": "extraction took longer than 1s"})
     );
     assert!(started.elapsed().as_secs() < 20, "not hung");
-    assert_eq!(s.download(&s.admin_key, doc["id"].as_str().unwrap()).await, bytes);
+    assert_eq!(
+        s.download(&s.admin_key, doc["id"].as_str().unwrap()).await,
+        bytes
+    );
 }
 
 #[tokio::test]
@@ -330,15 +415,27 @@ async fn reprocess_processes_documents_stored_before_processing_existed() {
     let ids = s.seed_connector_documents(&c, 3, &[]).await;
     let others = s.seed_connector_documents(&other, 2, &[]).await;
     for id in ids.iter().chain(&others) {
-        assert_error(s.get(&annotated_path(id), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
-            .await;
+        assert_error(
+            s.get(&annotated_path(id), key).await,
+            404,
+            "PRIVATE_CONTENT_NOT_FOUND",
+        )
+        .await;
     }
     let reprocess = |args: &[&str]| {
         let mut all = vec!["admin", "reprocess"];
         all.extend(args);
         let out = s.cli(&all);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().parse::<u64>().unwrap()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
     };
     let connector = c["connector_id"].as_str().unwrap();
     assert_eq!(reprocess(&["--connector", connector]), 3);
@@ -348,8 +445,12 @@ async fn reprocess_processes_documents_stored_before_processing_existed() {
         let a = annotated(&s, key, id).await;
         assert_eq!(a["profiling"]["extractor"], "text");
     }
-    assert_error(s.get(&annotated_path(&others[0]), key).await, 404, "PRIVATE_CONTENT_NOT_FOUND")
-        .await;
+    assert_error(
+        s.get(&annotated_path(&others[0]), key).await,
+        404,
+        "PRIVATE_CONTENT_NOT_FOUND",
+    )
+    .await;
     // Resumable: what is done is not done again; the rest is.
     assert_eq!(reprocess(&[]), 2);
     s.run_jobs();
@@ -360,5 +461,8 @@ async fn reprocess_processes_documents_stored_before_processing_existed() {
     s.run_jobs();
     let after = annotated(&s, key, &ids[0]).await["profiling"]["finished_at"].clone();
     assert_ne!(before, after);
-    assert_eq!(reprocess(&["--force", "--before", "2000-01-01T00:00:00Z"]), 0);
+    assert_eq!(
+        reprocess(&["--force", "--before", "2000-01-01T00:00:00Z"]),
+        0
+    );
 }

@@ -72,9 +72,11 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
     assert_eq!(eml["content_type"], "message/rfc822");
     assert_eq!(eml["file_name"], "Q3 Outlook.eml");
     assert_eq!(eml["request_origin"], "email");
-    // Stored, then processed by a durable job before it is `completed`.
+    // Stored, then processed by a durable job before it is `completed`:
+    // the message's processing and its attachments, then the attachment's.
     assert_eq!(eml["status"], "processing");
     assert_eq!(eml["connector_id"], c["connector_id"]);
+    assert_eq!(s.run_jobs(), 3);
     let stored = s.download(key, eml["id"].as_str().unwrap()).await;
     // The harness runs with `sender_auth = "off"`: nothing was checked.
     let trace = "Authentication-Results: inlet; none\r\nReturn-Path: <bounce@broker.example>\r\nReceived: from client.example ([127.0.0.1])\r\n\tby inlet (Inlet) with ESMTP id ";
@@ -115,9 +117,6 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
         ]
     );
 
-    // Processing and attachments follow through durable jobs: the
-    // message's two, then the attachment's processing.
-    assert_eq!(s.run_jobs(), 3);
     let eml = &s.get_document(key, eml["id"].as_str().unwrap()).await;
     assert_eq!(eml["status"], "completed");
     assert_eq!(
@@ -125,7 +124,10 @@ async fn a_message_with_an_attachment_becomes_a_collection_of_documents() {
         json!({"status": "ok", "error": null})
     );
     let annotated = s
-        .get_json(&format!("{}/annotated", document_path(eml["id"].as_str().unwrap())), key)
+        .get_json(
+            &format!("{}/annotated", document_path(eml["id"].as_str().unwrap())),
+            key,
+        )
         .await;
     assert_eq!(annotated["profiling"]["extractor"], "email");
     assert_eq!(annotated["content"]["title"], "Q3 Outlook");
@@ -359,6 +361,7 @@ async fn several_recipients_each_get_their_own_copy() {
         )
         .await;
     assert_eq!(code, 250, "accepted for the inboxes that allow the sender");
+    s.run_jobs();
     let my_docs = s.list_documents(&s.admin_key, "").await;
     let his_docs = s.list_documents(&bob, "").await;
     assert_eq!((my_docs.len(), his_docs.len()), (1, 1));
@@ -405,6 +408,7 @@ async fn protocol_edges_dot_stuffing_bare_lf_8bit_and_bad_commands() {
     smtp.send(b"Subject: edges\r\nFrom: desk@broker.example\r\n\r\n..leading dot\r\nbare\n.\nstill inside\r\n").await;
     smtp.send("ünïcödé ✓\r\n.\r\n".as_bytes()).await;
     assert_eq!(smtp.reply().await.0, 250);
+    s.run_jobs();
     let docs = s.list_documents(key, "").await;
     assert!(s
         .download(key, docs[0]["id"].as_str().unwrap())
@@ -774,6 +778,7 @@ async fn a_crlf_split_across_reads_still_ends_lines() {
         .await;
     let (code, text) = smtp.reply().await;
     assert_eq!(code, 250, "{text}");
+    s.run_jobs();
     let docs = s.list_documents(&s.admin_key, "").await;
     let stored = s
         .download(&s.admin_key, docs[0]["id"].as_str().unwrap())

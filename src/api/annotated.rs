@@ -15,35 +15,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BlockType {
-    Title,
-    Heading,
-    Paragraph,
-    ListItem,
-    Table,
-    Header,
-}
-
-impl From<BlockKind> for BlockType {
-    fn from(k: BlockKind) -> Self {
-        match k {
-            BlockKind::Title => Self::Title,
-            BlockKind::Heading => Self::Heading,
-            BlockKind::Paragraph => Self::Paragraph,
-            BlockKind::ListItem => Self::ListItem,
-            BlockKind::Table => Self::Table,
-            BlockKind::Header => Self::Header,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockView {
     #[serde(rename = "type")]
-    pub kind: BlockType,
+    pub kind: BlockKind,
     pub text: String,
     /// The page (PDF) or slide (PPTX) it is on.
     #[schema(minimum = 1)]
@@ -80,35 +56,11 @@ pub struct MetricsView {
     pub pages: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityTypeView {
-    Ticker,
-    Isin,
-    Money,
-    Percentage,
-    Email,
-    Url,
-}
-
-impl From<EntityType> for EntityTypeView {
-    fn from(t: EntityType) -> Self {
-        match t {
-            EntityType::Ticker => Self::Ticker,
-            EntityType::Isin => Self::Isin,
-            EntityType::Money => Self::Money,
-            EntityType::Percentage => Self::Percentage,
-            EntityType::Email => Self::Email,
-            EntityType::Url => Self::Url,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntityView {
     #[serde(rename = "type")]
-    pub kind: EntityTypeView,
+    pub kind: EntityType,
     /// As first written in the text.
     pub text: String,
     /// Normalised: `AAPL`, `USD 1.2e9`, `3.5%`, a lowercased address.

@@ -3,10 +3,22 @@
 //! money with its currency normalised, percentages, e-mail addresses and
 //! URLs — and counts. Deterministic: the same text gives the same result.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityType {
     Ticker,
@@ -204,7 +216,10 @@ impl<'a> Scanner<'a> {
         }
         let url = &rest[..len];
         let host_start = url.find("://").map_or(0, |p| p + 3);
-        let host = url[host_start..].split(['/', '?', '#']).next().unwrap_or("");
+        let host = url[host_start..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
         if !host.contains('.') || host.ends_with('.') || host.len() < 4 {
             return None;
         }
@@ -215,7 +230,10 @@ impl<'a> Scanner<'a> {
         };
         // Scheme and host are case-insensitive.
         let cut = value.find("://").map_or(0, |p| p + 3);
-        let end = cut + value[cut..].find(['/', '?', '#']).unwrap_or(value.len() - cut);
+        let end = cut
+            + value[cut..]
+                .find(['/', '?', '#'])
+                .unwrap_or(value.len() - cut);
         let value = format!("{}{}", value[..end].to_ascii_lowercase(), &value[end..]);
         Some((EntityType::Url, len, value))
     }
@@ -234,8 +252,7 @@ impl<'a> Scanner<'a> {
         }
         let domain = &self.s[at + 1..end];
         let tld = domain.rsplit('.').next()?;
-        if !domain.contains('.') || tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_alphabetic())
-        {
+        if !domain.contains('.') || tld.len() < 2 || !tld.bytes().all(|c| c.is_ascii_alphabetic()) {
             return None;
         }
         let text = &self.s[i..end];
@@ -292,13 +309,8 @@ impl<'a> Scanner<'a> {
             && b[1].is_ascii_uppercase()
             && b[2].is_ascii_uppercase()
             && rest[3..].starts_with(" Equity");
-        (ok && self.boundary_after(i + n + 10)).then(|| {
-            (
-                EntityType::Ticker,
-                n + 10,
-                self.s[i..i + n].to_string(),
-            )
-        })
+        (ok && self.boundary_after(i + n + 10))
+            .then(|| (EntityType::Ticker, n + 10, self.s[i..i + n].to_string()))
     }
 
     /// `(AAPL.O)`, a Reuters instrument code in parentheses.
@@ -314,8 +326,13 @@ impl<'a> Scanner<'a> {
         }
         let m = self.symbol(j + n + 1, 2)?;
         let close = j + n + 1 + m;
-        (b.get(close) == Some(&b')'))
-            .then(|| (EntityType::Ticker, close + 1 - i, self.s[j..j + n].to_string()))
+        (b.get(close) == Some(&b')')).then(|| {
+            (
+                EntityType::Ticker,
+                close + 1 - i,
+                self.s[j..j + n].to_string(),
+            )
+        })
     }
 
     /// `$AAPL` (a `$` before letters; before digits it is money).
@@ -324,8 +341,13 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let n = self.symbol(i + 1, 5)?;
-        self.boundary_after(i + 1 + n)
-            .then(|| (EntityType::Ticker, n + 1, self.s[i + 1..i + 1 + n].to_string()))
+        self.boundary_after(i + 1 + n).then(|| {
+            (
+                EntityType::Ticker,
+                n + 1,
+                self.s[i + 1..i + 1 + n].to_string(),
+            )
+        })
     }
 
     /// A currency symbol, then an amount: `$1.2bn`, `€ 300m`, `US$5`.
@@ -399,10 +421,13 @@ impl<'a> Scanner<'a> {
             if c.is_ascii_digit() {
                 out.push(c as char);
                 j += 1;
-            } else if c == b',' && !seen_dot && b.get(j + 1..j + 4).is_some_and(|d| {
-                d.iter().all(u8::is_ascii_digit)
-                    && b.get(j + 4).is_none_or(|n| !n.is_ascii_digit())
-            }) {
+            } else if c == b','
+                && !seen_dot
+                && b.get(j + 1..j + 4).is_some_and(|d| {
+                    d.iter().all(u8::is_ascii_digit)
+                        && b.get(j + 4).is_none_or(|n| !n.is_ascii_digit())
+                })
+            {
                 j += 1;
             } else if c == b'.' && !seen_dot && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
                 seen_dot = true;
@@ -552,8 +577,13 @@ mod tests {
     #[test]
     fn near_miss_tickers_do_not_match() {
         // "$5" is money; a lowercase word, a long run, "CEO:" are not tickers.
-        let text = "Shares at $5 after $aapl chatter; $ABCDEFG; CEO: Tim; (Apple.o) (AAPL.) NASDAQ:";
-        assert!(of(EntityType::Ticker, text).is_empty(), "{:?}", entities(text));
+        let text =
+            "Shares at $5 after $aapl chatter; $ABCDEFG; CEO: Tim; (Apple.o) (AAPL.) NASDAQ:";
+        assert!(
+            of(EntityType::Ticker, text).is_empty(),
+            "{:?}",
+            entities(text)
+        );
         assert_eq!(of(EntityType::Money, text), ["USD 5"]);
     }
 
@@ -598,9 +628,13 @@ mod tests {
 
     #[test]
     fn emails_and_urls() {
-        let text = "Contact Research.Desk@Broker.example or see https://Broker.example/Notes?id=7. \
+        let text =
+            "Contact Research.Desk@Broker.example or see https://Broker.example/Notes?id=7. \
                     Also www.sec.gov, and not user@localhost or http://x.";
-        assert_eq!(of(EntityType::Email, text), ["research.desk@broker.example"]);
+        assert_eq!(
+            of(EntityType::Email, text),
+            ["research.desk@broker.example"]
+        );
         assert_eq!(
             of(EntityType::Url, text),
             ["https://broker.example/Notes?id=7", "http://www.sec.gov"]
@@ -626,7 +660,19 @@ mod tests {
 
     #[test]
     fn hostile_text_is_harmless() {
-        for text in ["", "$", "(", "((((", "-", "1,", "1.", "US", "@@", "é$€£¥", "https://"] {
+        for text in [
+            "",
+            "$",
+            "(",
+            "((((",
+            "-",
+            "1,",
+            "1.",
+            "US",
+            "@@",
+            "é$€£¥",
+            "https://",
+        ] {
             let _ = entities(text);
         }
         let long = "9".repeat(100_000);

@@ -45,17 +45,23 @@ impl Extractor for Email {
             }
         }
         // The first text part, else the first HTML part, as the body.
-        let text = msg.text_body.iter().find_map(|&i| match &msg.parts.get(i as usize)?.body {
-            PartType::Text(t) => Some(t.to_string()),
-            _ => None,
-        });
+        let text = msg
+            .text_body
+            .iter()
+            .find_map(|&i| match &msg.parts.get(i as usize)?.body {
+                PartType::Text(t) => Some(t.to_string()),
+                _ => None,
+            });
         match text {
             Some(t) => body.extend(paragraphs(&t, None)),
             None => {
-                let html = msg.html_body.iter().find_map(|&i| match &msg.parts.get(i as usize)?.body {
-                    PartType::Html(h) => Some(h.to_string()),
-                    _ => None,
-                });
+                let html =
+                    msg.html_body
+                        .iter()
+                        .find_map(|&i| match &msg.parts.get(i as usize)?.body {
+                            PartType::Html(h) => Some(h.to_string()),
+                            _ => None,
+                        });
                 if let Some(h) = html {
                     body.extend(html::blocks(&h)?);
                 }
@@ -103,8 +109,12 @@ mod tests {
         let raw = "From: a@x.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
                    <html><body><h2>Rates</h2><p>Hold at 4%.</p><script>x()</script></body></html>";
         let e = Email.extract(raw.as_bytes(), &Limits::default()).unwrap();
-        let last: Vec<(BlockKind, &str)> =
-            e.body.iter().skip(2).map(|b| (b.kind, b.text.as_str())).collect();
+        let last: Vec<(BlockKind, &str)> = e
+            .body
+            .iter()
+            .skip(2)
+            .map(|b| (b.kind, b.text.as_str()))
+            .collect();
         assert_eq!(
             last,
             [

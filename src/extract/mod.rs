@@ -16,7 +16,7 @@ mod xlsx;
 use serde::{Deserialize, Serialize};
 
 /// What a block of the body is (contract §10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockKind {
     Title,

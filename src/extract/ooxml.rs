@@ -32,7 +32,10 @@ impl<'a> Archive<'a> {
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
-        self.zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect()
+        self.zip
+            .file_names()
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .collect()
     }
 
     /// An entry's inflated bytes; `None` when absent.
@@ -43,9 +46,7 @@ impl<'a> Archive<'a> {
             Err(e) => return Err(ExtractError::failed(e)),
         };
         let too_large = || {
-            ExtractError::TooLarge(
-                "the archive inflates past the limit (a zip bomb?)".to_string(),
-            )
+            ExtractError::TooLarge("the archive inflates past the limit (a zip bomb?)".to_string())
         };
         if entry.size() > self.budget {
             return Err(too_large());
@@ -109,7 +110,10 @@ fn walk(xml: &[u8], mut f: impl FnMut(Item<'_>)) -> Result<(), ExtractError> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
     loop {
-        match reader.read_event_into(&mut buf).map_err(ExtractError::failed)? {
+        match reader
+            .read_event_into(&mut buf)
+            .map_err(ExtractError::failed)?
+        {
             Event::Start(e) => f(Item::Start(&e, false)),
             Event::Empty(e) => f(Item::Start(&e, true)),
             Event::End(e) => f(Item::End(e.local_name().as_ref().to_string())),
@@ -141,6 +145,27 @@ fn core_title(archive: &mut Archive<'_>) -> Result<Option<String>, ExtractError>
     })?;
     let title = title.trim().to_string();
     Ok((!title.is_empty()).then_some(title))
+}
+
+/// The extracted document: its title from `docProps/core.xml`, else the
+/// first block of kind `title_from`.
+fn finish(
+    archive: &mut Archive<'_>,
+    body: Vec<Block>,
+    title_from: BlockKind,
+    pages: Option<u32>,
+) -> Result<Extracted, ExtractError> {
+    let title = core_title(archive)?.or_else(|| {
+        body.iter()
+            .find(|b| b.kind == title_from)
+            .map(|b| b.text.clone())
+    });
+    Ok(Extracted {
+        title,
+        body,
+        pages,
+        ..Default::default()
+    })
 }
 
 pub struct Docx;
@@ -208,16 +233,7 @@ impl Extractor for Docx {
             Item::Text(t) if in_text => para.push_str(t),
             Item::Text(_) => {}
         })?;
-        let title = core_title(&mut archive)?.or_else(|| {
-            body.iter()
-                .find(|b| b.kind == BlockKind::Title)
-                .map(|b| b.text.clone())
-        });
-        Ok(Extracted {
-            title,
-            body,
-            ..Default::default()
-        })
+        finish(&mut archive, body, BlockKind::Title, None)
     }
 }
 
@@ -286,17 +302,12 @@ impl Extractor for Pptx {
                 Item::Text(_) => {}
             })?;
         }
-        let title = core_title(&mut archive)?.or_else(|| {
-            body.iter()
-                .find(|b| b.kind == BlockKind::Heading)
-                .map(|b| b.text.clone())
-        });
-        Ok(Extracted {
-            title,
+        finish(
+            &mut archive,
             body,
-            pages: Some(slides.len() as u32),
-            ..Default::default()
-        })
+            BlockKind::Heading,
+            Some(slides.len() as u32),
+        )
     }
 }
 

@@ -140,7 +140,9 @@ impl Extractor for Pdf {
             }
         }
         if failed > 0 && failed == pages.len() {
-            return Err(ExtractError::Failed("no page of the PDF is readable".into()));
+            return Err(ExtractError::Failed(
+                "no page of the PDF is readable".into(),
+            ));
         }
         let info_title = info_title(&doc);
         let mut e = blocks(out.pages);

@@ -106,7 +106,9 @@ fn markdown(text: &str) -> Vec<Block> {
     };
     for line in text.lines() {
         let t = line.trim();
-        let heading = t.strip_prefix('#').map(|h| h.trim_start_matches('#').trim());
+        let heading = t
+            .strip_prefix('#')
+            .map(|h| h.trim_start_matches('#').trim());
         let item = ["- ", "* ", "+ "]
             .iter()
             .find_map(|m| t.strip_prefix(m))
@@ -120,7 +122,10 @@ fn markdown(text: &str) -> Vec<Block> {
         } else if t.starts_with('|') {
             flush(&mut para, &mut out);
             let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
-            if !cells.iter().all(|c| c.chars().all(|c| matches!(c, '-' | ':'))) {
+            if !cells
+                .iter()
+                .all(|c| c.chars().all(|c| matches!(c, '-' | ':')))
+            {
                 out.push(Block::new(BlockKind::Table, cells.join(" | "), None));
             }
         } else {

@@ -122,22 +122,8 @@ impl DocumentStore for Backend {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE documents SET status = 'processing', blob_key = $1, updated_at = $2 \
-             WHERE document_id = $3 AND status = 'pending'",
-        )
-        .bind(blob_key)
-        .bind(at.as_micros())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_job(&mut tx, process, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.to_processing(id, "pending", Some(blob_key), process, at)
+            .await
     }
 
     async fn record_processing(
@@ -215,7 +201,8 @@ impl DocumentStore for Backend {
              AND d.blob_key IS NOT NULL AND (c.document_id IS NULL",
         );
         if let Some(before) = q.processed_before {
-            b.push(" OR c.processed_at < ").push_bind(before.as_micros());
+            b.push(" OR c.processed_at < ")
+                .push_bind(before.as_micros());
         }
         b.push(")");
         if let Some(connector) = q.connector {
@@ -231,7 +218,8 @@ impl DocumentStore for Backend {
         let ids: Vec<String> = b.build_query_scalar().fetch_all(self.pool()).await?;
         ids.into_iter()
             .map(|id| {
-                DocumentId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
+                DocumentId::parse(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("document id {id}")))
             })
             .collect()
     }
@@ -242,21 +230,7 @@ impl DocumentStore for Backend {
         process: &NewJob,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE documents SET status = 'processing', updated_at = $1 \
-             WHERE document_id = $2 AND status = 'completed'",
-        )
-        .bind(at.as_micros())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_job(&mut tx, process, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.to_processing(id, "completed", None, process, at).await
     }
 
     async fn expire_uploads(
@@ -362,6 +336,36 @@ impl DocumentStore for Backend {
 }
 
 impl Backend {
+    /// Moves a document from status `from` to `processing` (recording its
+    /// blob when given) and enqueues `process`, in one transaction; `false`
+    /// when it was not in `from`.
+    async fn to_processing(
+        &self,
+        id: &DocumentId,
+        from: &str,
+        blob_key: Option<&str>,
+        process: &NewJob,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'processing', blob_key = COALESCE($1, blob_key), \
+             updated_at = $2 WHERE document_id = $3 AND status = $4",
+        )
+        .bind(blob_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Fills in the tags of a page of documents with one query.
     async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
         if docs.is_empty() {
