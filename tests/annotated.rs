@@ -19,10 +19,26 @@ fn annotated_path(id: &str) -> String {
     format!("{}/annotated", document_path(id))
 }
 
+/// `GET …/annotated`, checked against its schema in `/openapi.json`.
 async fn annotated(s: &TestServer, key: &str, id: &str) -> Value {
     let resp = s.get(&annotated_path(id), key).await;
     assert_eq!(resp.status(), 200, "GET annotated");
-    resp.json().await.unwrap()
+    let body: Value = resp.json().await.unwrap();
+    let doc: Value = s
+        .get_without_key("/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for path in ["/contents/v1/documents/{id}/annotated", "/annotated/{id}"] {
+        let schema =
+            &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{path} is documented");
+        if let Err(e) = common::schema::validate(&doc, schema, &body, "$") {
+            panic!("{path} does not match its schema: {e}\n{body}");
+        }
+    }
+    body
 }
 
 /// A PDF of one page per entry, each page's lines in Helvetica, with a

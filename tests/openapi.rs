@@ -63,6 +63,8 @@ async fn every_endpoint_is_documented() {
             vec!["get", "patch", "delete"],
         ),
         ("/contents/v1/documents/{id}/original", vec!["get"]),
+        ("/contents/v1/documents/{id}/annotated", vec!["get"]),
+        ("/annotated/{id}", vec!["get"]),
         ("/contents/v1/tags", vec!["get", "post"]),
         ("/uploads/{id}", vec!["put"]),
         ("/downloads/{id}", vec!["get"]),
