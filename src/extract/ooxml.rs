@@ -188,7 +188,10 @@ impl Extractor for Docx {
         let (mut row, mut cell) = (Vec::<String>::new(), String::new());
         walk(&xml, |item| match item {
             Item::Start(e, empty) => match local(e).as_str() {
-                "p" if !empty => (para.clear(), kind = BlockKind::Paragraph).1,
+                "p" if !empty => {
+                    para.clear();
+                    kind = BlockKind::Paragraph;
+                }
                 "pStyle" => {
                     let style = attr(e, "val").unwrap_or_default().to_ascii_lowercase();
                     if style == "title" {
