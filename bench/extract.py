@@ -100,10 +100,10 @@ def main():
     ap.add_argument("--docs", type=int, default=24)
     ap.add_argument("--pages", type=int, default=20, help="pages of each document (at least)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--binary", help="an inlet binary to use instead of a release build")
     args = ap.parse_args()
     common.apt_install("poppler-utils", commands=["pdftotext"])
-    release = common.build()
-    inlet = os.path.join(release, "inlet")
+    inlet = args.binary or os.path.join(common.build(), "inlet")
     rng = random.Random(16)
     with tempfile.TemporaryDirectory() as tmp:
         files = []
