@@ -5,7 +5,7 @@ Makes its corpus with reportlab: research-like notes with headings,
 paragraphs, tables, and half of them set in two columns. Each file is
 extracted the way the server does it, by `inlet extract` (the child process
 every extraction runs in), and by `pdftotext`; times and peak RSS come from
-the kernel (wait4's rusage). Needs Debian's poppler-utils and reportlab
+GNU time. Needs Debian's poppler-utils and reportlab
 (python3-reportlab, or `pip install reportlab`); run with a Python that
 has reportlab, e.g. `/usr/bin/python3 bench/extract.py`."""
 import argparse, collections, json, os, random, re, statistics, subprocess, sys, tempfile, time
@@ -70,16 +70,18 @@ def make_pdf(path, rng, pages, two_columns):
 
 
 def run(cmd, stdin_path):
-    """(stdout bytes, wall seconds, peak RSS MB) of one process."""
-    with open(stdin_path, "rb") as f:
+    """(stdout bytes, wall seconds, peak RSS MB) of one process. The peak
+    comes from GNU time: wait4's ru_maxrss would count the forked Python
+    before the exec."""
+    with open(stdin_path, "rb") as f, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdin=f, stdout=subprocess.PIPE)
-        out = p.stdout.read()
-        _, status, usage = os.wait4(p.pid, 0)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdin=f, stdout=subprocess.PIPE, stderr=err)
         wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{cmd[0]} failed: {status}")
-    return out, wall, usage.ru_maxrss / 1024
+        err.seek(0)
+        lines = err.read().decode().strip().splitlines()
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {p.returncode} {lines[-3:]}")
+    return p.stdout, wall, int(lines[-1]) / 1024
 
 
 def words(text):
@@ -103,6 +105,7 @@ def main():
     ap.add_argument("--binary", help="an inlet binary to use instead of a release build")
     args = ap.parse_args()
     common.apt_install("poppler-utils", commands=["pdftotext"])
+    common.apt_install("time", commands=["/usr/bin/time"])
     inlet = args.binary or os.path.join(common.build(), "inlet")
     rng = random.Random(16)
     with tempfile.TemporaryDirectory() as tmp:
