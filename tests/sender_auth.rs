@@ -163,6 +163,8 @@ impl World {
 
     async fn download(&self, id: &str) -> String {
         let doc = self.stored(id).await.unwrap();
+        // Downloadable once processed.
+        self.s.run_jobs();
         let bytes = self
             .s
             .download(&self.s.admin_key, doc["id"].as_str().unwrap())
