@@ -535,7 +535,7 @@ pub fn isin_check_digit_ok(isin: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
