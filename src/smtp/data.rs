@@ -1,10 +1,13 @@
 //! Receiving DATA: dot-unstuffing, the size limit, the header section for
-//! parsing, SHA-256, and streaming the bytes durably into the blob store.
+//! parsing, SHA-256, and streaming the bytes durably into the blob store
+//! (or holding them, bounded in memory, until checks that need the whole
+//! message have run).
 
 use crate::blobs::{BlobError, BlobStore};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
-use std::io;
+use std::io::{self, Write};
+use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
@@ -13,6 +16,9 @@ use tokio::sync::mpsc;
 const CHUNK: usize = 64 * 1024;
 /// The header section kept in memory for parsing, at most.
 const MAX_HEADERS: usize = 256 * 1024;
+/// A held message stays in memory up to this size, then moves to a spool
+/// file: a session's heap stays this small whatever `max_message_bytes` is.
+const HELD_IN_MEMORY: usize = 1024 * 1024;
 
 pub enum DataOutcome {
     /// Stored durably under the key given.
@@ -25,8 +31,9 @@ pub enum DataOutcome {
         content_sha256: String,
         headers: Vec<u8>,
     },
-    /// Received but not stored (`hold`): the prefix and the message, for
-    /// checks that need all of it before it is stored with `store`.
+    /// Received but not stored (`spool`): the prefix and the message, for
+    /// checks that need all of it before it is stored with `store`. A large
+    /// one is a map of its spool file, which goes when the bytes are dropped.
     Held {
         bytes: Bytes,
         content_sha256: String,
@@ -42,8 +49,10 @@ pub enum DataOutcome {
 /// after `prefix` (the trace headers), under `key`. Only a `.` line after a
 /// CRLF ends the data, so bare-LF tricks cannot smuggle a second message in.
 /// `idle` bounds each wait for more bytes. On every error the partial blob
-/// is abandoned, never completed. With `hold` nothing is written: the bytes
-/// come back in memory (`Held`).
+/// is abandoned, never completed. With a `spool` directory nothing is
+/// written to the blob store: the bytes come back (`Held`), from memory or,
+/// past `HELD_IN_MEMORY`, from an unnamed file in that directory.
+#[allow(clippy::too_many_arguments)]
 pub async fn receive<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     blobs: &BlobStore,
@@ -51,12 +60,17 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     prefix: &[u8],
     limit: u64,
     idle: Duration,
-    hold: bool,
+    spool: Option<&Path>,
 ) -> io::Result<DataOutcome> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let writer = (!hold).then(|| writer(blobs, key, rx, limit));
-    let mut hasher = Sha256::new();
-    hasher.update(prefix);
+    let writer = spool.is_none().then(|| writer(blobs, key, rx, limit));
+    let mut spool = spool.map(Spool::new);
+    // Of the stored bytes: a held message's are hashed when it is stored.
+    let mut hasher = spool.is_none().then(|| {
+        let mut hasher = Sha256::new();
+        hasher.update(prefix);
+        hasher
+    });
     let mut content_hasher = Sha256::new();
     let mut size = prefix.len() as u64;
     let mut pending = BytesMut::with_capacity(CHUNK);
@@ -103,7 +117,9 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         if too_large || writer_failed {
             continue; // read on to the end, keep nothing
         }
-        hasher.update(content);
+        if let Some(hasher) = &mut hasher {
+            hasher.update(content);
+        }
         content_hasher.update(content);
         if !headers_done {
             headers.extend_from_slice(content);
@@ -112,8 +128,20 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             }
         }
         pending.extend_from_slice(content);
-        if !hold && pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
-            writer_failed = true; // its own result says why
+        if pending.len() < CHUNK {
+            continue;
+        }
+        match &mut spool {
+            Some(spool) => {
+                if let Err(e) = spool.push(&mut pending) {
+                    tracing::error!(error = %e, "spooling a message failed");
+                    writer_failed = true;
+                }
+            }
+            None if tx.send(Ok(pending.split().freeze())).await.is_err() => {
+                writer_failed = true; // its own result says why
+            }
+            None => {}
         }
     };
     if read_error.is_some() || too_large {
@@ -128,13 +156,22 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             None => Ok(DataOutcome::TooLarge),
         };
     }
-    let Some(writer) = writer else {
-        return Ok(DataOutcome::Held {
-            bytes: pending.freeze(),
-            content_sha256: hex::encode(content_hasher.finalize()),
-            headers,
+    if let Some(spool) = spool {
+        if writer_failed {
+            return Ok(DataOutcome::StorageFailed("the spool file failed".into()));
+        }
+        return Ok(match spool.finish(pending) {
+            Ok(bytes) => DataOutcome::Held {
+                bytes,
+                content_sha256: hex::encode(content_hasher.finalize()),
+                headers,
+            },
+            Err(e) => DataOutcome::StorageFailed(format!("spooling the message: {e}")),
         });
-    };
+    }
+    let (writer, hasher) = writer
+        .zip(hasher)
+        .expect("a message not spooled is being written");
     if !pending.is_empty() {
         let _ = tx.send(Ok(pending.freeze())).await;
     }
@@ -149,6 +186,46 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         Ok(Err(BlobError::TooLarge { .. })) => Ok(DataOutcome::TooLarge),
         Ok(Err(e)) => Ok(DataOutcome::StorageFailed(e.to_string())),
         Err(e) => Ok(DataOutcome::StorageFailed(e.to_string())),
+    }
+}
+
+/// A held message: memory first, then an unnamed temporary file (gone when
+/// closed, or with the process however it ends: nothing to clean up).
+/// Writes land in the page cache and are never fsync'd: the spool is
+/// scratch space, and durability comes from the blob store afterwards.
+struct Spool<'a> {
+    dir: &'a Path,
+    file: Option<std::fs::File>,
+}
+
+impl<'a> Spool<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Self { dir, file: None }
+    }
+
+    /// Moves `pending` to the file once the message outgrows memory.
+    fn push(&mut self, pending: &mut BytesMut) -> io::Result<()> {
+        if self.file.is_none() && pending.len() < HELD_IN_MEMORY {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(tempfile::tempfile_in(self.dir)?),
+        };
+        file.write_all(pending)?;
+        pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self, pending: BytesMut) -> io::Result<Bytes> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(pending.freeze());
+        };
+        file.write_all(&pending)?;
+        // SAFETY: the file has no name, so nothing else can change or
+        // truncate it under the map; it stays open as long as the map.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
     }
 }
 
