@@ -255,23 +255,18 @@ pub async fn store(
     header: &[u8],
     held: Bytes,
 ) -> Result<(u64, String), BlobError> {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let size = (header.len() + held.len()) as u64;
-    let writer = writer(blobs, key, rx, size);
     let mut hasher = Sha256::new();
     hasher.update(header);
     hasher.update(&held);
-    let _ = tx.send(Ok(Bytes::copy_from_slice(header))).await;
-    for start in (0..held.len()).step_by(CHUNK) {
-        let chunk = held.slice(start..held.len().min(start + CHUNK));
-        if tx.send(Ok(chunk)).await.is_err() {
-            break; // the writer failed: its result says why
-        }
-    }
-    drop(tx);
-    writer
-        .await
-        .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
+    // Slices of `held` (of its spool file's map, for a large one): no copy.
+    let chunks = std::iter::once(Bytes::copy_from_slice(header)).chain(
+        (0..held.len())
+            .step_by(CHUNK)
+            .map(move |start| held.slice(start..held.len().min(start + CHUNK))),
+    );
+    let body = futures_util::stream::iter(chunks.map(Ok::<_, io::Error>));
+    blobs.put_stream(key, body, size).await?;
     Ok((size, hex::encode(hasher.finalize())))
 }
 
