@@ -5,6 +5,7 @@
 
 use crate::blobs::{BlobError, BlobStore};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::path::Path;
@@ -27,8 +28,9 @@ pub enum DataOutcome {
         /// Of the stored bytes, trace headers included.
         sha256: String,
         /// Of the bytes the client sent: the same message sent again has
-        /// the same one, whatever trace headers it gets.
-        content_sha256: String,
+        /// the same one, whatever trace headers it gets. Only computed for a
+        /// message without a `Message-ID` field (see `has_message_id`).
+        content_sha256: Option<String>,
         headers: Vec<u8>,
     },
     /// Received but not stored (`spool`): the prefix and the message, for
@@ -36,7 +38,7 @@ pub enum DataOutcome {
     /// one is a map of its spool file, which goes when the bytes are dropped.
     Held {
         bytes: Bytes,
-        content_sha256: String,
+        content_sha256: Option<String>,
         headers: Vec<u8>,
     },
     /// Larger than the limit: everything was read and discarded.
@@ -71,7 +73,9 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         hasher.update(prefix);
         hasher
     });
-    let mut content_hasher = Sha256::new();
+    // Only dedupe without a Message-ID needs it: dropped once the header
+    // section turns out to have one.
+    let mut content_hasher = Some(Sha256::new());
     let mut size = prefix.len() as u64;
     let mut pending = BytesMut::with_capacity(CHUNK);
     pending.extend_from_slice(prefix);
@@ -87,16 +91,15 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     let mut writer_failed = false;
     let read_error = loop {
         line.clear();
-        let n = match tokio::time::timeout(idle, read_segment(reader, &mut line, CHUNK)).await {
-            Err(_) => break Some(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
-            Ok(Err(e)) => break Some(e),
-            Ok(Ok(0)) => {
+        let n = match read_segment(reader, &mut line, CHUNK, Some(idle)).await {
+            Err(e) => break Some(e),
+            Ok(0) => {
                 break Some(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed during DATA",
                 ))
             }
-            Ok(Ok(n)) => n,
+            Ok(n) => n,
         };
         let _ = n;
         let mut content: &[u8] = &line;
@@ -120,11 +123,16 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         if let Some(hasher) = &mut hasher {
             hasher.update(content);
         }
-        content_hasher.update(content);
+        if let Some(hasher) = &mut content_hasher {
+            hasher.update(content);
+        }
         if !headers_done {
             headers.extend_from_slice(content);
             if content == b"\r\n" || content == b"\n" || headers.len() >= MAX_HEADERS {
                 headers_done = true;
+                if has_message_id(&headers[prefix.len()..]) {
+                    content_hasher = None;
+                }
             }
         }
         pending.extend_from_slice(content);
@@ -163,7 +171,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         return Ok(match spool.finish(pending) {
             Ok(bytes) => DataOutcome::Held {
                 bytes,
-                content_sha256: hex::encode(content_hasher.finalize()),
+                content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
                 headers,
             },
             Err(e) => DataOutcome::StorageFailed(format!("spooling the message: {e}")),
@@ -180,7 +188,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         Ok(Ok(_)) => Ok(DataOutcome::Stored {
             size,
             sha256: hex::encode(hasher.finalize()),
-            content_sha256: hex::encode(content_hasher.finalize()),
+            content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
             headers,
         }),
         Ok(Err(BlobError::TooLarge { .. })) => Ok(DataOutcome::TooLarge),
@@ -270,14 +278,39 @@ pub async fn store(
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-/// Reads up to and including the next LF, or at most `cap` bytes.
+/// Whether a header section has a `Message-ID` field, which then is the
+/// message's dedupe key instead of its content hash.
+fn has_message_id(headers: &[u8]) -> bool {
+    headers
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:"))
+}
+
+/// Reads up to and including the next LF, or at most `cap` bytes, within
+/// `idle` when given (`TimedOut` after). The clock is read only when the
+/// bytes are not buffered yet: most lines of a message arrive together,
+/// and a timer per line would cost more than the line.
 async fn read_segment<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     out: &mut Vec<u8>,
     cap: usize,
+    idle: Option<Duration>,
 ) -> io::Result<usize> {
     let mut total = 0;
+    let mut deadline = None;
     loop {
+        if let Some(idle) = idle {
+            if reader.fill_buf().now_or_never().is_none() {
+                let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + idle);
+                match tokio::time::timeout_at(until, reader.fill_buf()).await {
+                    Err(_) => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out"))
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
         let available = reader.fill_buf().await?;
         if available.is_empty() {
             return Ok(total);
@@ -300,9 +333,7 @@ async fn read_segment<R: AsyncBufRead + Unpin>(
 }
 
 fn memchr(bytes: &[u8], within: usize) -> Option<usize> {
-    bytes[..bytes.len().min(within)]
-        .iter()
-        .position(|&b| b == b'\n')
+    memchr::memchr(b'\n', &bytes[..bytes.len().min(within)])
 }
 
 /// Reads one command line of at most `max` bytes. `Ok(None)` at end of
@@ -313,7 +344,7 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     max: usize,
 ) -> io::Result<Option<()>> {
     line.clear();
-    if read_segment(reader, line, max).await? == 0 {
+    if read_segment(reader, line, max, None).await? == 0 {
         return Ok(None);
     }
     if line.ends_with(b"\n") {
@@ -325,9 +356,23 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     // Too long: skip to the end of the line.
     loop {
         let mut rest = Vec::new();
-        let n = read_segment(reader, &mut rest, 64 * 1024).await?;
+        let n = read_segment(reader, &mut rest, 64 * 1024, None).await?;
         if n == 0 || rest.ends_with(b"\n") {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_message_id;
+
+    #[test]
+    fn a_message_id_field_is_found_in_any_case_and_only_as_a_field() {
+        assert!(has_message_id(b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"));
+        assert!(has_message_id(b"MESSAGE-ID:<x@y>\r\n"));
+        assert!(!has_message_id(b"Subject: Message-ID: <x@y>\r\n\r\n"));
+        assert!(!has_message_id(b"X-Message-ID: <x@y>\r\nMessage-IDs: 2\r\n"));
+        assert!(!has_message_id(b"Message-ID:"), "no value");
     }
 }
