@@ -600,3 +600,97 @@ async fn held_messages_keep_the_size_limit_and_a_storage_failure_is_451() {
     assert_eq!(reply(&w.send(DESK, &signed).await), STORED, "the retry");
     assert_eq!(w.s.list_documents(&w.s.admin_key, "").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_large_signed_message_is_checked_and_stored_byte_for_byte() {
+    let w = World::start("enforce", "max_message_bytes = 12000000").await;
+    // Past what a held message keeps in memory: it waits in a spool file.
+    let body = "Quarterly figures, line after line.\r\n".repeat(200_000);
+    let signed = w.keys.rsa("broker.example").signed(&message(
+        DESK,
+        &w.inbox,
+        "Big book",
+        "large@test",
+        &body,
+    ));
+    assert!(signed.len() > 7_000_000);
+    assert_eq!(reply(&w.send(DESK, &signed).await), STORED);
+    assert_eq!(
+        w.authentication("large").await,
+        results("fail", "pass", "pass", "none")
+    );
+    let stored = w.download("large").await;
+    assert!(
+        stored.starts_with("Authentication-Results: "),
+        "{}",
+        &stored[..200]
+    );
+    assert!(stored.ends_with(std::str::from_utf8(&signed).unwrap()));
+    let doc = w.stored("large").await.unwrap();
+    assert_eq!(doc["raw_size"], stored.len());
+    assert_eq!(
+        doc["sha256"],
+        hex::encode(Sha256::digest(stored.as_bytes()))
+    );
+}
+
+/// Anonymous memory (heap) of a process, in bytes: what a held message
+/// would cost if it stayed in memory. Mapped spool files are not in it.
+fn anonymous_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/<pid>/status");
+    kb * 1024
+}
+
+#[tokio::test]
+async fn messages_waiting_for_their_checks_do_not_stay_in_memory() {
+    // DNS that never answers keeps every message waiting for its checks.
+    let silent = SilentDns::start();
+    let s = TestServer::builder()
+        .manual_jobs()
+        .config(&format!(
+            "[smtp]\nsender_auth = \"enforce\"\ndns_servers = [\"{}\"]\ndns_timeout = \"4s\"\n\
+             max_message_bytes = 30000000",
+            silent.addr
+        ))
+        .start()
+        .await;
+    let c = s
+        .create_connector(
+            &s.admin_key,
+            &json!({"type": "email", "label": "Broker mail", "config": {"allowed_emails": [DESK]}}),
+        )
+        .await;
+    let inbox = inbox_address(&c);
+    let before = anonymous_memory(s.pid());
+    let body = "x".repeat(998) + "\r\n";
+    let msg = message(DESK, &inbox, "Big", "held@test", &body.repeat(20_000));
+    let sessions: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, msg, inbox) = (s.smtp.clone(), msg.clone(), inbox.clone());
+            tokio::spawn(async move {
+                let mut c = common::smtp::Smtp::session(&addr).await;
+                c.deliver(DESK, &[&inbox], &msg).await
+            })
+        })
+        .collect();
+    // 6 × 20 MB are received and waiting; sample the heap until they answer.
+    let mut peak = 0;
+    while !sessions.iter().all(|t| t.is_finished()) {
+        peak = peak.max(anonymous_memory(s.pid()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for t in sessions {
+        let (code, text) = t.await.unwrap();
+        assert_eq!((code, &text[..5]), (451, "4.4.3"), "{text}");
+    }
+    let grown = peak.saturating_sub(before);
+    assert!(
+        grown < 40_000_000,
+        "holding 120 MB of mail grew the heap by {grown} bytes"
+    );
+}

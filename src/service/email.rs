@@ -58,8 +58,9 @@ pub struct StoredMessage {
     pub blob_key: String,
     pub size: u64,
     pub sha256: String,
-    /// Of the message as the client sent it (dedupe without a Message-ID).
-    pub content_sha256: String,
+    /// Of the message as the client sent it (dedupe without a Message-ID);
+    /// not computed when it has a `Message-ID` field.
+    pub content_sha256: Option<String>,
     /// The header section (for From, Message-ID, Subject, …).
     pub headers: Vec<u8>,
     /// What sender authentication found (contract §12).
@@ -178,9 +179,12 @@ pub async fn deliver(
         events::email_refused(app, recipients, &facts, EventReason::AmbiguousFrom, 550).await;
         return Ok(Delivery::AmbiguousAuthor);
     }
-    let dedupe_key = match &headers.message_id {
-        Some(id) => format!("message-id:{id}"),
-        None => format!("sha256:{}", message.content_sha256),
+    // A `Message-ID` field that does not parse leaves the stored bytes' hash,
+    // unique per delivery: such a message is not deduplicated.
+    let dedupe_key = match (&headers.message_id, &message.content_sha256) {
+        (Some(id), _) => format!("message-id:{id}"),
+        (None, Some(content)) => format!("sha256:{content}"),
+        (None, None) => format!("sha256:{}", message.sha256),
     };
     let mut metadata = Map::new();
     metadata.insert("subject".into(), json!(headers.subject));

@@ -104,7 +104,7 @@ impl TestApp {
         super::email::StoredMessage {
             blob_key,
             size: raw.len() as u64,
-            content_sha256: sha256.clone(),
+            content_sha256: Some(sha256.clone()),
             sha256,
             headers: raw.to_vec(),
             authentication: crate::domain::sender_auth::Authentication {

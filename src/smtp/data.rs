@@ -1,10 +1,14 @@
 //! Receiving DATA: dot-unstuffing, the size limit, the header section for
-//! parsing, SHA-256, and streaming the bytes durably into the blob store.
+//! parsing, SHA-256, and streaming the bytes durably into the blob store
+//! (or holding them, bounded in memory, until checks that need the whole
+//! message have run).
 
 use crate::blobs::{BlobError, BlobStore};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
-use std::io;
+use std::io::{self, Write};
+use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
@@ -13,6 +17,9 @@ use tokio::sync::mpsc;
 const CHUNK: usize = 64 * 1024;
 /// The header section kept in memory for parsing, at most.
 const MAX_HEADERS: usize = 256 * 1024;
+/// A held message stays in memory up to this size, then moves to a spool
+/// file: a session's heap stays this small whatever `max_message_bytes` is.
+const HELD_IN_MEMORY: usize = 1024 * 1024;
 
 pub enum DataOutcome {
     /// Stored durably under the key given.
@@ -21,15 +28,17 @@ pub enum DataOutcome {
         /// Of the stored bytes, trace headers included.
         sha256: String,
         /// Of the bytes the client sent: the same message sent again has
-        /// the same one, whatever trace headers it gets.
-        content_sha256: String,
+        /// the same one, whatever trace headers it gets. Only computed for a
+        /// message without a `Message-ID` field (see `has_message_id`).
+        content_sha256: Option<String>,
         headers: Vec<u8>,
     },
-    /// Received but not stored (`hold`): the prefix and the message, for
-    /// checks that need all of it before it is stored with `store`.
+    /// Received but not stored (`spool`): the prefix and the message, for
+    /// checks that need all of it before it is stored with `store`. A large
+    /// one is a map of its spool file, which goes when the bytes are dropped.
     Held {
         bytes: Bytes,
-        content_sha256: String,
+        content_sha256: Option<String>,
         headers: Vec<u8>,
     },
     /// Larger than the limit: everything was read and discarded.
@@ -42,8 +51,10 @@ pub enum DataOutcome {
 /// after `prefix` (the trace headers), under `key`. Only a `.` line after a
 /// CRLF ends the data, so bare-LF tricks cannot smuggle a second message in.
 /// `idle` bounds each wait for more bytes. On every error the partial blob
-/// is abandoned, never completed. With `hold` nothing is written: the bytes
-/// come back in memory (`Held`).
+/// is abandoned, never completed. With a `spool` directory nothing is
+/// written to the blob store: the bytes come back (`Held`), from memory or,
+/// past `HELD_IN_MEMORY`, from an unnamed file in that directory.
+#[allow(clippy::too_many_arguments)]
 pub async fn receive<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     blobs: &BlobStore,
@@ -51,13 +62,20 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     prefix: &[u8],
     limit: u64,
     idle: Duration,
-    hold: bool,
+    spool: Option<&Path>,
 ) -> io::Result<DataOutcome> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let writer = (!hold).then(|| writer(blobs, key, rx, limit));
-    let mut hasher = Sha256::new();
-    hasher.update(prefix);
-    let mut content_hasher = Sha256::new();
+    let writer = spool.is_none().then(|| writer(blobs, key, rx, limit));
+    let mut spool = spool.map(Spool::new);
+    // Of the stored bytes: a held message's are hashed when it is stored.
+    let mut hasher = spool.is_none().then(|| {
+        let mut hasher = Sha256::new();
+        hasher.update(prefix);
+        hasher
+    });
+    // Only dedupe without a Message-ID needs it: dropped once the header
+    // section turns out to have one.
+    let mut content_hasher = Some(Sha256::new());
     let mut size = prefix.len() as u64;
     let mut pending = BytesMut::with_capacity(CHUNK);
     pending.extend_from_slice(prefix);
@@ -73,16 +91,15 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     let mut writer_failed = false;
     let read_error = loop {
         line.clear();
-        let n = match tokio::time::timeout(idle, read_segment(reader, &mut line, CHUNK)).await {
-            Err(_) => break Some(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
-            Ok(Err(e)) => break Some(e),
-            Ok(Ok(0)) => {
+        let n = match read_segment(reader, &mut line, CHUNK, Some(idle)).await {
+            Err(e) => break Some(e),
+            Ok(0) => {
                 break Some(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed during DATA",
                 ))
             }
-            Ok(Ok(n)) => n,
+            Ok(n) => n,
         };
         let _ = n;
         let mut content: &[u8] = &line;
@@ -103,17 +120,36 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         if too_large || writer_failed {
             continue; // read on to the end, keep nothing
         }
-        hasher.update(content);
-        content_hasher.update(content);
+        if let Some(hasher) = &mut hasher {
+            hasher.update(content);
+        }
+        if let Some(hasher) = &mut content_hasher {
+            hasher.update(content);
+        }
         if !headers_done {
             headers.extend_from_slice(content);
             if content == b"\r\n" || content == b"\n" || headers.len() >= MAX_HEADERS {
                 headers_done = true;
+                if has_message_id(&headers[prefix.len()..]) {
+                    content_hasher = None;
+                }
             }
         }
         pending.extend_from_slice(content);
-        if !hold && pending.len() >= CHUNK && tx.send(Ok(pending.split().freeze())).await.is_err() {
-            writer_failed = true; // its own result says why
+        if pending.len() < CHUNK {
+            continue;
+        }
+        match &mut spool {
+            Some(spool) => {
+                if let Err(e) = spool.push(&mut pending) {
+                    tracing::error!(error = %e, "spooling a message failed");
+                    writer_failed = true;
+                }
+            }
+            None if tx.send(Ok(pending.split().freeze())).await.is_err() => {
+                writer_failed = true; // its own result says why
+            }
+            None => {}
         }
     };
     if read_error.is_some() || too_large {
@@ -128,13 +164,22 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             None => Ok(DataOutcome::TooLarge),
         };
     }
-    let Some(writer) = writer else {
-        return Ok(DataOutcome::Held {
-            bytes: pending.freeze(),
-            content_sha256: hex::encode(content_hasher.finalize()),
-            headers,
+    if let Some(spool) = spool {
+        if writer_failed {
+            return Ok(DataOutcome::StorageFailed("the spool file failed".into()));
+        }
+        return Ok(match spool.finish(pending) {
+            Ok(bytes) => DataOutcome::Held {
+                bytes,
+                content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
+                headers,
+            },
+            Err(e) => DataOutcome::StorageFailed(format!("spooling the message: {e}")),
         });
-    };
+    }
+    let (writer, hasher) = writer
+        .zip(hasher)
+        .expect("a message not spooled is being written");
     if !pending.is_empty() {
         let _ = tx.send(Ok(pending.freeze())).await;
     }
@@ -143,12 +188,52 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         Ok(Ok(_)) => Ok(DataOutcome::Stored {
             size,
             sha256: hex::encode(hasher.finalize()),
-            content_sha256: hex::encode(content_hasher.finalize()),
+            content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
             headers,
         }),
         Ok(Err(BlobError::TooLarge { .. })) => Ok(DataOutcome::TooLarge),
         Ok(Err(e)) => Ok(DataOutcome::StorageFailed(e.to_string())),
         Err(e) => Ok(DataOutcome::StorageFailed(e.to_string())),
+    }
+}
+
+/// A held message: memory first, then an unnamed temporary file (gone when
+/// closed, or with the process however it ends: nothing to clean up).
+/// Writes land in the page cache and are never fsync'd: the spool is
+/// scratch space, and durability comes from the blob store afterwards.
+struct Spool<'a> {
+    dir: &'a Path,
+    file: Option<std::fs::File>,
+}
+
+impl<'a> Spool<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Self { dir, file: None }
+    }
+
+    /// Moves `pending` to the file once the message outgrows memory.
+    fn push(&mut self, pending: &mut BytesMut) -> io::Result<()> {
+        if self.file.is_none() && pending.len() < HELD_IN_MEMORY {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(tempfile::tempfile_in(self.dir)?),
+        };
+        file.write_all(pending)?;
+        pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self, pending: BytesMut) -> io::Result<Bytes> {
+        let Some(mut file) = self.file.take() else {
+            return Ok(pending.freeze());
+        };
+        file.write_all(&pending)?;
+        // SAFETY: the file has no name, so nothing else can change or
+        // truncate it under the map; it stays open as long as the map.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
     }
 }
 
@@ -178,34 +263,54 @@ pub async fn store(
     header: &[u8],
     held: Bytes,
 ) -> Result<(u64, String), BlobError> {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let size = (header.len() + held.len()) as u64;
-    let writer = writer(blobs, key, rx, size);
     let mut hasher = Sha256::new();
     hasher.update(header);
     hasher.update(&held);
-    let _ = tx.send(Ok(Bytes::copy_from_slice(header))).await;
-    for start in (0..held.len()).step_by(CHUNK) {
-        let chunk = held.slice(start..held.len().min(start + CHUNK));
-        if tx.send(Ok(chunk)).await.is_err() {
-            break; // the writer failed: its result says why
-        }
-    }
-    drop(tx);
-    writer
-        .await
-        .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
+    // Slices of `held` (of its spool file's map, for a large one): no copy.
+    let chunks = std::iter::once(Bytes::copy_from_slice(header)).chain(
+        (0..held.len())
+            .step_by(CHUNK)
+            .map(move |start| held.slice(start..held.len().min(start + CHUNK))),
+    );
+    let body = futures_util::stream::iter(chunks.map(Ok::<_, io::Error>));
+    blobs.put_stream(key, body, size).await?;
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-/// Reads up to and including the next LF, or at most `cap` bytes.
+/// Whether a header section has a `Message-ID` field, which then is the
+/// message's dedupe key instead of its content hash.
+fn has_message_id(headers: &[u8]) -> bool {
+    headers
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:"))
+}
+
+/// Reads up to and including the next LF, or at most `cap` bytes, within
+/// `idle` when given (`TimedOut` after). The clock is read only when the
+/// bytes are not buffered yet: most lines of a message arrive together,
+/// and a timer per line would cost more than the line.
 async fn read_segment<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     out: &mut Vec<u8>,
     cap: usize,
+    idle: Option<Duration>,
 ) -> io::Result<usize> {
     let mut total = 0;
+    let mut deadline = None;
     loop {
+        if let Some(idle) = idle {
+            if reader.fill_buf().now_or_never().is_none() {
+                let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + idle);
+                match tokio::time::timeout_at(until, reader.fill_buf()).await {
+                    Err(_) => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out"))
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
         let available = reader.fill_buf().await?;
         if available.is_empty() {
             return Ok(total);
@@ -228,9 +333,7 @@ async fn read_segment<R: AsyncBufRead + Unpin>(
 }
 
 fn memchr(bytes: &[u8], within: usize) -> Option<usize> {
-    bytes[..bytes.len().min(within)]
-        .iter()
-        .position(|&b| b == b'\n')
+    memchr::memchr(b'\n', &bytes[..bytes.len().min(within)])
 }
 
 /// Reads one command line of at most `max` bytes. `Ok(None)` at end of
@@ -241,7 +344,7 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     max: usize,
 ) -> io::Result<Option<()>> {
     line.clear();
-    if read_segment(reader, line, max).await? == 0 {
+    if read_segment(reader, line, max, None).await? == 0 {
         return Ok(None);
     }
     if line.ends_with(b"\n") {
@@ -253,9 +356,23 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     // Too long: skip to the end of the line.
     loop {
         let mut rest = Vec::new();
-        let n = read_segment(reader, &mut rest, 64 * 1024).await?;
+        let n = read_segment(reader, &mut rest, 64 * 1024, None).await?;
         if n == 0 || rest.ends_with(b"\n") {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_message_id;
+
+    #[test]
+    fn a_message_id_field_is_found_in_any_case_and_only_as_a_field() {
+        assert!(has_message_id(b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"));
+        assert!(has_message_id(b"MESSAGE-ID:<x@y>\r\n"));
+        assert!(!has_message_id(b"Subject: Message-ID: <x@y>\r\n\r\n"));
+        assert!(!has_message_id(b"X-Message-ID: <x@y>\r\nMessage-IDs: 2\r\n"));
+        assert!(!has_message_id(b"Message-ID:"), "no value");
     }
 }

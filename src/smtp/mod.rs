@@ -39,7 +39,10 @@ impl SmtpServer {
             _ => None,
         };
         let load = Load::new(&app.config.smtp);
-        let auth = Arc::new(SenderAuth::new(&app.config.smtp)?);
+        let spool = app.config.data_dir.join("spool");
+        std::fs::create_dir_all(&spool)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spool.display()))?;
+        let auth = Arc::new(SenderAuth::new(&app.config.smtp, spool)?);
         Ok(Self {
             listener,
             app,

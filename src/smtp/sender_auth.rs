@@ -26,10 +26,12 @@ pub struct SenderAuth {
     relays: Vec<Cidr>,
     sealers: Vec<String>,
     hostname: String,
+    /// Where messages wait for their checks (see `data::receive`).
+    spool: std::path::PathBuf,
 }
 
 impl SenderAuth {
-    pub fn new(cfg: &SmtpConfig) -> anyhow::Result<Self> {
+    pub fn new(cfg: &SmtpConfig, spool: std::path::PathBuf) -> anyhow::Result<Self> {
         let resolver = match cfg.sender_auth {
             SenderAuthMode::Off => None,
             _ => Some(resolver(cfg)?),
@@ -43,6 +45,7 @@ impl SenderAuth {
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
             hostname: cfg.hostname.clone(),
+            spool,
         })
     }
 
@@ -64,10 +67,11 @@ impl SenderAuth {
             let mut prefix =
                 format!("Authentication-Results: {}; none\r\n", self.hostname).into_bytes();
             prefix.extend_from_slice(trace);
-            let outcome = data::receive(reader, blobs, key, &prefix, limit, idle, false).await?;
+            let outcome = data::receive(reader, blobs, key, &prefix, limit, idle, None).await?;
             return Ok((outcome, Authentication::default()));
         };
-        let outcome = data::receive(reader, blobs, key, trace, limit, idle, true).await?;
+        let spool = Some(self.spool.as_path());
+        let outcome = data::receive(reader, blobs, key, trace, limit, idle, spool).await?;
         let DataOutcome::Held {
             bytes,
             content_sha256,

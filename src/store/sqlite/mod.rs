@@ -39,6 +39,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed transaction survives power loss, not only a crash.
             .synchronous(SqliteSynchronous::Full)
+            // Group commit puts each write in a savepoint; keep their
+            // subjournals in memory instead of a temporary file per batch.
+            .pragma("temp_store", "memory")
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
