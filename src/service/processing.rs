@@ -39,6 +39,7 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
                 sha256: hex::encode(hasher.finalize()),
                 content_type: head.content_type(&doc.file_name),
                 error_code: error_code.map(str::to_string),
+                text: String::new(),
             }
         }
         Err(BlobError::NotFound) => Processed {
@@ -47,6 +48,7 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
             sha256: String::new(),
             content_type: content_type::UNKNOWN.into(),
             error_code: Some(error_code::BLOB_MISSING.into()),
+            text: String::new(),
         },
         Err(e) => return Err(JobError::transient(e)),
     };

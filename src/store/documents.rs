@@ -16,6 +16,8 @@ pub enum DocumentSort {
     RawSize,
     ContentType,
     Status,
+    /// Best match first (only with a search; without one, as `CreatedAt`).
+    Relevance,
 }
 
 /// Filters, order and page of a document list (Bigdata's query parameters).
@@ -77,6 +79,9 @@ pub struct Processed {
     pub sha256: String,
     pub content_type: String,
     pub error_code: Option<String>,
+    /// The extracted plain text (empty when none): indexed for search in
+    /// the transaction that records the outcome.
+    pub text: String,
 }
 
 #[async_trait]
@@ -120,6 +125,8 @@ pub trait DocumentStore: Send + Sync {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool>;
+    /// Records what processing learned and, when the document is now
+    /// `completed`, indexes it for search, in one transaction.
     async fn record_processing(
         &self,
         id: &DocumentId,
@@ -127,7 +134,7 @@ pub trait DocumentStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<()>;
     /// Replaces the tag set (ids already checked to be the owner's) and/or
-    /// the sharing of a document.
+    /// the sharing of a document; the search index follows the tags.
     async fn update_document(
         &self,
         id: &DocumentId,

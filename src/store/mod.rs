@@ -11,6 +11,7 @@ mod events;
 mod jobs;
 mod keys;
 mod postgres;
+mod search;
 mod sql;
 mod sqlite;
 mod syncs;
@@ -22,6 +23,7 @@ pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};
 pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
+pub use search::{SearchHit, SearchIndex};
 pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
 pub use tags::TagStore;
@@ -49,7 +51,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The whole store: every aggregate's operations on one database.
 pub trait Store:
-    KeyStore + ConnectorStore + DocumentStore + EventLog + TagStore + JobQueue + SyncStore + 'static
+    KeyStore
+    + ConnectorStore
+    + DocumentStore
+    + SearchIndex
+    + EventLog
+    + TagStore
+    + JobQueue
+    + SyncStore
+    + 'static
 {
 }
 
@@ -57,6 +67,7 @@ impl<T> Store for T where
     T: KeyStore
         + ConnectorStore
         + DocumentStore
+        + SearchIndex
         + EventLog
         + TagStore
         + JobQueue

@@ -240,7 +240,7 @@ mod tests {
             };
             let details = plan(
                 &store,
-                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query),
+                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query, None),
             )
             .await;
             assert!(
