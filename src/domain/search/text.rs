@@ -55,7 +55,7 @@ pub fn stem(folded: &str) -> String {
 pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let mut start = None;
-    let mut push = |s: usize, e: usize, out: &mut Vec<Token>| {
+    let push = |s: usize, e: usize, out: &mut Vec<Token>| {
         if let Some(folded) = fold(&text[s..e]) {
             out.push(Token {
                 start: s,
