@@ -167,7 +167,10 @@ async fn results_carry_plain_text_highlights_with_offsets_and_sort_by_relevance(
         let text: Vec<char> = h["text"].as_str().unwrap().chars().collect();
         assert!(text.len() <= 300);
         for m in h["matches"].as_array().unwrap() {
-            let (a, b) = (m[0].as_u64().unwrap() as usize, m[1].as_u64().unwrap() as usize);
+            let (a, b) = (
+                m[0].as_u64().unwrap() as usize,
+                m[1].as_u64().unwrap() as usize,
+            );
             let matched: String = text[a..b].iter().collect();
             assert_eq!(matched.to_lowercase(), "lithium", "{h}");
         }
@@ -295,7 +298,14 @@ async fn search_never_shows_what_the_caller_may_not_see() {
     let shared = upload(&s, &alice, "alice shared lithium.pdf", &[], true).await;
     upload(&s, &bob, "bob lithium.pdf", &[], false).await;
     for i in 0..3 {
-        upload(&s, &carol, &format!("globex lithium {i}.pdf"), &["lithium"], true).await;
+        upload(
+            &s,
+            &carol,
+            &format!("globex lithium {i}.pdf"),
+            &["lithium"],
+            true,
+        )
+        .await;
     }
     let shared_inbox = s.create_email_connector(&alice, "shared", true).await;
     let private_inbox = s.create_email_connector(&alice, "private", false).await;
@@ -329,7 +339,10 @@ async fn search_never_shows_what_the_caller_may_not_see() {
     // Filtering by a connector bob cannot see: nothing, as for an empty one.
     let path = format!("connector_id={}", connector_id(&private_inbox));
     let hidden = search_page(&s, &bob, "lithium", &path).await;
-    assert_eq!((&hidden["results"], &hidden["has_more"]), (&json!([]), &json!(false)));
+    assert_eq!(
+        (&hidden["results"], &hidden["has_more"]),
+        (&json!([]), &json!(false))
+    );
     // Carol's words never reach acme, even ranked by relevance.
     assert!(found(&s, &bob, "globex").await.is_empty());
 
@@ -350,7 +363,10 @@ async fn search_never_shows_what_the_caller_may_not_see() {
         )
         .await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(found(&s, &bob, "lithium").await, names(&["bob lithium.pdf"]));
+    assert_eq!(
+        found(&s, &bob, "lithium").await,
+        names(&["bob lithium.pdf"])
+    );
     assert_eq!(count(&s, &bob, "lithium").await, 1);
     let page = search_page(&s, &bob, "lithium", "page_size=1").await;
     assert_eq!(page["has_more"], false);
@@ -370,7 +386,10 @@ async fn search_never_shows_what_the_caller_may_not_see() {
         assert_eq!(page.status(), 200);
         assert_eq!(deleted.status(), 200);
         let after = s.list_documents(&carol, "q=lithium").await;
-        assert!(after.iter().all(|d| d["id"] != id.as_str()), "{id} still found");
+        assert!(
+            after.iter().all(|d| d["id"] != id.as_str()),
+            "{id} still found"
+        );
     }
     assert!(found(&s, &carol, "lithium").await.is_empty());
 }

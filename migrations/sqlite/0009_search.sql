@@ -6,7 +6,7 @@
 -- (Same table as migrations/postgres/0005_search.sql, whose index is a
 -- `tsvector` column instead of the FTS5 table.)
 CREATE TABLE search_documents (
-    search_key         INTEGER PRIMARY KEY,
+    search_key         INTEGER PRIMARY KEY NOT NULL,
     search_document_id TEXT NOT NULL UNIQUE REFERENCES documents (document_id) ON DELETE CASCADE,
     -- The extracted text, cut after its last indexed word (for highlights).
     search_text        TEXT NOT NULL,

@@ -626,7 +626,10 @@ mod tests {
         assert_eq!(q.connector_id, Some(id));
         // With q the default order is relevance; another sort_by still works.
         let (q, search, ..) = parse_list_query(Some("q=lithium+prices")).unwrap();
-        assert_eq!((q.sort_by, search.is_some()), (DocumentSort::Relevance, true));
+        assert_eq!(
+            (q.sort_by, search.is_some()),
+            (DocumentSort::Relevance, true)
+        );
         let (q, ..) = parse_list_query(Some("q=lithium&sort_by=file_name")).unwrap();
         assert_eq!(q.sort_by, DocumentSort::FileName);
         for bad in ["q=%22unclosed", "q=*", "q=OR+OR"] {

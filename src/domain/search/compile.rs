@@ -96,8 +96,8 @@ mod tests {
 
     #[test]
     fn both_syntaxes_quote_every_term() {
-        let q = SearchQuery::parse(r#"lithium "price cuts" copper OR nickel -china batter*"#)
-            .unwrap();
+        let q =
+            SearchQuery::parse(r#"lithium "price cuts" copper OR nickel -china batter*"#).unwrap();
         assert_eq!(
             to_fts5(&q),
             r#"((("lithium") AND ("price cut") AND ("copper" OR "nickel") AND ("batter"*)) NOT "china")"#

@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn offsets_are_characters_of_the_snippet() {
         let q = SearchQuery::parse("\"lithium prices\" émis*").unwrap();
-        let h = highlights(&q, "Note.pdf\nÉmissions: lithium price rose; <b>LITHIUM PRICES</b>");
+        let h = highlights(
+            &q,
+            "Note.pdf\nÉmissions: lithium price rose; <b>LITHIUM PRICES</b>",
+        );
         assert_eq!(h.len(), 1);
         assert_eq!(
             marked(&h[0]),

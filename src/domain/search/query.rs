@@ -246,8 +246,8 @@ mod tests {
 
     #[test]
     fn the_syntax_of_the_contract() {
-        let q = SearchQuery::parse(r#"Lithium "price cuts" copper OR nickel -China batter*"#)
-            .unwrap();
+        let q =
+            SearchQuery::parse(r#"Lithium "price cuts" copper OR nickel -China batter*"#).unwrap();
         assert_eq!(
             q.all,
             vec![
@@ -342,9 +342,6 @@ mod tests {
         let q = SearchQuery::parse("robert'); drop").unwrap_err();
         assert_eq!(q.field, "q");
         let q = SearchQuery::parse("o'neil \"it's\"").unwrap();
-        assert_eq!(
-            q.all,
-            vec![vec![p(&["o", "neil"])], vec![p(&["it", "s"])]]
-        );
+        assert_eq!(q.all, vec![vec![p(&["o", "neil"])], vec![p(&["it", "s"])]]);
     }
 }

@@ -34,9 +34,9 @@ mod jobs;
 #[cfg(any())]
 mod keys;
 #[cfg(any())]
-mod syncs;
-#[cfg(any())]
 mod search;
+#[cfg(any())]
+mod syncs;
 #[cfg(any())]
 mod tags;
 #[cfg(any())]
