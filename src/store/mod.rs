@@ -90,7 +90,7 @@ pub async fn open(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Document, DocumentId, DocumentStatus, RequestOrigin, Timestamp};
+    use crate::domain::{Document, RequestOrigin, Timestamp};
     use uuid::Uuid;
 
     #[tokio::test]
@@ -115,25 +115,10 @@ mod tests {
         let mut ids = vec![];
         for _ in 0..3 {
             let doc = Document {
-                id: DocumentId::new(),
-                user_id: "u".into(),
-                org_id: "o".into(),
                 connector_id: Some(connector.id),
-                rp_collection_id: None,
                 file_name: "f".into(),
-                raw_size: None,
-                content_type: None,
                 request_origin: RequestOrigin::InvestmentResearch,
-                status: DocumentStatus::Completed,
-                error_code: None,
-                share_with_org: false,
-                published_at: None,
-                created_at: now,
-                updated_at: now,
-                file_metadata: Default::default(),
-                sha256: None,
-                blob_key: None,
-                tags: vec![],
+                ..crate::domain::document::document_fixture(now)
             };
             ids.push(
                 store

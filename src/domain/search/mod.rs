@@ -75,7 +75,7 @@ impl IndexEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DocumentId, DocumentStatus, RequestOrigin, Tag, Timestamp};
+    use crate::domain::{RequestOrigin, Tag, Timestamp};
 
     fn doc() -> Document {
         let now = Timestamp::now();
@@ -83,24 +83,9 @@ mod tests {
         file_metadata.insert("subject".into(), "Copper outlook".into());
         file_metadata.insert("from".into(), "Ana <ana@broker.example>".into());
         Document {
-            id: DocumentId::new(),
-            user_id: "u".into(),
-            org_id: "o".into(),
-            connector_id: None,
-            rp_collection_id: None,
             file_name: "note.eml".into(),
-            raw_size: None,
-            content_type: None,
             request_origin: RequestOrigin::Email,
-            status: DocumentStatus::Completed,
-            error_code: None,
-            share_with_org: false,
-            published_at: None,
-            created_at: now,
-            updated_at: now,
             file_metadata,
-            sha256: None,
-            blob_key: None,
             tags: vec![Tag {
                 id: uuid::Uuid::now_v7(),
                 user_id: "u".into(),
@@ -108,6 +93,7 @@ mod tests {
                 created_at: now,
                 updated_at: now,
             }],
+            ..crate::domain::document::document_fixture(now)
         }
     }
 

@@ -105,16 +105,8 @@ impl DocumentStore for Backend {
         viewer: &Principal,
         query: &DocumentQuery,
     ) -> StoreResult<Vec<Document>> {
-        let rows: Vec<DocumentRow> = list_query("", viewer, query, None)
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await?;
-        let mut docs = rows
-            .into_iter()
-            .map(Document::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.attach_tags(&mut docs).await?;
-        Ok(docs)
+        self.documents_with_tags(list_query("", viewer, query, None))
+            .await
     }
 
     async fn attach_upload(
@@ -271,8 +263,22 @@ impl DocumentStore for Backend {
 }
 
 impl Backend {
+    /// The documents a list query selects, with their tags.
+    pub(super) async fn documents_with_tags(
+        &self,
+        mut query: QueryBuilder<Db>,
+    ) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        let mut docs = rows
+            .into_iter()
+            .map(Document::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.attach_tags(&mut docs).await?;
+        Ok(docs)
+    }
+
     /// Fills in the tags of a page of documents with one query.
-    pub(super) async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
+    async fn attach_tags(&self, docs: &mut [Document]) -> StoreResult<()> {
         if docs.is_empty() {
             return Ok(());
         }

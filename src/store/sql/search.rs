@@ -16,15 +16,14 @@ impl SearchIndex for Backend {
         query: &DocumentQuery,
         search: &SearchQuery,
     ) -> StoreResult<Vec<SearchHit>> {
-        let rows: Vec<DocumentRow> = super::documents::list_query("", viewer, query, Some(search))
-            .build_query_as()
-            .fetch_all(self.pool())
+        let docs = self
+            .documents_with_tags(super::documents::list_query(
+                "",
+                viewer,
+                query,
+                Some(search),
+            ))
             .await?;
-        let mut docs = rows
-            .into_iter()
-            .map(Document::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.attach_tags(&mut docs).await?;
         let mut texts = self.indexed_texts(&docs).await?;
         Ok(docs
             .into_iter()
