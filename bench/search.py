@@ -86,8 +86,8 @@ def direct(db, cls, connector, seconds):
     sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
            "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
            "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key, "
-           "-bm25(search_fts) AS relevance FROM search_fts "
-           "JOIN search_documents s ON s.search_key = search_fts.rowid "
+           "-bm25(search_fts) AS relevance FROM search_fts CROSS "
+           "JOIN search_documents s ON s.search_key = search_fts.rowid CROSS "
            "JOIN documents d ON d.document_id = s.search_document_id "
            f"WHERE d.user_id = 'admin' AND search_fts MATCH '{fts5(cls)}'"
            + (f" AND d.connector_id = '{connector}'" if cls == "connector" else "")

@@ -78,8 +78,11 @@ pub(super) const SQLITE: Dialect = Dialect {
     row_lock: "",
     skip_locked: "",
     tag_prefix: "substr(t.name, 1, length($2)) = $2",
-    search_from: "search_fts JOIN search_documents s ON s.search_key = search_fts.rowid \
-                  JOIN documents d ON d.document_id = s.search_document_id",
+    // CROSS JOIN fixes the order: the full-text match first, then each
+    // match's rows by key. The planner may otherwise walk the viewer's
+    // documents and run the whole match again for every one of them.
+    search_from: "search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
+                  CROSS JOIN documents d ON d.document_id = s.search_document_id",
     search_match: ("search_fts MATCH ", ""),
     // bm25: lower is better.
     search_rank: ("-bm25(search_fts)", None),
