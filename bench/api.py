@@ -10,30 +10,11 @@ several runs each; prints medians and ratios, and Inlet's peak RSS.
 Usage: python3 bench/api.py [--runs 3] [--seconds 10]
 Needs wrk (Debian package `wrk`; installed here when missing).
 """
-import argparse, json, os, re, shutil, statistics, subprocess, tempfile
+import argparse, os, shutil, statistics, subprocess, tempfile
 from concurrent.futures import ThreadPoolExecutor
-from common import Inlet, apt_install, build, http
+from common import Inlet, apt_install, build, http, wrk
 
 INLET_HTTP, INLET_SMTP, CEILING = 18981, 18926, "127.0.0.1:18990"
-
-
-def wrk(url, seconds, key=None, post=None, work=None):
-    script = os.path.join(work, "wrk.lua")
-    with open(script, "w") as f:
-        if key:
-            f.write(f'wrk.headers["X-API-KEY"] = "{key}"\n')
-        if post:
-            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-            f.write(f"wrk.body = [[{json.dumps(post)}]]\n")
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", script, url],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise SystemExit(f"{url}: {errors.group(1)} error responses\n{out}")
-    return rps, p99
 
 
 def main():

@@ -1,6 +1,6 @@
 """What every benchmark needs: a release build, an Inlet server in a scratch
 data dir, HTTP calls, Debian packages, medians and peak RSS."""
-import json, os, shutil, statistics, subprocess, tempfile, time, urllib.error, urllib.request
+import json, os, re, shutil, statistics, subprocess, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -18,6 +18,27 @@ def http(method, url, key=None, body=None):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def wrk(url, seconds, key=None, post=None, work=None, connections=64):
+    """(requests/s, p99 ms) of wrk against `url` (a POST of `post` when given);
+    any error response stops the benchmark."""
+    script = os.path.join(work, "wrk.lua")
+    with open(script, "w") as f:
+        if key:
+            f.write(f'wrk.headers["X-API-KEY"] = "{key}"\n')
+        if post:
+            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+            f.write(f"wrk.body = [[{json.dumps(post)}]]\n")
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} error responses\n{out}")
+    return rps, p99
 
 
 def apt_install(*packages, commands=()):

@@ -748,6 +748,17 @@ async fn the_document_refuses_exactly_what_the_server_refuses() {
         ),
         ("/contents/v1/documents", "owner", "".into()),
         ("/contents/v1/documents", "file_name", "".into()),
+        ("/contents/v1/documents", "q", "lithium prices".into()),
+        ("/contents/v1/documents", "q", "".into()),
+        ("/contents/v1/documents", "q", "   ".into()),
+        // 1,000 characters: 32 words of 30 letters, spaces after.
+        (
+            "/contents/v1/documents",
+            "q",
+            format!("{:<1000}", "abcdefghijklmnopqrstuvwxyzabcd ".repeat(32)),
+        ),
+        ("/contents/v1/documents", "q", "x".repeat(1001)),
+        ("/contents/v1/documents", "sort_by", "relevance".into()),
         ("/contents/v1/documents", "tags", "".into()),
         ("/contents/v1/documents", "tags", "t".into()),
         ("/contents/v1/tags", "prefix", "".into()),

@@ -4,6 +4,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::params::{parse_hyphenated_uuid, Query};
+use crate::domain::search::{Highlight, SearchQuery};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::service::documents::{self as service, NewUpload, UrlPurpose};
 use crate::service::AppState;
@@ -91,6 +92,30 @@ pub struct DocumentView {
     pub file_metadata: serde_json::Map<String, serde_json::Value>,
     /// Hex SHA-256 of the stored bytes, once processed.
     pub sha256: Option<String>,
+    /// Only in search results (`q`): where the document matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 3)]
+    pub highlights: Option<Vec<HighlightView>>,
+}
+
+/// A plain-text snippet of a search result (never markup from content).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HighlightView {
+    /// At most 300 characters.
+    #[schema(max_length = 300)]
+    pub text: String,
+    /// `[start, end]` character offsets into `text` of each match (end exclusive).
+    #[schema(value_type = Vec<Vec<u32>>)]
+    pub matches: Vec<[usize; 2]>,
+}
+
+impl From<&Highlight> for HighlightView {
+    fn from(h: &Highlight) -> Self {
+        Self {
+            text: h.text.clone(),
+            matches: h.matches.iter().map(|&(s, e)| [s, e]).collect(),
+        }
+    }
 }
 
 impl From<&Document> for DocumentView {
@@ -134,6 +159,7 @@ impl From<&Document> for DocumentView {
                 .collect(),
             file_metadata: d.file_metadata.clone(),
             sha256: d.sha256.clone(),
+            highlights: None,
         }
     }
 }
@@ -237,6 +263,12 @@ const MAX_PAGE: u32 = 1_000_000;
 #[allow(dead_code)]
 #[into_params(parameter_in = Query)]
 pub struct ListDocumentsParams {
+    /// Full-text search (at most 1,000 characters): words (all must match;
+    /// stemmed, case- and accent-insensitive), `"a phrase"`, `OR` between
+    /// two terms, `-word` to exclude, `prefix*`. Searches file names,
+    /// extracted text, e-mail subject and sender, and tag names; sorts by
+    /// `relevance` unless `sort_by` says otherwise.
+    pub q: Option<String>,
     /// `email`, `investment_research` or `file_upload`.
     #[param(value_type = Option<String>)]
     pub origin: Option<RequestOrigin>,
@@ -254,7 +286,9 @@ pub struct ListDocumentsParams {
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
-    /// `created_at` (default), `updated_at`, `file_name`, `raw_size`, `content_type`, `status`.
+    /// `created_at` (default without `q`), `updated_at`, `file_name`, `raw_size`,
+    /// `content_type`, `status`, `relevance` (default with `q`; without `q`
+    /// there is no relevance and it orders as `created_at`).
     #[param(value_type = Option<String>)]
     pub sort_by: Option<DocumentSort>,
     /// `asc` or `desc` (default).
@@ -277,9 +311,11 @@ pub const SORT_BY: &[&str] = &[
     "raw_size",
     "content_type",
     "status",
+    "relevance",
 ];
 
 const LIST_PARAMS: &[&str] = &[
+    "q",
     "origin",
     "from_date",
     "ownership",
@@ -295,8 +331,17 @@ const LIST_PARAMS: &[&str] = &[
     "tags",
 ];
 
-fn parse_list_query(raw: Option<&str>) -> Result<(DocumentQuery, u32, u32), ApiError> {
+/// A list request: the store query, the search when `q` is given, the page
+/// and its size.
+type ListRequest = (DocumentQuery, Option<SearchQuery>, u32, u32);
+
+fn parse_list_query(raw: Option<&str>) -> Result<ListRequest, ApiError> {
     let q = Query::parse(raw, LIST_PARAMS)?;
+    let search = q
+        .one("q")?
+        .map(SearchQuery::parse)
+        .transpose()
+        .map_err(|e| ApiError::from(crate::error::Error::from(e)))?;
     let page = q.int("page", 1..=MAX_PAGE)?.unwrap_or(1);
     let page_size = q
         .int("page_size", 1..=MAX_PAGE_SIZE)?
@@ -351,7 +396,10 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DocumentQuery, u32, u32), ApiE
             Some("raw_size") => DocumentSort::RawSize,
             Some("content_type") => DocumentSort::ContentType,
             Some("status") => DocumentSort::Status,
-            _ => DocumentSort::CreatedAt,
+            Some("relevance") => DocumentSort::Relevance,
+            Some(_) => DocumentSort::CreatedAt,
+            None if search.is_some() => DocumentSort::Relevance,
+            None => DocumentSort::CreatedAt,
         },
         descending: q.choice("sort_order", &["asc", "desc"])? != Some("asc"),
         offset: u64::from(page - 1) * u64::from(page_size),
@@ -361,7 +409,7 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DocumentQuery, u32, u32), ApiE
     if query.tags.iter().any(String::is_empty) {
         return Err(ApiError::invalid("tags: must not be empty"));
     }
-    Ok((query, page, page_size))
+    Ok((query, search, page, page_size))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -392,12 +440,26 @@ pub async fn list_documents(
     caller: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DocumentList>, ApiError> {
-    let (query, page, page_size) = parse_list_query(raw.as_deref())?;
-    let mut docs = service::list(&app, &caller, &query).await?;
-    let has_more = docs.len() > page_size as usize;
-    docs.truncate(page_size as usize);
+    let (query, search, page, page_size) = parse_list_query(raw.as_deref())?;
+    let mut results: Vec<DocumentView> = match &search {
+        None => service::list(&app, &caller, &query)
+            .await?
+            .iter()
+            .map(DocumentView::from)
+            .collect(),
+        Some(search) => service::search(&app, &caller, &query, search)
+            .await?
+            .iter()
+            .map(|found| DocumentView {
+                highlights: Some(found.highlights.iter().map(HighlightView::from).collect()),
+                ..DocumentView::from(&found.document)
+            })
+            .collect(),
+    };
+    let has_more = results.len() > page_size as usize;
+    results.truncate(page_size as usize);
     Ok(Json(DocumentList {
-        results: docs.iter().map(DocumentView::from).collect(),
+        results,
         page,
         page_size,
         has_more,
@@ -528,11 +590,12 @@ mod tests {
 
     #[test]
     fn list_query_defaults_and_rules() {
-        let (q, page, size) = parse_list_query(None).unwrap();
+        let (q, search, page, size) = parse_list_query(None).unwrap();
+        assert!(search.is_none());
         assert_eq!((page, size, q.offset, q.limit), (1, 50, 0, 51));
         assert!(q.descending);
         assert_eq!(q.sort_by, DocumentSort::CreatedAt);
-        let (q, page, _) =
+        let (q, _, page, _) =
             parse_list_query(Some("page=3&page_size=10&sort_order=asc&tags=a&tags=b")).unwrap();
         assert_eq!((page, q.offset, q.descending), (3, 20, false));
         assert_eq!(q.tags, vec!["a", "b"]);
@@ -549,11 +612,29 @@ mod tests {
             "nope=1",
             "tags=",
             "owner=",
+            "q=",
+            "q=%22unclosed",
+            "q=a&q=b",
+            "q=col%3Ax",
+            "q=NEAR(a",
+            "q=a%00b",
         ] {
             assert!(parse_list_query(Some(bad)).is_err(), "{bad}");
         }
         let id = Uuid::now_v7();
         let (q, ..) = parse_list_query(Some(&format!("connector={id}"))).unwrap();
         assert_eq!(q.connector_id, Some(id));
+        // With q the default order is relevance; another sort_by still works.
+        let (q, search, ..) = parse_list_query(Some("q=lithium+prices")).unwrap();
+        assert_eq!(
+            (q.sort_by, search.is_some()),
+            (DocumentSort::Relevance, true)
+        );
+        let (q, ..) = parse_list_query(Some("q=lithium&sort_by=file_name")).unwrap();
+        assert_eq!(q.sort_by, DocumentSort::FileName);
+        for bad in ["q=%22unclosed", "q=*", "q=OR+OR"] {
+            let e = parse_list_query(Some(bad)).err().unwrap();
+            assert!(e.message.starts_with("q: "), "{bad}: {}", e.message);
+        }
     }
 }

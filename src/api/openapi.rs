@@ -329,6 +329,14 @@ fn constrain_parameters(path: &str, op: &mut Value) {
             (_, "cursor") if path.ends_with("/events") => uuid_schema(),
             (_, "cursor") => json!({"type": "string", "pattern": CURSOR_PATTERN}),
             (_, "connector_id") => uuid_schema(),
+            // The search syntax (contract 11) is more than a pattern can
+            // say; the length bound and a visible character are stated.
+            (_, "q") => json!({
+                "type": "string",
+                "minLength": 1,
+                "maxLength": crate::domain::search::query::MAX_QUERY_CHARS,
+                "pattern": "\\S",
+            }),
             (_, "owner" | "file_name" | "rp_collection_id") => {
                 json!({"type": "string", "minLength": 1})
             }

@@ -266,6 +266,32 @@ pub mod auto_tag {
     }
 }
 
+/// A completed upload of user `u` in org `o`, for store-level tests.
+#[cfg(test)]
+pub fn document_fixture(at: Timestamp) -> Document {
+    Document {
+        id: DocumentId::new(),
+        user_id: "u".into(),
+        org_id: "o".into(),
+        connector_id: None,
+        rp_collection_id: None,
+        file_name: "f".into(),
+        raw_size: None,
+        content_type: None,
+        request_origin: RequestOrigin::FileUpload,
+        status: DocumentStatus::Completed,
+        error_code: None,
+        share_with_org: false,
+        published_at: None,
+        created_at: at,
+        updated_at: at,
+        file_metadata: Default::default(),
+        sha256: None,
+        blob_key: None,
+        tags: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

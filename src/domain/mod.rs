@@ -8,6 +8,7 @@ pub mod document;
 pub mod email_address;
 pub mod event;
 pub mod principal;
+pub mod search;
 pub mod sender_auth;
 pub mod sync_job;
 pub mod time;

@@ -6,6 +6,7 @@ use super::jobs::JobSpec;
 use super::AppState;
 use crate::blobs::{self, BlobError};
 use crate::domain::document::parse_tag_names;
+use crate::domain::search::{highlights, searchable_text, Highlight, SearchQuery};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::error::{Error, Result};
 use crate::store::DocumentQuery;
@@ -191,13 +192,50 @@ pub async fn list(
     caller: &Principal,
     query: &DocumentQuery,
 ) -> Result<Vec<Document>> {
-    if let Some(connector) = query.connector_id {
-        match app.store.connector(connector).await? {
-            Some(c) if caller.can_see(&c) => {}
-            _ => return Ok(Vec::new()),
-        }
+    if !connector_filter_visible(app, caller, query).await? {
+        return Ok(Vec::new());
     }
     Ok(app.store.list_documents(caller, query).await?)
+}
+
+/// Whether the query's connector filter, if any, names a connector the
+/// caller can see.
+async fn connector_filter_visible(
+    app: &AppState,
+    caller: &Principal,
+    query: &DocumentQuery,
+) -> Result<bool> {
+    let Some(connector) = query.connector_id else {
+        return Ok(true);
+    };
+    Ok(matches!(app.store.connector(connector).await?, Some(c) if caller.can_see(&c)))
+}
+
+/// A search result and where it matched.
+#[derive(Debug)]
+pub struct Found {
+    pub document: Document,
+    pub highlights: Vec<Highlight>,
+}
+
+/// `GET /documents?q=`: the list's filters and visibility, plus the search.
+pub async fn search(
+    app: &AppState,
+    caller: &Principal,
+    query: &DocumentQuery,
+    search: &SearchQuery,
+) -> Result<Vec<Found>> {
+    if !connector_filter_visible(app, caller, query).await? {
+        return Ok(Vec::new());
+    }
+    let hits = app.store.search_documents(caller, query, search).await?;
+    Ok(hits
+        .into_iter()
+        .map(|hit| Found {
+            highlights: highlights(search, &searchable_text(&hit.document, &hit.text)),
+            document: hit.document,
+        })
+        .collect())
 }
 
 /// `PATCH`: replaces the tag set (the caller's own tag ids) and/or sharing.

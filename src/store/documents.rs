@@ -17,6 +17,8 @@ pub enum DocumentSort {
     RawSize,
     ContentType,
     Status,
+    /// Best match first (only with a search; without one, as `CreatedAt`).
+    Relevance,
 }
 
 /// Filters, order and page of a document list (Bigdata's query parameters).
@@ -151,9 +153,10 @@ pub trait DocumentStore: Send + Sync {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool>;
-    /// Records what processing found, the extracted content with it, in
-    /// one transaction: the document is `completed` exactly when its
-    /// content is stored.
+    /// Records what processing found, the extracted content with it, and
+    /// when the document is now `completed` indexes it for search, in one
+    /// transaction: the document is `completed` exactly when its content is
+    /// stored and searchable.
     async fn record_processing(
         &self,
         id: &DocumentId,
@@ -173,7 +176,7 @@ pub trait DocumentStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<bool>;
     /// Replaces the tag set (ids already checked to be the owner's) and/or
-    /// the sharing of a document.
+    /// the sharing of a document; the search index follows the tags.
     async fn update_document(
         &self,
         id: &DocumentId,

@@ -11,6 +11,7 @@ mod events;
 mod jobs;
 mod keys;
 mod postgres;
+mod search;
 mod sql;
 mod sqlite;
 mod syncs;
@@ -25,6 +26,7 @@ pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};
 pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
+pub use search::{SearchHit, SearchIndex};
 pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
 pub use tags::TagStore;
@@ -52,7 +54,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The whole store: every aggregate's operations on one database.
 pub trait Store:
-    KeyStore + ConnectorStore + DocumentStore + EventLog + TagStore + JobQueue + SyncStore + 'static
+    KeyStore
+    + ConnectorStore
+    + DocumentStore
+    + SearchIndex
+    + EventLog
+    + TagStore
+    + JobQueue
+    + SyncStore
+    + 'static
 {
 }
 
@@ -60,6 +70,7 @@ impl<T> Store for T where
     T: KeyStore
         + ConnectorStore
         + DocumentStore
+        + SearchIndex
         + EventLog
         + TagStore
         + JobQueue
@@ -82,7 +93,7 @@ pub async fn open(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Document, DocumentId, DocumentStatus, RequestOrigin, Timestamp};
+    use crate::domain::{Document, RequestOrigin, Timestamp};
     use uuid::Uuid;
 
     #[tokio::test]
@@ -107,25 +118,10 @@ mod tests {
         let mut ids = vec![];
         for _ in 0..3 {
             let doc = Document {
-                id: DocumentId::new(),
-                user_id: "u".into(),
-                org_id: "o".into(),
                 connector_id: Some(connector.id),
-                rp_collection_id: None,
                 file_name: "f".into(),
-                raw_size: None,
-                content_type: None,
                 request_origin: RequestOrigin::InvestmentResearch,
-                status: DocumentStatus::Completed,
-                error_code: None,
-                share_with_org: false,
-                published_at: None,
-                created_at: now,
-                updated_at: now,
-                file_metadata: Default::default(),
-                sha256: None,
-                blob_key: None,
-                tags: vec![],
+                ..crate::domain::document::document_fixture(now)
             };
             ids.push(
                 store

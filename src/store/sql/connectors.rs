@@ -259,7 +259,9 @@ pub(in crate::store) fn list_query(
 ) -> QueryBuilder<Db> {
     super::visibility::visible_union(
         prefix,
-        &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"),
+        |b| {
+            b.push(format_args!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"));
+        },
         "c",
         viewer,
         page.ownership,

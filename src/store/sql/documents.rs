@@ -2,9 +2,11 @@
 
 use super::connectors::lock_connector;
 use super::jobs::insert_job;
+use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
 use crate::domain::connector::allows_sender;
-use crate::domain::{Document, DocumentId, Principal, Tag, Timestamp};
+use crate::domain::search::SearchQuery;
+use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
     DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Processed,
@@ -103,16 +105,8 @@ impl DocumentStore for Backend {
         viewer: &Principal,
         query: &DocumentQuery,
     ) -> StoreResult<Vec<Document>> {
-        let rows: Vec<DocumentRow> = list_query("", viewer, query)
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await?;
-        let mut docs = rows
-            .into_iter()
-            .map(Document::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.attach_tags(&mut docs).await?;
-        Ok(docs)
+        self.documents_with_tags(list_query("", viewer, query, None))
+            .await
     }
 
     async fn attach_upload(
@@ -167,6 +161,7 @@ impl DocumentStore for Backend {
             .execute(&mut *tx)
             .await?;
         }
+        index_document_in(&mut tx, id, Some(&p.text)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -265,6 +260,7 @@ impl DocumentStore for Backend {
                 .execute(&mut *tx)
                 .await?;
             link_tags(&mut tx, id, ids).await?;
+            index_document_in(&mut tx, id, None).await?;
         }
         sqlx::query(
             "UPDATE documents SET share_with_org = COALESCE($1, share_with_org), updated_at = $2 \
@@ -364,6 +360,20 @@ impl Backend {
         insert_job(&mut tx, process, at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The documents a list query selects, with their tags.
+    pub(super) async fn documents_with_tags(
+        &self,
+        mut query: QueryBuilder<Db>,
+    ) -> StoreResult<Vec<Document>> {
+        let rows: Vec<DocumentRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        let mut docs = rows
+            .into_iter()
+            .map(Document::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.attach_tags(&mut docs).await?;
+        Ok(docs)
     }
 
     /// Fills in the tags of a page of documents with one query.
@@ -511,6 +521,10 @@ async fn insert_document_in(
     }
     let mut stored = doc.clone();
     stored.tags = tags;
+    // Stored already completed (nothing to process): searchable at once.
+    if stored.status == DocumentStatus::Completed {
+        write_index_entry(&mut *conn, &stored, "").await?;
+    }
     Ok(stored)
 }
 
@@ -560,12 +574,15 @@ async fn delete_rows(conn: &mut Conn, ids: &[DocumentId]) -> StoreResult<u64> {
     Ok(deleted)
 }
 
-/// The document list: visibility, Bigdata's filters, a sort and a page;
-/// `prefix` goes before it (`EXPLAIN QUERY PLAN ` in tests).
+/// The document list: visibility, Bigdata's filters, a search when given,
+/// a sort and a page; `prefix` goes before it (`EXPLAIN QUERY PLAN ` in
+/// tests). The search is a condition of each visibility branch, so what a
+/// viewer may not see is never ranked, counted or cut from a page.
 pub(in crate::store) fn list_query(
     prefix: &str,
     viewer: &Principal,
     q: &DocumentQuery,
+    search: Option<&SearchQuery>,
 ) -> QueryBuilder<Db> {
     let column = match q.sort_by {
         DocumentSort::CreatedAt => "created_at",
@@ -574,17 +591,41 @@ pub(in crate::store) fn list_query(
         DocumentSort::RawSize => "raw_size",
         DocumentSort::ContentType => "content_type",
         DocumentSort::Status => "status",
+        DocumentSort::Relevance if search.is_some() => "relevance",
+        DocumentSort::Relevance => "created_at",
     };
     let direction = if q.descending { "DESC" } else { "ASC" };
     // The id breaks ties, so pages never overlap or skip.
     let order = format!("{column} {direction}, document_id {direction}");
+    let compiled = search.map(DIALECT.search_syntax);
     super::visibility::visible_union(
         prefix,
-        &format!("SELECT {DOCUMENT_COLUMNS} FROM documents d"),
+        |b| match &compiled {
+            None => {
+                b.push(format_args!("SELECT {DOCUMENT_COLUMNS} FROM documents d"));
+            }
+            Some(c) => {
+                let (rank, bound) = DIALECT.search_rank;
+                b.push(format_args!("SELECT {DOCUMENT_COLUMNS}, {rank}"));
+                if let Some(after) = bound {
+                    b.push_bind(c.clone()).push(after);
+                }
+                b.push(format_args!(" AS relevance FROM {}", DIALECT.search_from));
+            }
+        },
         "d",
         viewer,
         q.ownership,
-        |b| push_filters(b, q),
+        |b| {
+            push_filters(b, q);
+            if let Some(c) = &compiled {
+                let (before, after) = DIALECT.search_match;
+                b.push(" AND ")
+                    .push(before)
+                    .push_bind(c.clone())
+                    .push(after);
+            }
+        },
         &order,
         i64::from(q.limit),
         q.offset as i64,

@@ -19,6 +19,8 @@
 
 pub(super) mod rows;
 
+use crate::domain::search::{compile, SearchQuery};
+
 // rustfmt formats a declared module whatever its cfg; these are never
 // compiled as modules, only through `statements!`.
 #[cfg(any())]
@@ -31,6 +33,8 @@ mod events;
 mod jobs;
 #[cfg(any())]
 mod keys;
+#[cfg(any())]
+mod search;
 #[cfg(any())]
 mod syncs;
 #[cfg(any())]
@@ -54,6 +58,17 @@ pub(super) struct Dialect {
     pub skip_locked: &'static str,
     /// `t.name` starts with the second argument.
     pub tag_prefix: &'static str,
+    /// The search index joined to `documents d`.
+    pub search_from: &'static str,
+    /// The full-text predicate, before and after the bound query.
+    pub search_match: (&'static str, &'static str),
+    /// The relevance of a row (higher is better): before and, when the
+    /// query is bound into it, after that bind.
+    pub search_rank: (&'static str, Option<&'static str>),
+    /// A parsed query in this database's syntax.
+    pub search_syntax: fn(&SearchQuery) -> String,
+    /// Whether the index row carries a `tsvector` (PostgreSQL).
+    pub search_vector: bool,
 }
 
 pub(super) const SQLITE: Dialect = Dialect {
@@ -63,6 +78,16 @@ pub(super) const SQLITE: Dialect = Dialect {
     row_lock: "",
     skip_locked: "",
     tag_prefix: "substr(t.name, 1, length($2)) = $2",
+    // CROSS JOIN fixes the order: the full-text match first, then each
+    // match's rows by key. The planner may otherwise walk the viewer's
+    // documents and run the whole match again for every one of them.
+    search_from: "search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
+                  CROSS JOIN documents d ON d.document_id = s.search_document_id",
+    search_match: ("search_fts MATCH ", ""),
+    // bm25: lower is better.
+    search_rank: ("-bm25(search_fts)", None),
+    search_syntax: compile::to_fts5,
+    search_vector: false,
 };
 
 pub(super) const POSTGRES: Dialect = Dialect {
@@ -72,6 +97,11 @@ pub(super) const POSTGRES: Dialect = Dialect {
     row_lock: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     tag_prefix: "starts_with(t.name, $2)",
+    search_from: "search_documents s JOIN documents d ON d.document_id = s.search_document_id",
+    search_match: ("s.search_vector @@ CAST(", " AS tsquery)"),
+    search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
+    search_syntax: compile::to_tsquery,
+    search_vector: true,
 };
 
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -104,7 +134,7 @@ macro_rules! statements {
         const DIALECT: $crate::store::sql::Dialect = $dialect;
         /// A connection of this backend, inside a transaction or not.
         type Conn = <Db as sqlx::Database>::Connection;
-        $crate::store::sql::statements!(@include keys, connectors, documents, events, tags, jobs, syncs, visibility);
+        $crate::store::sql::statements!(@include keys, connectors, documents, events, tags, jobs, syncs, visibility, search);
     };
     (@include $($aggregate:ident),*) => {
         $(

@@ -7,11 +7,12 @@ use sqlx::QueryBuilder;
 /// Rows a viewer can see: one index range per visibility rule (their own;
 /// others' shared with their org), each filtered, ordered and bounded to
 /// what the page can need, then merged, so no list scans the table.
-/// `select` names the table with `alias`; `order` uses unqualified columns.
+/// `select` writes the `SELECT … FROM` of a branch, naming the table with
+/// `alias`; `order` uses unqualified columns.
 #[allow(clippy::too_many_arguments)]
 pub(in crate::store) fn visible_union(
     prefix: &str,
-    select: &str,
+    select: impl Fn(&mut QueryBuilder<Db>),
     alias: &str,
     viewer: &Principal,
     ownership: Ownership,
@@ -32,7 +33,8 @@ pub(in crate::store) fn visible_union(
         if i > 0 {
             b.push(format_args!(") AS branch{i} UNION ALL SELECT * FROM ("));
         }
-        b.push(format_args!("{select} WHERE "));
+        select(&mut b);
+        b.push(" WHERE ");
         match branch {
             Ownership::Owned => b
                 .push(format_args!("{alias}.user_id = "))

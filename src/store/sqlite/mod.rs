@@ -243,7 +243,7 @@ mod tests {
             };
             let details = plan(
                 &store,
-                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query),
+                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query, None),
             )
             .await;
             assert!(
@@ -256,6 +256,43 @@ mod tests {
                     .any(|d| d.contains("documents_by_owner")
                         || d.contains("documents_shared_by_org")),
                 "{details:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_starts_from_the_full_text_index_and_joins_visible_rows() {
+        let (_dir, store, viewer) = store_and_viewer().await;
+        let search = crate::domain::search::SearchQuery::parse("lithium \"rate hike\" -x").unwrap();
+        for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
+            let query = DocumentQuery {
+                origin: None,
+                from_date: None,
+                ownership,
+                owner: None,
+                file_name: None,
+                rp_collection_id: None,
+                connector_id: Some(Uuid::now_v7()),
+                tags: vec![],
+                sort_by: DocumentSort::Relevance,
+                descending: true,
+                offset: 0,
+                limit: 51,
+            };
+            let details = plan(
+                &store,
+                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query, Some(&search)),
+            )
+            .await;
+            assert!(
+                details
+                    .iter()
+                    .any(|d| d.contains("SCAN search_fts VIRTUAL TABLE INDEX")),
+                "{ownership:?}: {details:?}"
+            );
+            assert!(
+                details.iter().all(|d| !d.starts_with("SCAN d")),
+                "{ownership:?}: {details:?}"
             );
         }
     }

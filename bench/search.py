@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Full-text search (contract 11): GET /documents?q= at 16 connections
+against the same FTS query run directly on the same database file, plus
+indexing throughput, at 10,000 and at 100,000 documents.
+
+The corpus is generated reproducibly (seeded): research-like notes of about
+2 KB each over a Zipf-distributed vocabulary, with a rare word in one
+document of 10,000, "lithium prices" in 1%, words starting with "lith" in
+about 3%, and "market" in about 90%. Documents belong to two connectors of
+one user. They are stored and indexed through the store, as processing does
+(examples/search_index.rs: one `record_processing` transaction per
+document, 16 at a time), which is the indexing throughput measured.
+
+Query classes: rare word, common word, phrase, prefix, and the common word
+with a connector filter; a page of 50 (the store asks for 51). The ceiling
+is the same SQL, with the same LIMIT, run by the sqlite3 CLI on the same
+database file from as many processes as there are cores.
+
+Usage: python3 bench/search.py [--seconds 10] [--sizes 10000,100000]
+Needs wrk and sqlite3 (Debian packages; installed here when missing).
+"""
+import argparse, itertools, json, os, random, shutil, subprocess, tempfile, time, urllib.parse
+from common import Inlet, apt_install, build, http, wrk
+
+INLET_HTTP, INLET_SMTP = 18987, 18927
+CONNECTIONS = 16
+SEED = 20261201
+
+FINANCE = ("revenue margin guidance earnings growth demand supply outlook capacity pricing "
+           "inventory volume quarter consensus estimate downgrade upgrade target valuation "
+           "multiple cash flow dividend buyback leverage spread yield curve inflation rates "
+           "central bank policy currency exports imports copper nickel cobalt battery energy "
+           "utilities semiconductors software retail consumer credit default risk premium "
+           "equity bond commodity freight shipping mining refinery production forecast").split()
+LITH = ["lithium", "lithography", "lithuania", "lithic"]
+RARE = "zyxolite"
+
+
+def vocabulary(rng, n=20000):
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pra", "dor", "ven", "tul", "gri", "mos"]
+    words = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return FINANCE + sorted(words)
+
+
+def note(rng, vocab, cum_weights, i):
+    words = []
+    while sum(len(w) + 1 for w in words) < 2000:
+        words.extend(rng.choices(vocab, cum_weights=cum_weights, k=12))
+        words.append(".")
+    if rng.random() < 0.9:
+        words.insert(rng.randrange(len(words)), "market")
+    if rng.random() < 0.01:
+        words[rng.randrange(len(words)):0] = ["lithium", "prices"]
+    if rng.random() < 0.03:
+        words.insert(rng.randrange(len(words)), rng.choice(LITH))
+    if i % 10000 == 7:
+        words.insert(rng.randrange(len(words)), RARE)
+    return " ".join(words).replace(" .", ".")
+
+
+def corpus(path, start, count, connectors):
+    """Documents start..start+count of the one reproducible corpus."""
+    rng = random.Random(SEED)
+    vocab = vocabulary(rng)
+    cum_weights = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))
+    with open(path, "w") as f:
+        for i in range(start, start + count):
+            doc_rng = random.Random(SEED * 1_000_003 + i)
+            f.write(json.dumps({
+                "file_name": f"note-{i:06d}.txt", "text": note(doc_rng, vocab, cum_weights, i),
+                "user_id": "admin", "org_id": "default", "connector_id": connectors[i % 2],
+            }) + "\n")
+
+
+def fts5(q):
+    """The FTS5 expressions the server compiles these queries to."""
+    return {"rare": f'(("{RARE}"))', "common": '(("market"))', "phrase": '(("lithium price"))',
+            "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
+
+
+def direct(db, cls, connector, seconds):
+    """Queries per second of the server's SQL for this class, run by the
+    sqlite3 CLI from one process per core for about `seconds`."""
+    sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
+           "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
+           "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key, "
+           "-bm25(search_fts) AS relevance FROM search_fts CROSS "
+           "JOIN search_documents s ON s.search_key = search_fts.rowid CROSS "
+           "JOIN documents d ON d.document_id = s.search_document_id "
+           f"WHERE d.user_id = 'admin' AND search_fts MATCH '{fts5(cls)}'"
+           + (f" AND d.connector_id = '{connector}'" if cls == "connector" else "")
+           + " ORDER BY relevance DESC, d.document_id DESC LIMIT 51;\n")
+    # Calibrate: how many runs fill `seconds` in one process.
+    n, took = 1, 0.0
+    while took < 0.5:
+        n *= 4
+        took = run_sqlite(db, sql, n, 1)
+    n = max(1, int(n * seconds / took))
+    cores = os.cpu_count() or 1
+    took = run_sqlite(db, sql, n, cores)
+    return n * cores / took
+
+
+def run_sqlite(db, sql, n, processes):
+    script = ".output /dev/null\n" + sql * n
+    started = time.monotonic()
+    procs = [subprocess.Popen(["sqlite3", "-readonly", db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+             for _ in range(processes)]
+    for p in procs:
+        p.stdin.write(script.encode())
+        p.stdin.close()
+    for p in procs:
+        assert p.wait() == 0
+    return time.monotonic() - started
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--sizes", default="10000,100000")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    apt_install("wrk", "sqlite3", commands=["wrk", "sqlite3"])
+    release = build("--example", "search_index")
+    work = tempfile.mkdtemp(prefix="inlet-search-bench-")
+    try:
+        with Inlet(INLET_HTTP, INLET_SMTP, "[jobs]\nworkers = 0\n") as inlet:
+            key, db = inlet.key, os.path.join(inlet.data, "inlet.db")
+            connectors = [inlet.email_connector(f"desk {i}")["connector_id"] for i in range(2)]
+            rows, held = [], 0
+            for size in sizes:
+                path = os.path.join(work, "corpus.jsonl")
+                corpus(path, held, size - held, connectors)
+                out = subprocess.run([os.path.join(release, "examples", "search_index"),
+                                      f"sqlite://{db}", path, str(CONNECTIONS)],
+                                     capture_output=True, text=True, check=True).stdout
+                indexing = (size - held) / float(out.strip())
+                held = size
+                base = f"{inlet.http}/contents/v1/documents"
+                queries = {"rare": RARE, "common": "market", "phrase": '"lithium prices"',
+                           "prefix": "lith*", "connector": "market"}
+                for cls, q in queries.items():
+                    url = f"{base}?q={urllib.parse.quote(q)}"
+                    if cls == "connector":
+                        url += f"&connector_id={connectors[0]}"
+                    status, body = http("GET", url, key)
+                    assert status == 200, (status, body)
+                    hits = len(json.loads(body)["results"])
+                    rps, p99 = wrk(url, args.seconds, key, work=work, connections=CONNECTIONS)
+                    ceiling = direct(db, cls, connectors[0], args.seconds)
+                    rows.append((size, cls, hits, rps, p99, ceiling, indexing))
+            rss = inlet.peak_rss_mb()
+        print(f"\n{CONNECTIONS} connections, {args.seconds} s per class; ceiling: sqlite3 CLI, "
+              f"{os.cpu_count()} processes, same SQL and LIMIT\n")
+        print("| documents | query | results on page 1 | API req/s | API p99 ms | direct req/s | API / direct | indexing docs/s |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for size, cls, hits, rps, p99, ceiling, indexing in rows:
+            print(f"| {size:,} | {cls} | {hits} | {rps:.0f} | {p99:.1f} | {ceiling:.0f} | {rps / ceiling:.2f} | {indexing:.0f} |")
+        print(f"\nInlet peak RSS: {rss:.0f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+//! Full-text search (contract 11): the query syntax, how text becomes
+//! terms, each database's syntax for a query, and highlights. No I/O: the
+//! store keeps what [`IndexEntry`] makes and runs what [`compile`] writes.
+
+pub mod compile;
+pub mod highlight;
+pub mod query;
+pub mod text;
+
+pub use highlight::{highlights, Highlight};
+pub use query::{SearchQuery, Term};
+
+use crate::domain::Document;
+
+/// What is searched in a document, as one text: file name, e-mail subject
+/// and sender, tag names, then the extracted text. Highlights are cut from
+/// the same text, so their offsets point at what was indexed.
+pub fn searchable_text(doc: &Document, text: &str) -> String {
+    let meta = |key: &str| {
+        doc.file_metadata
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tags: Vec<&str> = doc.tags.iter().map(|t| t.name.as_str()).collect();
+    [
+        doc.file_name.clone(),
+        meta("subject"),
+        meta("from"),
+        tags.join(" "),
+        text.to_string(),
+    ]
+    .join("\n")
+}
+
+/// A document's row of the search index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The extracted text, cut after its last indexed word.
+    pub text: String,
+    tokens: Vec<text::Token>,
+}
+
+impl IndexEntry {
+    pub fn new(doc: &Document, text: &str) -> Self {
+        let all = searchable_text(doc, text);
+        let tokens = text::tokens(&all);
+        let text_starts = all.len() - text.len();
+        let kept = match tokens.last() {
+            Some(last) if tokens.len() == text::MAX_TOKENS && last.end > text_starts => {
+                &text[..last.end - text_starts]
+            }
+            Some(_) if tokens.len() == text::MAX_TOKENS => "",
+            _ => text,
+        };
+        Self {
+            text: kept.to_string(),
+            tokens,
+        }
+    }
+
+    /// The terms, space-separated, in order (what FTS5 indexes).
+    pub fn terms(&self) -> String {
+        let terms: Vec<&str> = self.tokens.iter().map(|t| t.term.as_str()).collect();
+        terms.join(" ")
+    }
+
+    /// The same terms as a PostgreSQL `tsvector` literal.
+    pub fn vector(&self) -> String {
+        compile::to_tsvector(&self.tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RequestOrigin, Tag, Timestamp};
+
+    fn doc() -> Document {
+        let now = Timestamp::now();
+        let mut file_metadata = serde_json::Map::new();
+        file_metadata.insert("subject".into(), "Copper outlook".into());
+        file_metadata.insert("from".into(), "Ana <ana@broker.example>".into());
+        Document {
+            file_name: "note.eml".into(),
+            request_origin: RequestOrigin::Email,
+            file_metadata,
+            tags: vec![Tag {
+                id: uuid::Uuid::now_v7(),
+                user_id: "u".into(),
+                name: "label:Metals".into(),
+                created_at: now,
+                updated_at: now,
+            }],
+            ..crate::domain::document::document_fixture(now)
+        }
+    }
+
+    #[test]
+    fn an_entry_holds_name_subject_sender_tags_and_text() {
+        let e = IndexEntry::new(&doc(), "Prices rose.");
+        assert_eq!(
+            e.terms(),
+            "note eml copper outlook ana ana broker exampl label metal price rose"
+        );
+        assert_eq!(e.text, "Prices rose.");
+    }
+
+    #[test]
+    fn long_texts_keep_what_is_indexed() {
+        let text = "word ".repeat(text::MAX_TOKENS + 100);
+        let e = IndexEntry::new(&doc(), &text);
+        assert_eq!(e.terms().split(' ').count(), text::MAX_TOKENS);
+        assert!(e.text.len() < text.len() && e.text.ends_with("word"));
+    }
+}

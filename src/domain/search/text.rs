@@ -1,0 +1,122 @@
+//! How text becomes search terms, once for both databases: words are runs
+//! of letters and digits, lowercased, stripped of accents (NFKD without
+//! combining marks) and stemmed (Snowball English). The databases only
+//! store and look up the terms made here, so SQLite and PostgreSQL find
+//! the same documents for the same query.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::sync::OnceLock;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Terms longer than this (in bytes, once folded) are not indexed: they
+/// are hashes, base64 or URLs, never what anyone types; and PostgreSQL
+/// bounds a `tsvector`'s lexemes to 1 MiB, which `MAX_TOKENS` such terms
+/// stay under.
+pub const MAX_TERM_BYTES: usize = 60;
+
+/// The words of a document that are indexed: PostgreSQL's positions end at
+/// 16,383, and phrases must match alike on both databases.
+pub const MAX_TOKENS: usize = 16_383;
+
+/// A word of a text: where it is (byte offsets) and the term it indexes as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub start: usize,
+    pub end: usize,
+    pub term: String,
+}
+
+fn stemmer() -> &'static Stemmer {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_combining_mark(c)
+}
+
+/// Lowercased, accents removed; `None` when nothing indexable is left.
+pub fn fold(word: &str) -> Option<String> {
+    let folded: String = word
+        .to_lowercase()
+        .nfkd()
+        .filter(|c| c.is_alphanumeric() && !is_combining_mark(*c))
+        .collect();
+    (!folded.is_empty() && folded.len() <= MAX_TERM_BYTES).then_some(folded)
+}
+
+/// The stem of a folded word.
+pub fn stem(folded: &str) -> String {
+    stemmer().stem(folded).into_owned()
+}
+
+/// Every indexable word of `text`, in order (at most `MAX_TOKENS`).
+pub fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let push = |s: usize, e: usize, out: &mut Vec<Token>| {
+        if let Some(folded) = fold(&text[s..e]) {
+            out.push(Token {
+                start: s,
+                end: e,
+                term: stem(&folded),
+            });
+        }
+    };
+    for (i, c) in text.char_indices() {
+        if out.len() >= MAX_TOKENS {
+            return out;
+        }
+        match (is_word_char(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                push(s, i, &mut out);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        if out.len() < MAX_TOKENS {
+            push(s, text.len(), &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        tokens(text).into_iter().map(|t| t.term).collect()
+    }
+
+    #[test]
+    fn words_are_folded_and_stemmed() {
+        assert_eq!(
+            terms("Lithium PRICES fell; Café-Crème déjà vu"),
+            ["lithium", "price", "fell", "cafe", "creme", "deja", "vu"]
+        );
+        assert_eq!(terms("ﬁnancing Straße"), ["financ", "straße"]);
+        assert_eq!(terms("e\u{301}tude"), ["etud"]); // combining accent
+        assert_eq!(terms("$AAPL 3.5% 2026"), ["aapl", "3", "5", "2026"]);
+        assert!(terms("... --- \u{0} ").is_empty());
+    }
+
+    #[test]
+    fn offsets_point_at_the_words() {
+        let text = "Prix: Élan, x";
+        let t = tokens(text);
+        assert_eq!(&text[t[1].start..t[1].end], "Élan");
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn long_terms_and_long_texts_are_bounded() {
+        assert!(terms(&"a".repeat(61)).is_empty());
+        assert_eq!(terms(&"a".repeat(60)).len(), 1);
+        assert_eq!(tokens(&"w ".repeat(MAX_TOKENS + 10)).len(), MAX_TOKENS);
+    }
+}

@@ -1,0 +1,27 @@
+//! The search index (contract 11): in the database, written in the
+//! transactions that complete, retag or delete a document, and read with
+//! the visibility rule inside the query.
+
+use super::{DocumentQuery, StoreResult};
+use crate::domain::search::SearchQuery;
+use crate::domain::{Document, Principal};
+use async_trait::async_trait;
+
+/// A result: the document and its indexed text (what highlights are cut from).
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub document: Document,
+    pub text: String,
+}
+
+#[async_trait]
+pub trait SearchIndex: Send + Sync {
+    /// A page of the documents the viewer can see that match `search` and
+    /// the list's filters, in `query`'s order (`Relevance`: best first).
+    async fn search_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        search: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>>;
+}

@@ -1,0 +1,137 @@
+// The search index (compiled per backend by `statements!`).
+
+use crate::domain::search::{IndexEntry, SearchQuery};
+use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag};
+use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
+use crate::store::{DocumentQuery, SearchHit, SearchIndex, StoreResult};
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+use std::collections::HashMap;
+
+#[async_trait]
+impl SearchIndex for Backend {
+    async fn search_documents(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        search: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let docs = self
+            .documents_with_tags(super::documents::list_query(
+                "",
+                viewer,
+                query,
+                Some(search),
+            ))
+            .await?;
+        let mut texts = self.indexed_texts(&docs).await?;
+        Ok(docs
+            .into_iter()
+            .map(|document| SearchHit {
+                text: texts.remove(document.id.as_str()).unwrap_or_default(),
+                document,
+            })
+            .collect())
+    }
+}
+
+impl Backend {
+    /// The indexed text of a page of documents, by id, with one query.
+    async fn indexed_texts(&self, docs: &[Document]) -> StoreResult<HashMap<String, String>> {
+        if docs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut q: QueryBuilder<Db> = QueryBuilder::new(
+            "SELECT search_document_id, search_text FROM search_documents \
+             WHERE search_document_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for d in docs {
+            list.push_bind(d.id.as_str().to_string());
+        }
+        q.push(")");
+        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// Brings a document's search entry up to date inside the caller's
+/// transaction, from its current row and tags: written when it is
+/// `completed`, removed otherwise. `text` is its extracted text; `None`
+/// keeps the text already indexed (a change of tags).
+pub(super) async fn index_document_in(
+    conn: &mut Conn,
+    id: &DocumentId,
+    text: Option<&str>,
+) -> StoreResult<()> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = $1"
+    ));
+    let row: Option<DocumentRow> = sqlx::query_as(sql)
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let mut doc = Document::try_from(row)?;
+    let text = match text {
+        Some(t) => t.to_string(),
+        None => sqlx::query_scalar(
+            "SELECT search_text FROM search_documents WHERE search_document_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or_default(),
+    };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {TAG_COLUMNS} FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
+         WHERE dt.document_id = $1 ORDER BY t.name"
+    ));
+    let tags: Vec<TagRow> = sqlx::query_as(sql)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    doc.tags = tags
+        .into_iter()
+        .map(Tag::try_from)
+        .collect::<StoreResult<_>>()?;
+    write_index_entry(conn, &doc, &text).await
+}
+
+/// Replaces the search entry of `doc` (with its tags) by one for `text`
+/// when it is `completed`; removes it otherwise. The one place entries are
+/// written; deleting a document removes its entry by cascade.
+pub(super) async fn write_index_entry(
+    conn: &mut Conn,
+    doc: &Document,
+    text: &str,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM search_documents WHERE search_document_id = $1")
+        .bind(doc.id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if doc.status != DocumentStatus::Completed {
+        return Ok(());
+    }
+    let entry = IndexEntry::new(doc, text);
+    let insert = if DIALECT.search_vector {
+        sqlx::query(
+            "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
+             search_vector) VALUES ($1, $2, $3, CAST($4 AS tsvector))",
+        )
+        .bind(doc.id.as_str())
+        .bind(&entry.text)
+        .bind(entry.terms())
+        .bind(entry.vector())
+    } else {
+        sqlx::query(
+            "INSERT INTO search_documents (search_document_id, search_text, search_terms) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(doc.id.as_str())
+        .bind(&entry.text)
+        .bind(entry.terms())
+    };
+    insert.execute(&mut *conn).await?;
+    Ok(())
+}
