@@ -516,10 +516,11 @@ pub async fn original_url(
     headers: HeaderMap,
     DocumentIdPath(id): DocumentIdPath,
 ) -> Result<Json<DownloadUrl>, ApiError> {
-    let path = service::download_path(&app, &caller, &id).await?;
-    Ok(Json(DownloadUrl {
-        url: format!("{}{path}", base_url(&app, &headers)),
-    }))
+    let url = match service::download_url(&app, &caller, &id).await? {
+        service::Download::Signed(path) => format!("{}{path}", base_url(&app, &headers)),
+        service::Download::Direct(url) => url,
+    };
+    Ok(Json(DownloadUrl { url }))
 }
 
 #[cfg(test)]

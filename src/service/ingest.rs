@@ -156,7 +156,7 @@ pub async fn ingest(app: &AppState, new: NewDocument, source: Source<'_>) -> Res
         app.blobs
             .delete(key)
             .await
-            .map_err(|e| Error::Internal(e.into()))?;
+            .map_err(Error::blob)?;
     }
     Ok(outcome)
 }

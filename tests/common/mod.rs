@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod dns;
+pub mod s3;
 pub mod schema;
 pub mod server;
 pub mod smtp;
