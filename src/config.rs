@@ -390,7 +390,9 @@ impl BlobsConfig {
             if prefix.is_empty()
                 || prefix.starts_with('/')
                 || prefix.ends_with('/')
-                || prefix.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+                || prefix
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
             {
                 bail!("invalid configuration: blobs.prefix {prefix:?} must be segments such as inlet/prod, without leading or trailing '/'");
             }
@@ -668,7 +670,9 @@ impl Config {
         }
         self.blobs.validate()?;
         // SigV4 presigned URLs are valid for at most 7 days.
-        if self.blobs.direct_downloads && self.documents.download_url_ttl() > Duration::from_secs(7 * 86400) {
+        if self.blobs.direct_downloads
+            && self.documents.download_url_ttl() > Duration::from_secs(7 * 86400)
+        {
             bail!("invalid configuration: documents.download_url_ttl is over 7d, the longest a presigned S3 URL (blobs.direct_downloads) may be valid");
         }
         if parse_duration_secs(&self.jobs.lease).unwrap_or(0) < 2 {

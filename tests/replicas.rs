@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 /// The server key every replica is configured with (signed URLs made by
 /// one are checked by another).
-const SHARED_SECRET_KEY: &str = "secret_key = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"";
+const SHARED_SECRET_KEY: &str =
+    "secret_key = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"";
 
 /// Two replicas sharing a database and a data dir (blobs on S3: a bucket,
 /// and a data dir each); `None` (and a note) when no PostgreSQL is

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::s3::{S3Kind, S3Server, ACCESS_KEY, SECRET_KEY};
+use common::s3::{S3Kind, S3Server, SECRET_KEY};
 use common::{assert_error, connector_path, document_path, inbox_address, TestServer, DESK};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -61,7 +61,10 @@ fn bad_s3_configuration_stops_start_up_naming_the_key_and_no_secret() {
         ),
         ("backend = \"s4\"\n", "backend"),
         ("bucket = \"b-1\"\n", "blobs.bucket"),
-        ("backend = \"s3\"\nbucket = \"b-1\"\nbukcet = \"x\"\n", "bukcet"),
+        (
+            "backend = \"s3\"\nbucket = \"b-1\"\nbukcet = \"x\"\n",
+            "bukcet",
+        ),
     ] {
         let out = TestServer::builder()
             .minimal()
@@ -72,7 +75,10 @@ fn bad_s3_configuration_stops_start_up_naming_the_key_and_no_secret() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{blobs}: {stderr}");
         assert!(stderr.contains(key), "{blobs}: should name {key}: {stderr}");
-        assert!(!stderr.contains(secret), "{blobs}: printed the secret: {stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "{blobs}: printed the secret: {stderr}"
+        );
     }
     // Half the credentials: named, and the half given is not printed.
     let out = TestServer::builder()
@@ -95,9 +101,7 @@ async fn uploads_stream_in_parts_and_download_from_a_sigv4_checking_store() {
     let bucket = bucket_of(&s);
     // 12 MiB: three parts of a multipart upload.
     let big = pseudo_random(12 * 1024 * 1024 + 17);
-    let doc = s
-        .upload(&s.admin_key, "big.bin", &big, json!({}))
-        .await;
+    let doc = s.upload(&s.admin_key, "big.bin", &big, json!({})).await;
     assert_eq!(doc["status"], "completed", "{doc}");
     assert_eq!(doc["sha256"], sha256_hex(&big));
     assert_eq!(doc["raw_size"], big.len());
@@ -117,7 +121,10 @@ async fn uploads_stream_in_parts_and_download_from_a_sigv4_checking_store() {
     let small_id = small["id"].as_str().unwrap();
     assert_eq!(s.download(&s.admin_key, small_id).await, b"hello s3");
     // Delete: object and row gone.
-    assert_eq!(s.delete(&document_path(id), &s.admin_key).await.status(), 200);
+    assert_eq!(
+        s.delete(&document_path(id), &s.admin_key).await.status(),
+        200
+    );
     let objects = s3.object_files(&bucket);
     assert!(
         !objects.iter().any(|p| p.to_string_lossy().contains(id)),
@@ -138,8 +145,16 @@ async fn a_wrong_secret_is_refused_by_the_store_and_nothing_is_acknowledged() {
         .blobs_keys(&keys)
         .start()
         .await;
-    let body = assert_error(s.get_without_key("/readyz").await, 503, "SERVICE_UNAVAILABLE").await;
-    assert!(body["message"].as_str().unwrap().contains("blob store"), "{body}");
+    let body = assert_error(
+        s.get_without_key("/readyz").await,
+        503,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().contains("blob store"),
+        "{body}"
+    );
     let (_, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "x.txt"}))
         .await;
@@ -176,7 +191,12 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
     let msg = common::smtp::message(DESK, &address, "down", "down@x", "hello");
     let (code, text) = s.deliver(DESK, &[&address], &msg).await;
     assert_eq!((code, &text[..5]), (451, "4.3.0"), "{text}");
-    let body = assert_error(s.get_without_key("/readyz").await, 503, "SERVICE_UNAVAILABLE").await;
+    let body = assert_error(
+        s.get_without_key("/readyz").await,
+        503,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
     assert!(body["message"].as_str().unwrap().contains("blob store"));
     // Nothing half-stored: the document still waits for its bytes.
     assert_eq!(s.get_document(&s.admin_key, &id).await["status"], "pending");
@@ -224,9 +244,15 @@ async fn direct_downloads_answer_a_presigned_url_of_the_store() {
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/pdf");
-    let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(disposition.starts_with("attachment"), "{disposition}");
-    assert!(disposition.contains("filename*=UTF-8''Q3%20r%C3%A9sum%C3%A9.pdf"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''Q3%20r%C3%A9sum%C3%A9.pdf"),
+        "{disposition}"
+    );
     assert_eq!(resp.bytes().await.unwrap().to_vec(), pdf);
     // The store checks the signature: a tampered URL is refused.
     let tampered = url.replace("X-Amz-Expires=600", "X-Amz-Expires=6000");
@@ -243,8 +269,11 @@ async fn purge_and_sweep_delete_in_batches_and_leave_no_orphan() {
         .start()
         .await;
     let bucket = bucket_of(&s);
-    let c = s.create_email_connector(&s.admin_key, "purged", false).await;
-    s.seed_connector_documents(&c, 1500, &["label:purged"]).await;
+    let c = s
+        .create_email_connector(&s.admin_key, "purged", false)
+        .await;
+    s.seed_connector_documents(&c, 1500, &["label:purged"])
+        .await;
     let kept = s
         .upload(&s.admin_key, "kept.txt", b"referenced", json!({}))
         .await;
@@ -264,7 +293,11 @@ async fn purge_and_sweep_delete_in_batches_and_leave_no_orphan() {
     app.blobs.put_stream(&orphan, body, 100).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let out = s.cli(&["admin", "sweep-blobs"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
     let left = s3.object_files(&bucket);
     assert_eq!(left.len(), 1, "{left:?}");
@@ -300,19 +333,31 @@ async fn migrate_blobs_copies_verifies_resumes_and_is_idempotent() {
     let local = inlet::blobs::BlobStore::local(&s.data_dir().join("blobs")).unwrap();
     let blob_keys: Vec<String> = {
         use futures_util::TryStreamExt;
-        let listed: Vec<inlet::blobs::BlobInfo> = local.list("documents").try_collect().await.unwrap();
+        let listed: Vec<inlet::blobs::BlobInfo> =
+            local.list("documents").try_collect().await.unwrap();
         listed.into_iter().map(|b| b.key).collect()
     };
     assert_eq!(blob_keys.len(), 3);
     let (_, first) = local.get(&blob_keys[0]).await.unwrap();
-    app.blobs.put_stream(&blob_keys[0], Box::pin(first), u64::MAX).await.unwrap();
-    let wrong = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"partial"))]);
-    app.blobs.put_stream(&blob_keys[1], wrong, u64::MAX).await.unwrap();
+    app.blobs
+        .put_stream(&blob_keys[0], Box::pin(first), u64::MAX)
+        .await
+        .unwrap();
+    let wrong = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"partial",
+    ))]);
+    app.blobs
+        .put_stream(&blob_keys[1], wrong, u64::MAX)
+        .await
+        .unwrap();
 
     let out = s.cli(&["admin", "migrate-blobs"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("migrate-blobs: 3/3 blobs"), "progress on stderr: {stderr}");
+    assert!(
+        stderr.contains("migrate-blobs: 3/3 blobs"),
+        "progress on stderr: {stderr}"
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "3 blobs in the bucket: 2 copied, 1 already there"
@@ -348,9 +393,4 @@ fn bucket_of(s: &TestServer) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-#[allow(dead_code)]
-fn _credentials_are_the_servers() -> (&'static str, &'static str) {
-    (ACCESS_KEY, SECRET_KEY)
 }

@@ -1,10 +1,10 @@
 //! Signed upload and download URLs. The signature is the credential: no API
 //! key, any request headers tolerated.
 
-use crate::domain::document::content_disposition;
 use super::documents::DocumentIdPath;
 use super::error::{ApiError, ErrorBody};
 use super::params::Query;
+use crate::domain::document::content_disposition;
 use crate::service::documents::{self as service, Signature};
 use crate::service::AppState;
 use axum::body::Body;

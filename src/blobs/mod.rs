@@ -124,8 +124,7 @@ impl BlobStore {
             Some(p) => ObjectPath::from(format!("{p}/{key}")),
             None => ObjectPath::from(key),
         };
-        let url =
-            s3::presigned_get(client, &path, ttl, content_type, content_disposition).await?;
+        let url = s3::presigned_get(client, &path, ttl, content_type, content_disposition).await?;
         Ok(Some(url))
     }
 
@@ -295,7 +294,8 @@ impl BlobStore {
     /// deliveries leave idle, and gives it back the moment they need it.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), BlobError> {
         let Some(local) = &self.local else {
-            let paths = futures_util::stream::iter(keys.into_iter().map(|k| Ok(ObjectPath::from(k))));
+            let paths =
+                futures_util::stream::iter(keys.into_iter().map(|k| Ok(ObjectPath::from(k))));
             let mut deleted = self.inner.delete_stream(paths.boxed());
             while let Some(result) = deleted.next().await {
                 match result {

@@ -4,7 +4,7 @@
 use crate::config::BlobsConfig;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::signer::{Signer, SignedUrlOptions};
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 use std::sync::Arc;
 use std::time::Duration;

@@ -155,10 +155,7 @@ where
         .await?
     {
         // A concurrent upload won; ours must not linger.
-        app.blobs
-            .delete(&key)
-            .await
-            .map_err(Error::blob)?;
+        app.blobs.delete(&key).await.map_err(Error::blob)?;
         return Err(used());
     }
     app.wake_jobs.notify_one();
@@ -237,10 +234,7 @@ pub async fn update(
 pub async fn delete(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Document> {
     let doc = get_owned(app, caller, id).await?;
     if let Some(key) = &doc.blob_key {
-        app.blobs
-            .delete(key)
-            .await
-            .map_err(Error::blob)?;
+        app.blobs.delete(key).await.map_err(Error::blob)?;
     }
     app.store.delete_document(id).await?;
     tracing::info!(document_id = %id, "document deleted");
@@ -281,7 +275,12 @@ pub async fn download_url(app: &AppState, caller: &Principal, id: &DocumentId) -
         }
     }
     let expires = Timestamp::now().plus(ttl);
-    Ok(Download::Signed(signed_path(app, UrlPurpose::Download, id, expires)))
+    Ok(Download::Signed(signed_path(
+        app,
+        UrlPurpose::Download,
+        id,
+        expires,
+    )))
 }
 
 /// The bytes behind a signed download URL.

@@ -357,7 +357,9 @@ async fn fetch(
     let key = crate::blobs::document_key(id.as_str());
     let limit = app.config.documents.max_upload_bytes;
     let name = remote_file_name(&file.path);
-    let put = app.blobs.put_named(&key, Box::pin(stream), limit, Some(&name));
+    let put = app
+        .blobs
+        .put_named(&key, Box::pin(stream), limit, Some(&name));
     let size = match put.await {
         Ok(size) => size,
         Err(crate::blobs::BlobError::Source(e)) if e.contains(READ_TIMED_OUT) => {

@@ -9,7 +9,6 @@ use super::{
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 async fn send(req: RequestBuilder) -> Response {

@@ -125,9 +125,14 @@ impl S3Server {
                 cmd.args(["-H", "127.0.0.1", "-p", &self.addr.port().to_string()]);
             }
             S3Kind::S3sFs => {
-                cmd.args(["--host", "127.0.0.1", "--port", &self.addr.port().to_string()])
-                    .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                    .arg(&self.root);
+                cmd.args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &self.addr.port().to_string(),
+                ])
+                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+                .arg(&self.root);
             }
         }
         die_with_parent(&mut cmd);
@@ -180,10 +185,7 @@ impl S3Server {
 
     /// A `[blobs]` table for a new bucket on this server, with `extra` keys.
     pub fn blobs_config(&self, extra: &str) -> String {
-        format!(
-            "[blobs]\n{}{extra}\n",
-            self.blobs_keys(&self.bucket())
-        )
+        format!("[blobs]\n{}{extra}\n", self.blobs_keys(&self.bucket()))
     }
 
     /// The S3 keys of `[blobs]` for `bucket` on this server.
@@ -208,14 +210,21 @@ impl S3Server {
         assert!(self.child.is_none(), "the S3 server is running");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.spawn() {
-            assert!(Instant::now() < deadline, "the S3 server's port stayed taken");
+            assert!(
+                Instant::now() < deadline,
+                "the S3 server's port stayed taken"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// The keys of every object in `bucket` (s3s-fs: read from its directory).
     pub fn object_files(&self, bucket: &str) -> Vec<PathBuf> {
-        assert_eq!(self.kind, S3Kind::S3sFs, "only s3s-fs keeps objects on disk");
+        assert_eq!(
+            self.kind,
+            S3Kind::S3sFs,
+            "only s3s-fs keeps objects on disk"
+        );
         let mut out = vec![];
         walk(&self.root.join(bucket), &mut out);
         out

@@ -463,6 +463,8 @@ impl TestServer {
     }
 
     fn ready(launch: Arc<Launch>, mut process: Process) -> Self {
+        // reqwest's TLS (enabled for the S3 client) has no provider of its own.
+        inlet::blobs::s3::install_tls_provider();
         let (http, smtp) = process.wait_until_ready();
         let admin_key = std::fs::read_to_string(launch.data_dir.join("initial-api-key"))
             .expect("initial key written")
@@ -502,7 +504,13 @@ impl TestServer {
         let own = format!("data_dir = {:?}", data_dir.display().to_string());
         let text: Vec<String> = text
             .lines()
-            .map(|l| if l.starts_with("data_dir = ") { own.clone() } else { l.to_string() })
+            .map(|l| {
+                if l.starts_with("data_dir = ") {
+                    own.clone()
+                } else {
+                    l.to_string()
+                }
+            })
             .collect();
         std::fs::write(&config_path, text.join("\n")).unwrap();
         let launch = Arc::new(Launch {
