@@ -20,10 +20,11 @@ Runs a private s3s-fs (the SigV4-checking server the tests use, installed by
 Usage: python3 bench/s3.py [--runs 3] [--documents 100000] [--skip-purge]
 Needs only Python's standard library, a release build (built here) and s3s-fs.
 """
-import argparse, datetime, hashlib, hmac, os, shutil, smtplib, socket, subprocess, tempfile
+import argparse, datetime, hashlib, hmac, os, shutil, socket, subprocess, tempfile
 import threading, time, urllib.parse
 from http.client import HTTPConnection
-from common import Inlet, build, http, median, peak_rss_mb
+from common import Inlet, build, http, median
+from purge import deliver
 
 ACCESS, SECRET, REGION = "benchkey", "bench-secret-0123456789", "us-east-1"
 S3S = os.path.expanduser("~/.cache/inlet-s3s-fs-0.14.1/bin/s3s-fs")
@@ -176,30 +177,12 @@ def gib_upload(inlet):
     return time.perf_counter() - start, inlet.peak_rss_mb()
 
 
-def deliver(inlet, inbox, documents, senders=16):
-    per = documents // senders
-
-    def send(n):
-        s = smtplib.SMTP("127.0.0.1", inlet.smtp_port)
-        s.ehlo("bench")
-        for i in range(per):
-            msg = (f"From: desk@broker.example\r\nTo: {inbox}\r\nSubject: note {n}-{i}\r\n"
-                   f"Message-ID: <{n}-{i}@bench>\r\n\r\n" + "research " * 100 + "\r\n")
-            s.sendmail("desk@broker.example", [inbox], msg)
-        s.quit()
-
-    ts = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
-    [t.start() for t in ts]
-    [t.join() for t in ts]
-    return per * senders
-
-
 def purge_run(s3, documents, run):
     bucket = s3.bucket(f"purge-{run}")
     extra = s3.blobs_config(bucket) + '[smtp]\nsender_auth = "off"\nmax_sessions_per_ip = 100\n'
     with Inlet(free_port(), free_port(), extra) as inlet:
         c = inlet.email_connector("purged")
-        n = deliver(inlet, c["config"]["email"], documents)
+        n = deliver(inlet, c["config"]["email"], documents, 16)
         path = f"{inlet.http}/contents/v1/connectors/{c['connector_id']}"
         start = time.perf_counter()
         status, _ = http("DELETE", f"{path}?force_delete=true", inlet.key)

@@ -228,16 +228,31 @@ async fn direct_downloads_answer_a_presigned_url_of_the_store() {
     let s = TestServer::builder()
         .manual_jobs()
         .s3(&s3)
-        .config("[blobs]\ndirect_downloads = true\n[documents]\ndownload_url_ttl = \"10m\"")
+        .config("[blobs]\ndirect_downloads = true\nprefix = \"tenant-a/inlet\"\n[documents]\ndownload_url_ttl = \"10m\"")
         .start()
         .await;
+    let bucket = bucket_of(&s);
     let pdf = b"%PDF-1.7\nquarterly numbers\n%%EOF\n".to_vec();
     let doc = s
         .upload(&s.admin_key, "Q3 résumé.pdf", &pdf, json!({}))
         .await;
     let id = doc["id"].as_str().unwrap();
+    // Keys live under the prefix.
+    let objects = s3.object_files(&bucket);
+    assert!(
+        objects.iter().any(|p| p
+            .to_string_lossy()
+            .contains(&format!("{bucket}/tenant-a/inlet/documents/"))),
+        "{objects:?}"
+    );
     let url = s.original_url(&s.admin_key, id).await;
-    assert!(url.starts_with(&s3.endpoint()), "{url}");
+    assert!(
+        url.starts_with(&format!(
+            "{}/{bucket}/tenant-a/inlet/documents/",
+            s3.endpoint()
+        )),
+        "{url}"
+    );
     assert!(url.contains("X-Amz-Signature="), "{url}");
     assert!(url.contains("X-Amz-Expires=600"), "{url}");
     // A plain HTTP client, no credentials.
@@ -379,6 +394,104 @@ async fn migrate_blobs_copies_verifies_resumes_and_is_idempotent() {
     let out = local_only.cli(&["admin", "migrate-blobs"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("backend = \"s3\""));
+}
+
+#[tokio::test]
+async fn uploads_killed_midway_keep_every_acknowledged_one_and_leave_no_orphan() {
+    let Some(s3) = sigv4_server() else { return };
+    let mut s = TestServer::builder()
+        .s3(&s3)
+        .job_lease("2s")
+        .config("[blobs]\norphan_grace = \"1s\"")
+        .start()
+        .await;
+    let bucket = bucket_of(&s);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut clients = vec![];
+    for client in 0..6 {
+        let (base, key, http) = (s.base.clone(), s.admin_key.clone(), s.http.clone());
+        let acked = acked.clone();
+        clients.push(tokio::spawn(async move {
+            for n in 0..200 {
+                // Every third upload is a multipart one.
+                let body = if n % 3 == 0 {
+                    pseudo_random(5 * 1024 * 1024 + client * 1000 + n)
+                } else {
+                    format!("upload {client}-{n}").into_bytes()
+                };
+                let Ok(resp) = http
+                    .post(format!("{base}{}", common::DOCUMENTS))
+                    .header("x-api-key", &key)
+                    .json(&json!({"file_name": format!("f{client}-{n}.bin")}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(ticket) = resp.json::<Value>().await else {
+                    return;
+                };
+                let url = ticket["url"].as_str().unwrap().to_string();
+                let digest = sha256_hex(&body);
+                match http.put(&url).body(body).send().await {
+                    Ok(r) if r.status() == 200 => acked
+                        .lock()
+                        .unwrap()
+                        .push((ticket["id"].as_str().unwrap().to_string(), digest)),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 30 {
+        assert!(std::time::Instant::now() < deadline, "uploads too slow");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.kill();
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!("{} uploads acknowledged before SIGKILL", acked.len());
+
+    s.restart();
+    for (id, digest) in &acked {
+        let doc = s.wait_until_completed(&s.admin_key, id).await;
+        assert_eq!(doc["sha256"], digest.as_str(), "{id}");
+        assert_eq!(&sha256_hex(&s.download(&s.admin_key, id).await), digest);
+    }
+    // What the kill cut short (an object stored, its row not yet committed)
+    // goes with the sweep; every object left belongs to a row.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = s.cli(&["admin", "sweep-blobs"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = s.open_state().await;
+    let keys: Vec<String> = s3
+        .object_files(&bucket)
+        .iter()
+        .filter_map(|p| {
+            let p = p.to_string_lossy();
+            p.find("documents/").map(|i| p[i..].to_string())
+        })
+        .collect();
+    let referenced = app.store.referenced_blob_keys(&keys).await.unwrap();
+    for key in &keys {
+        assert!(referenced.contains(key), "object without a row: {key}");
+    }
+    // Every upload that got as far as its row has its object (pending ones
+    // never had bytes).
+    let stored = s
+        .list_documents(&s.admin_key, "")
+        .await
+        .into_iter()
+        .filter(|d| d["status"] != "pending")
+        .count();
+    assert_eq!(keys.len(), stored, "one object per stored document");
 }
 
 /// The bucket named in a server's `[blobs]` keys.

@@ -507,6 +507,7 @@ pub struct DownloadUrl {
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or bad X-API-KEY", body = ErrorBody),
         (status = 404, description = "No such document, not visible, or not completed yet", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store could not sign a direct download URL", body = ErrorBody),
     ),
     security(("ApiKeyAuth" = []))
 )]

@@ -62,6 +62,7 @@ pub struct UploadReceipt {
         (status = 400, description = "Malformed id or interrupted upload", body = ErrorBody),
         (status = 403, description = "Tampered, expired or already used URL", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store is down; nothing was stored, the URL stays valid", body = ErrorBody),
     )
 )]
 pub async fn upload(
@@ -99,6 +100,7 @@ pub async fn upload(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 403, description = "Tampered or expired URL", body = ErrorBody),
         (status = 404, description = "The document is gone", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store is down", body = ErrorBody),
     )
 )]
 pub async fn download(

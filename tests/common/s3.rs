@@ -8,6 +8,7 @@
 //! server on one shared S3 server per test binary); `INLET_TEST_S3=s3s-fs`
 //! picks the SigV4-checking server for that (default `moto`).
 
+use super::free_port;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -225,20 +226,7 @@ impl S3Server {
             S3Kind::S3sFs,
             "only s3s-fs keeps objects on disk"
         );
-        let mut out = vec![];
-        walk(&self.root.join(bucket), &mut out);
-        out
-    }
-}
-
-fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
+        super::files_under(&self.root.join(bucket))
     }
 }
 
@@ -259,12 +247,4 @@ fn die_with_parent(cmd: &mut Command) {
             Ok(())
         });
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -616,9 +616,7 @@ impl TestServer {
     /// of the bucket's objects.
     pub fn blob_files(&self) -> Vec<PathBuf> {
         if self.launch.blobs_keys.is_none() {
-            let mut out = vec![];
-            walk(&self.data_dir().join("blobs"), &mut out);
-            return out;
+            return super::files_under(&self.data_dir().join("blobs"));
         }
         let config =
             inlet::config::Config::load(Some(&self.launch.config_path), &Default::default())
@@ -669,16 +667,5 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.process.kill();
-    }
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
     }
 }
