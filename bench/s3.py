@@ -17,7 +17,7 @@ Runs a private s3s-fs (the SigV4-checking server the tests use, installed by
   deleting the same number of objects with the server's own batch delete
   (`POST /?delete`, 1,000 keys a request).
 
-Usage: python3 bench/s3.py [--runs 3] [--documents 100000] [--skip-purge]
+Usage: python3 bench/s3.py [--runs 3] [--documents 100000] [--skip-purge | --only-purge]
 Needs only Python's standard library, a release build (built here) and s3s-fs.
 """
 import argparse, datetime, hashlib, hmac, os, shutil, socket, subprocess, tempfile
@@ -210,12 +210,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--documents", type=int, default=100_000)
     ap.add_argument("--skip-purge", action="store_true")
+    ap.add_argument("--only-purge", action="store_true")
     args = ap.parse_args()
     build()
     s3 = S3()
     try:
         rows = []
-        for size, count, threads in [(1_000_000, 200, 8), (50_000_000, 12, 2)]:
+        for size, count, threads in [] if args.only_purge else [(1_000_000, 200, 8), (50_000_000, 12, 2)]:
             ratios, via, direct = [], [], []
             for run in range(args.runs):
                 bucket = s3.bucket(f"up-{size}-{run}")
@@ -226,14 +227,15 @@ def main():
                 via.append(v), direct.append(d), ratios.append(v / d)
                 print(f"run {run}: {size // 1_000_000} MB x{count} at {threads}: Inlet {v:.1f} MB/s, direct PUT {d:.1f} MB/s, {v / d:.2f}x", flush=True)
             rows.append((size, median(via), median(direct), median(ratios)))
-        bucket = s3.bucket("gib")
-        extra = s3.blobs_config(bucket) + "[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 2147483648\n"
-        with Inlet(free_port(), free_port(), extra) as inlet:
-            secs, rss = gib_upload(inlet)
-        print("\n| upload | Inlet → S3 MB/s | direct PUT MB/s | ratio (median) |\n| --- | --- | --- | --- |")
-        for size, v, d, r in rows:
-            print(f"| {size // 1_000_000} MB | {v:.1f} | {d:.1f} | {r:.2f}x |")
-        print(f"\n1 GiB upload: {secs:.1f} s ({(1 << 30) / secs / 1e6:.1f} MB/s), Inlet peak RSS {rss:.0f} MB")
+        if not args.only_purge:
+            bucket = s3.bucket("gib")
+            extra = s3.blobs_config(bucket) + "[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 2147483648\n"
+            with Inlet(free_port(), free_port(), extra) as inlet:
+                secs, rss = gib_upload(inlet)
+            print("\n| upload | Inlet → S3 MB/s | direct PUT MB/s | ratio (median) |\n| --- | --- | --- | --- |")
+            for size, v, d, r in rows:
+                print(f"| {size // 1_000_000} MB | {v:.1f} | {d:.1f} | {r:.2f}x |")
+            print(f"\n1 GiB upload: {secs:.1f} s ({(1 << 30) / secs / 1e6:.1f} MB/s), Inlet peak RSS {rss:.0f} MB")
         if not args.skip_purge:
             results = [purge_run(s3, args.documents, run) for run in range(args.runs)]
             for run, (n, p, b) in enumerate(results):
