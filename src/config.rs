@@ -308,17 +308,74 @@ impl EventsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlobsConfig {
+    /// `local` (`<data_dir>/blobs`) or `s3` (any S3-compatible store).
+    pub backend: BlobBackend,
     /// Unreferenced blobs younger than this are left alone (uploads in flight).
     pub orphan_grace: String,
     /// How often each worker process sweeps orphan blobs.
     pub sweep_interval: String,
+    /// S3: the bucket (required).
+    pub bucket: Option<String>,
+    /// S3: an S3-compatible server's URL; empty: AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// S3 credentials; empty: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// S3: every key starts with this (several deployments in one bucket).
+    pub prefix: Option<String>,
+    /// S3: allow `http://` endpoints (test servers, a store on the same host).
+    pub allow_http: bool,
+    /// S3: `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`;
+    /// unset: `true` when `endpoint` is set.
+    pub path_style: Option<bool>,
+    /// S3: `GET /documents/{id}/original` answers a presigned URL of the
+    /// store itself instead of one of Inlet's download URLs.
+    pub direct_downloads: bool,
+    /// S3: how long one request may take before the store counts as down.
+    pub request_timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    Local,
+    S3,
+}
+
+/// A credential: deserialised like a string, never printed.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Default for BlobsConfig {
     fn default() -> Self {
         Self {
+            backend: BlobBackend::Local,
             orphan_grace: "1h".into(),
             sweep_interval: "1h".into(),
+            bucket: None,
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            prefix: None,
+            allow_http: false,
+            path_style: None,
+            direct_downloads: false,
+            request_timeout: "30s".into(),
         }
     }
 }
@@ -330,6 +387,95 @@ impl BlobsConfig {
     pub fn sweep_interval(&self) -> Duration {
         secs(&self.sweep_interval)
     }
+    pub fn request_timeout(&self) -> Duration {
+        secs(&self.request_timeout)
+    }
+    pub fn path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
+    }
+
+    /// The S3 settings' own rules; each message names its key and never a
+    /// credential's value.
+    fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        if self.backend == BlobBackend::Local {
+            for (key, set) in [
+                ("bucket", self.bucket.is_some()),
+                ("endpoint", self.endpoint.is_some()),
+                ("access_key_id", self.access_key_id.is_some()),
+                ("secret_access_key", self.secret_access_key.is_some()),
+                ("prefix", self.prefix.is_some()),
+                ("path_style", self.path_style.is_some()),
+                ("direct_downloads", self.direct_downloads),
+            ] {
+                if set {
+                    bail!("invalid configuration: blobs.{key} needs blobs.backend = \"s3\"");
+                }
+            }
+            return Ok(());
+        }
+        match self.bucket.as_deref() {
+            None => bail!("invalid configuration: blobs.bucket is required with blobs.backend = \"s3\""),
+            Some(b) if !valid_bucket(b) => bail!(
+                "invalid configuration: blobs.bucket {b:?} is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"
+            ),
+            Some(_) => {}
+        }
+        if let Some(url) = &self.endpoint {
+            let Some(rest) = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+            else {
+                bail!("invalid configuration: blobs.endpoint must start with http:// or https://");
+            };
+            if rest.is_empty() || rest.contains(['?', '#', ' ', '@']) {
+                bail!("invalid configuration: blobs.endpoint {url:?} is not a server URL");
+            }
+            if url.starts_with("http://") && !self.allow_http {
+                bail!("invalid configuration: blobs.endpoint is http:// but blobs.allow_http is false");
+            }
+        }
+        if self.region.trim().is_empty() || self.region.contains(char::is_whitespace) {
+            bail!("invalid configuration: blobs.region must be a region name such as us-east-1");
+        }
+        if let Some(prefix) = &self.prefix {
+            if prefix.is_empty()
+                || prefix.starts_with('/')
+                || prefix.ends_with('/')
+                || prefix
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
+            {
+                bail!("invalid configuration: blobs.prefix {prefix:?} must be segments such as inlet/prod, without leading or trailing '/'");
+            }
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let key_id = self.access_key_id.is_some() || env("AWS_ACCESS_KEY_ID").is_some();
+        let secret = self.secret_access_key.is_some() || env("AWS_SECRET_ACCESS_KEY").is_some();
+        if key_id != secret {
+            let missing = if key_id {
+                "blobs.secret_access_key (or AWS_SECRET_ACCESS_KEY)"
+            } else {
+                "blobs.access_key_id (or AWS_ACCESS_KEY_ID)"
+            };
+            bail!("invalid configuration: {missing} is missing; the S3 credentials go together");
+        }
+        if self.direct_downloads && !key_id {
+            bail!("invalid configuration: blobs.direct_downloads needs S3 credentials to sign URLs (blobs.access_key_id and blobs.secret_access_key)");
+        }
+        Ok(())
+    }
+}
+
+/// S3's bucket naming rules (the common subset every server accepts).
+fn valid_bucket(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..")
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -561,6 +707,7 @@ impl Config {
             ("jobs.lease", &self.jobs.lease),
             ("blobs.orphan_grace", &self.blobs.orphan_grace),
             ("blobs.sweep_interval", &self.blobs.sweep_interval),
+            ("blobs.request_timeout", &self.blobs.request_timeout),
             ("smtp.command_timeout", &self.smtp.command_timeout),
             ("smtp.busy_idle_timeout", &self.smtp.busy_idle_timeout),
             ("smtp.dns_timeout", &self.smtp.dns_timeout),
@@ -573,6 +720,13 @@ impl Config {
         ] {
             parse_duration_secs(value)
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {key} {e}"))?;
+        }
+        self.blobs.validate()?;
+        // SigV4 presigned URLs are valid for at most 7 days.
+        if self.blobs.direct_downloads
+            && self.documents.download_url_ttl() > Duration::from_secs(7 * 86400)
+        {
+            bail!("invalid configuration: documents.download_url_ttl is over 7d, the longest a presigned S3 URL (blobs.direct_downloads) may be valid");
         }
         if parse_duration_secs(&self.jobs.lease).unwrap_or(0) < 2 {
             bail!("invalid configuration: jobs.lease must be at least 2s");

@@ -39,10 +39,26 @@ pub enum Error {
     InvalidSignature(&'static str),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The blob store failed (down, unreachable): nothing was stored; the
+    /// client should try again later.
+    #[error("The blob store is unavailable; try again later")]
+    StorageUnavailable(#[source] crate::blobs::BlobError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// A blob-store failure: `StorageUnavailable` when the store itself
+    /// failed (503 with Retry-After, SMTP 451), otherwise internal.
+    pub fn blob(e: crate::blobs::BlobError) -> Self {
+        if e.is_unavailable() {
+            Self::StorageUnavailable(e)
+        } else {
+            Self::Internal(e.into())
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

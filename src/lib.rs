@@ -160,7 +160,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     private_data_dir(&config.data_dir)?;
     let store = store::open(&config.database_url()).await?;
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
-    let blobs = blobs::BlobStore::local(&config.data_dir.join("blobs"))?;
+    let blobs = blobs::BlobStore::open(&config)?;
     let (limiter, ip_limiter) = rate_limiters(&config.rate_limit).await?;
     Ok(AppState::new(service::AppParts {
         limiter,

@@ -103,6 +103,9 @@ enum Admin {
         #[arg(long, value_name = "TIME", requires = "force")]
         before: Option<String>,
     },
+    /// Copy every blob of `<data_dir>/blobs` into the configured S3 bucket,
+    /// each verified by SHA-256; resumable and idempotent, progress on stderr.
+    MigrateBlobs,
 }
 
 fn main() -> ExitCode {
@@ -264,6 +267,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     })
                     .await?;
                     println!("{queued}");
+                }
+                Admin::MigrateBlobs => {
+                    if !state.blobs.is_s3() {
+                        anyhow::bail!(
+                            "migrate-blobs copies into S3: set [blobs] backend = \"s3\" and its bucket first"
+                        );
+                    }
+                    let local_dir = state.config.data_dir.join("blobs");
+                    if !local_dir.is_dir() {
+                        anyhow::bail!("no local blob directory at {}", local_dir.display());
+                    }
+                    let local = inlet::blobs::BlobStore::local(&local_dir)?;
+                    let done = inlet::blobs::migrate::migrate(&local, &state.blobs, |line| {
+                        eprintln!("{line}")
+                    })
+                    .await?;
+                    println!(
+                        "{} blobs in the bucket: {} copied, {} already there",
+                        done.total, done.copied, done.present
+                    );
                 }
                 Admin::ListJobs => {
                     println!("JOB_ID\tKIND\tSTATE\tATTEMPTS\tRUN_AT\tLAST_ERROR");

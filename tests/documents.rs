@@ -715,7 +715,12 @@ async fn the_servers_own_workers_process_uploads() {
 
 #[tokio::test]
 async fn the_sweep_removes_old_orphan_blobs_only() {
-    let s = server().await;
+    // Files a crash left in the local directory (on S3: tests/s3.rs).
+    let s = TestServer::builder()
+        .manual_jobs()
+        .local_blobs()
+        .start()
+        .await;
     let doc = s
         .upload(&s.admin_key, "kept.txt", b"referenced", json!({}))
         .await;

@@ -145,7 +145,8 @@ async fn metrics_count_requests_smtp_jobs_and_purges() {
 
 #[tokio::test]
 async fn readiness_follows_the_blob_store_and_recovers() {
-    let s = TestServer::start().await;
+    // A local directory that fails; a stopped S3 server is tests/s3.rs.
+    let s = TestServer::builder().local_blobs().start().await;
     assert_eq!(s.get_without_key("/readyz").await.status(), 200);
     let blobs = s.data_dir().join("blobs");
     let aside = s.data_dir().join("blobs-aside");

@@ -1,5 +1,7 @@
 //! Several replicas: two real `inlet serve` processes on one PostgreSQL
-//! database and one blob directory (these tests always use PostgreSQL).
+//! database (these tests always use PostgreSQL) and one blob directory, or,
+//! with the suite on S3 (`INLET_TEST_BLOBS=s3`), one bucket and a data dir
+//! each: no shared volume.
 
 mod common;
 
@@ -8,17 +10,27 @@ use common::{connector_id, connector_path, inbox_address, TestDatabase, TestServ
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// Two replicas sharing a database and a data dir; `None` (and a note)
-/// when no PostgreSQL is reachable outside CI.
+/// The server key every replica is configured with (signed URLs made by
+/// one are checked by another).
+const SHARED_SECRET_KEY: &str =
+    "secret_key = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"";
+
+/// Two replicas sharing a database and a data dir (blobs on S3: a bucket,
+/// and a data dir each); `None` (and a note) when no PostgreSQL is
+/// reachable outside CI.
 async fn two_replicas() -> Option<(TestServer, TestServer)> {
     let db = TestDatabase::create_always()?;
     let first = TestServer::builder()
+        .config(SHARED_SECRET_KEY)
         .postgres(db)
         .without_portals()
         .job_lease("2s")
         .start()
         .await;
-    let second = first.replica();
+    let second = match first.blobs_keys() {
+        Some(_) => first.replica_with_own_data_dir(),
+        None => first.replica(),
+    };
     Some((first, second))
 }
 

@@ -86,9 +86,14 @@ impl World {
     /// A server with `sender_auth = mode` and `[smtp]` keys `extra`, the
     /// test DNS, and an inbox allowing `ALLOWED`.
     async fn start(mode: &str, extra: &str) -> Self {
+        Self::start_on(TestServer::builder(), mode, extra).await
+    }
+
+    /// `start` with a server of `builder`.
+    async fn start_on(builder: common::server::TestServerBuilder, mode: &str, extra: &str) -> Self {
         let keys = Keys::new();
         let dns = LocalDns::start(&keys.records());
-        let s = TestServer::builder()
+        let s = builder
             .manual_jobs()
             .config(&dns.smtp_config(mode, extra))
             .start()
@@ -579,7 +584,9 @@ async fn swaks_delivers_signed_mail_and_is_refused_a_forgery() {
 
 #[tokio::test]
 async fn held_messages_keep_the_size_limit_and_a_storage_failure_is_451() {
-    let w = World::start("enforce", "max_message_bytes = 20000").await;
+    // A local disk that fails; a stopped S3 server is tests/s3.rs.
+    let local = TestServer::builder().local_blobs();
+    let w = World::start_on(local, "enforce", "max_message_bytes = 20000").await;
     let big = w.keys.rsa("broker.example").signed(&message(
         DESK,
         &w.inbox,

@@ -742,7 +742,12 @@ async fn idle_sessions_are_closed_with_421() {
 
 #[tokio::test]
 async fn a_storage_failure_is_a_temporary_451_never_a_bounce() {
-    let s = server().await;
+    // A local disk that fails; a stopped S3 server is tests/s3.rs.
+    let s = TestServer::builder()
+        .manual_jobs()
+        .local_blobs()
+        .start()
+        .await;
     let (_, address) = inbox(&s, &s.admin_key, &[DESK]).await;
     let blobs = s.data_dir().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();

@@ -569,6 +569,7 @@ pub struct DownloadUrl {
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing or bad X-API-KEY", body = ErrorBody),
         (status = 404, description = "No such document, not visible, or not completed yet", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store could not sign a direct download URL", body = ErrorBody),
     ),
     security(("ApiKeyAuth" = []))
 )]
@@ -578,10 +579,11 @@ pub async fn original_url(
     headers: HeaderMap,
     DocumentIdPath(id): DocumentIdPath,
 ) -> Result<Json<DownloadUrl>, ApiError> {
-    let path = service::download_path(&app, &caller, &id).await?;
-    Ok(Json(DownloadUrl {
-        url: format!("{}{path}", base_url(&app, &headers)),
-    }))
+    let url = match service::download_url(&app, &caller, &id).await? {
+        service::Download::Signed(path) => format!("{}{path}", base_url(&app, &headers)),
+        service::Download::Direct(url) => url,
+    };
+    Ok(Json(DownloadUrl { url }))
 }
 
 #[cfg(test)]

@@ -89,9 +89,18 @@ impl ApiError {
     }
 }
 
+/// What a `503 STORAGE_UNAVAILABLE` tells the client to wait, in seconds.
+pub const STORAGE_RETRY_AFTER_SECS: u32 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if self.code == "STORAGE_UNAVAILABLE" {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(STORAGE_RETRY_AFTER_SECS),
+            );
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -119,6 +128,10 @@ impl From<Error> for ApiError {
             Error::TagNotFound => Self::new(S::NOT_FOUND, "TAG_NOT_FOUND", e.to_string()),
             Error::InvalidSignature(m) => Self::new(S::FORBIDDEN, "INVALID_SIGNATURE", m),
             Error::PayloadTooLarge(m) => Self::new(S::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", m),
+            Error::StorageUnavailable(ref cause) => {
+                tracing::warn!(error = %cause, "blob store unavailable");
+                Self::new(S::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE", e.to_string())
+            }
             Error::Store(_) | Error::Internal(_) => {
                 // The details stay in the log, under this request's id.
                 tracing::error!(error = %e, "request failed");

@@ -4,6 +4,7 @@
 use super::documents::DocumentIdPath;
 use super::error::{ApiError, ErrorBody};
 use super::params::Query;
+use crate::domain::document::content_disposition;
 use crate::service::documents::{self as service, Signature};
 use crate::service::AppState;
 use axum::body::Body;
@@ -61,6 +62,7 @@ pub struct UploadReceipt {
         (status = 400, description = "Malformed id or interrupted upload", body = ErrorBody),
         (status = 403, description = "Tampered, expired or already used URL", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store is down; nothing was stored, the URL stays valid", body = ErrorBody),
     )
 )]
 pub async fn upload(
@@ -98,6 +100,7 @@ pub async fn upload(
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 403, description = "Tampered or expired URL", body = ErrorBody),
         (status = 404, description = "The document is gone", body = ErrorBody),
+        (status = 503, description = "STORAGE_UNAVAILABLE: the blob store is down", body = ErrorBody),
     )
 )]
 pub async fn download(
@@ -118,56 +121,8 @@ pub async fn download(
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     headers.insert(
         header::CONTENT_DISPOSITION,
-        content_disposition(&doc.file_name),
+        HeaderValue::from_str(&content_disposition(&doc.file_name))
+            .unwrap_or(HeaderValue::from_static("attachment")),
     );
     Ok(response)
-}
-
-/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266).
-fn content_disposition(file_name: &str) -> HeaderValue {
-    let ascii: String = file_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in file_name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or(HeaderValue::from_static("attachment"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::content_disposition;
-
-    #[test]
-    fn content_disposition_carries_the_name_safely() {
-        assert_eq!(
-            content_disposition("Q3 report.pdf"),
-            "attachment; filename=\"Q3 report.pdf\"; filename*=UTF-8''Q3%20report.pdf"
-        );
-        assert_eq!(
-            content_disposition("résumé\"x\".pdf"),
-            "attachment; filename=\"r_sum__x_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%22x%22.pdf"
-        );
-        // No path a client could write to, no header injection.
-        assert_eq!(
-            content_disposition("../etc/pass\\wd\r\n.pdf"),
-            "attachment; filename=\".._etc_pass_wd__.pdf\"; \
-             filename*=UTF-8''..%2Fetc%2Fpass%5Cwd%0D%0A.pdf"
-        );
-    }
 }

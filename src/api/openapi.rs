@@ -398,6 +398,9 @@ fn common_responses(op: &mut Value) {
     }
     for (status, response) in responses.iter_mut() {
         let success = status.starts_with('2');
+        let storage = response["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("STORAGE_UNAVAILABLE"));
         let headers = response
             .as_object_mut()
             .expect("response")
@@ -426,6 +429,13 @@ fn common_responses(op: &mut Value) {
         if status == "429" {
             headers["Retry-After"] = header(
                 "Whole seconds until one more request is allowed",
+                json!({"type": "integer", "minimum": 0}),
+                true,
+            );
+        }
+        if storage {
+            headers["Retry-After"] = header(
+                "Whole seconds to wait before trying again (STORAGE_UNAVAILABLE)",
                 json!({"type": "integer", "minimum": 0}),
                 true,
             );

@@ -292,6 +292,29 @@ pub fn document_fixture(at: Timestamp) -> Document {
     }
 }
 
+/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266).
+pub fn content_disposition(file_name: &str) -> String {
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '/') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in file_name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +381,23 @@ mod tests {
         assert_eq!(serde_json::from_value::<DocumentId>(json).unwrap(), id);
         let err = serde_json::from_value::<DocumentId>(serde_json::json!("abc")).unwrap_err();
         assert!(err.to_string().contains("not a document id"), "{err}");
+    }
+
+    #[test]
+    fn content_disposition_carries_the_name_safely() {
+        assert_eq!(
+            content_disposition("Q3 report.pdf"),
+            "attachment; filename=\"Q3 report.pdf\"; filename*=UTF-8''Q3%20report.pdf"
+        );
+        assert_eq!(
+            content_disposition("résumé\"x\".pdf"),
+            "attachment; filename=\"r_sum__x_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%22x%22.pdf"
+        );
+        // No path a client could write to, no header injection.
+        assert_eq!(
+            content_disposition("../etc/pass\\wd\r\n.pdf"),
+            "attachment; filename=\".._etc_pass_wd__.pdf\"; \
+             filename*=UTF-8''..%2Fetc%2Fpass%5Cwd%0D%0A.pdf"
+        );
     }
 }

@@ -37,12 +37,12 @@ pub async fn sweep_orphan_blobs(app: &AppState, now: Timestamp) -> anyhow::Resul
 
 async fn remove_unreferenced(app: &AppState, batch: &mut Vec<String>) -> anyhow::Result<u64> {
     let referenced = app.store.referenced_blob_keys(batch).await?;
-    let mut removed = 0;
-    for key in batch.drain(..) {
-        if !referenced.contains(&key) {
-            app.blobs.delete(&key).await?;
-            removed += 1;
-        }
-    }
+    let orphans: Vec<String> = batch
+        .drain(..)
+        .filter(|key| !referenced.contains(key))
+        .collect();
+    let removed = orphans.len() as u64;
+    // One batched delete per round (DeleteObjects on S3).
+    app.blobs.delete_many(orphans).await?;
     Ok(removed)
 }

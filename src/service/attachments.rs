@@ -39,7 +39,7 @@ pub async fn extract_attachments(app: &AppState, id: &DocumentId) -> Result<(), 
         let body =
             futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(contents))]);
         app.blobs
-            .put_stream(&blob_key, body, u64::MAX)
+            .put_named(&blob_key, body, u64::MAX, Some(&name))
             .await
             .map_err(JobError::transient)?;
         let content_type = content_type::of(contents, &name);

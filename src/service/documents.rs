@@ -128,15 +128,19 @@ where
     let limit = app.config.documents.max_upload_bytes;
     let too_large = || Error::PayloadTooLarge(format!("The upload is larger than {limit} bytes"));
     let used = || Error::InvalidSignature("The upload URL has already been used");
-    match app.store.document(id).await? {
-        Some(d) if d.status == DocumentStatus::Pending => {}
+    let file_name = match app.store.document(id).await? {
+        Some(d) if d.status == DocumentStatus::Pending => d.file_name,
         _ => return Err(used()),
-    }
+    };
     if declared_len.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let key = blobs::document_key(id.as_str());
-    match app.blobs.put_stream(&key, body, limit).await {
+    match app
+        .blobs
+        .put_named(&key, body, limit, Some(&file_name))
+        .await
+    {
         Ok(_) => {}
         Err(BlobError::TooLarge { .. }) => return Err(too_large()),
         Err(BlobError::Source(e)) => {
@@ -146,7 +150,7 @@ where
             )
             .into())
         }
-        Err(e) => return Err(Error::Internal(e.into())),
+        Err(e) => return Err(Error::blob(e)),
     }
     let job = JobSpec::ProcessDocument {
         document_id: id.clone(),
@@ -158,10 +162,7 @@ where
         .await?
     {
         // A concurrent upload won; ours must not linger.
-        app.blobs
-            .delete(&key)
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
+        app.blobs.delete(&key).await.map_err(Error::blob)?;
         return Err(used());
     }
     app.wake_jobs.notify_one();
@@ -277,24 +278,53 @@ pub async fn update(
 pub async fn delete(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Document> {
     let doc = get_owned(app, caller, id).await?;
     if let Some(key) = &doc.blob_key {
-        app.blobs
-            .delete(key)
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
+        app.blobs.delete(key).await.map_err(Error::blob)?;
     }
     app.store.delete_document(id).await?;
     tracing::info!(document_id = %id, "document deleted");
     Ok(doc)
 }
 
-/// A signed download URL path for a completed document the caller can see.
-pub async fn download_path(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<String> {
+/// Where a completed document the caller can see is downloaded from.
+#[derive(Debug)]
+pub enum Download {
+    /// The path and query of Inlet's own signed URL.
+    Signed(String),
+    /// A presigned URL of the object store (`blobs.direct_downloads`).
+    Direct(String),
+}
+
+/// The download URL of a completed document the caller can see, valid for
+/// `documents.download_url_ttl`.
+pub async fn download_url(app: &AppState, caller: &Principal, id: &DocumentId) -> Result<Download> {
     let doc = get(app, caller, id).await?;
     if doc.status != DocumentStatus::Completed {
         return Err(Error::DocumentNotFound);
     }
-    let expires = Timestamp::now().plus(app.config.documents.download_url_ttl());
-    Ok(signed_path(app, UrlPurpose::Download, id, expires))
+    let ttl = app.config.documents.download_url_ttl();
+    if app.config.blobs.direct_downloads {
+        let key = doc.blob_key.as_deref().ok_or(Error::DocumentNotFound)?;
+        let content_type = doc
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        let disposition = crate::domain::document::content_disposition(&doc.file_name);
+        let url = app
+            .blobs
+            .presigned_get(key, ttl, content_type, &disposition)
+            .await
+            .map_err(Error::blob)?;
+        if let Some(url) = url {
+            return Ok(Download::Direct(url));
+        }
+    }
+    let expires = Timestamp::now().plus(ttl);
+    Ok(Download::Signed(signed_path(
+        app,
+        UrlPurpose::Download,
+        id,
+        expires,
+    )))
 }
 
 /// The bytes behind a signed download URL.
@@ -317,7 +347,7 @@ pub async fn open_download(
     match app.blobs.get(&key).await {
         Ok((size, stream)) => Ok((doc, size, stream)),
         Err(BlobError::NotFound) => Err(Error::DocumentNotFound),
-        Err(e) => Err(Error::Internal(e.into())),
+        Err(e) => Err(Error::blob(e)),
     }
 }
 

@@ -175,7 +175,7 @@ pub async fn deliver(
         app.blobs
             .delete(&message.blob_key)
             .await
-            .map_err(|e| Error::Internal(e.into()))?;
+            .map_err(Error::blob)?;
         events::email_refused(app, recipients, &facts, EventReason::AmbiguousFrom, 550).await;
         return Ok(Delivery::AmbiguousAuthor);
     }
@@ -244,7 +244,7 @@ pub async fn deliver(
             app.blobs
                 .copy(&message.blob_key, &copy)
                 .await
-                .map_err(|e| Error::Internal(e.into()))?;
+                .map_err(Error::blob)?;
             copy
         };
         let inbox = format!("{email_hash}@{}", app.config.inbox_domain);
@@ -313,7 +313,7 @@ pub async fn deliver(
         app.blobs
             .delete(&message.blob_key)
             .await
-            .map_err(|e| Error::Internal(e.into()))?;
+            .map_err(Error::blob)?;
     }
     tracing::debug!(
         stored,

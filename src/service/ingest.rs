@@ -166,10 +166,7 @@ pub async fn ingest(app: &AppState, new: NewDocument, source: Source<'_>) -> Res
         Ingested::SenderNotAllowed => Ingestion::SenderNotAllowed,
     };
     if let (true, Some(key)) = (drop_if_refused, &doc.blob_key) {
-        app.blobs
-            .delete(key)
-            .await
-            .map_err(|e| Error::Internal(e.into()))?;
+        app.blobs.delete(key).await.map_err(Error::blob)?;
     }
     Ok(outcome)
 }

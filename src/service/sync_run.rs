@@ -356,7 +356,11 @@ async fn fetch(
     let id = DocumentId::new();
     let key = crate::blobs::document_key(id.as_str());
     let limit = app.config.documents.max_upload_bytes;
-    let size = match app.blobs.put_stream(&key, Box::pin(stream), limit).await {
+    let name = remote_file_name(&file.path);
+    let put = app
+        .blobs
+        .put_named(&key, Box::pin(stream), limit, Some(&name));
+    let size = match put.await {
         Ok(size) => size,
         Err(crate::blobs::BlobError::Source(e)) if e.contains(READ_TIMED_OUT) => {
             return Err(FetchError::Portal(portals::PortalError::Timeout(

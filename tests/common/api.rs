@@ -9,7 +9,6 @@ use super::{
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 async fn send(req: RequestBuilder) -> Response {
@@ -345,23 +344,6 @@ impl TestServer {
     }
 
     // --- files and store ---
-
-    /// Every file under the blob directory.
-    pub fn blob_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for e in std::fs::read_dir(dir).into_iter().flatten() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    walk(&p, out)
-                } else {
-                    out.push(p)
-                }
-            }
-        }
-        let mut out = vec![];
-        walk(&self.data_dir().join("blobs"), &mut out);
-        out
-    }
 
     /// Stores `n` documents for a connector the way ingestion does (blob,
     /// then row with automatic tags), through this server's store; returns

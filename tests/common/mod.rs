@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod dns;
+pub mod s3;
 pub mod schema;
 pub mod server;
 pub mod smtp;
@@ -65,6 +66,32 @@ pub fn tag_names(document: &Value) -> Vec<&str> {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect()
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+/// A loopback TCP port free just now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` every `every` until it gives `Ok`, failing after `within`

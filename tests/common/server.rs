@@ -56,6 +56,15 @@ enum Portals {
     Own(Vec<String>),
 }
 
+/// Where the server keeps blobs.
+enum Blobs {
+    /// S3 when the suite runs on it (`INLET_TEST_BLOBS=s3`), else local.
+    Suite,
+    Local,
+    /// These `[blobs]` keys (an S3 server's bucket and credentials).
+    S3(String),
+}
+
 enum Database {
     /// PostgreSQL when the suite runs on it (`INLET_TEST_BACKEND=postgres`).
     Suite,
@@ -70,6 +79,7 @@ pub struct TestServerBuilder {
     jobs: Vec<String>,
     portals: Portals,
     database: Database,
+    blobs: Blobs,
     env: Vec<(String, String)>,
     args: Vec<String>,
     close_stderr_when_ready: bool,
@@ -84,6 +94,7 @@ impl TestServerBuilder {
             jobs: vec![],
             portals: Portals::Test,
             database: Database::Suite,
+            blobs: Blobs::Suite,
             env: vec![],
             args: vec![],
             close_stderr_when_ready: false,
@@ -137,6 +148,25 @@ impl TestServerBuilder {
     /// This PostgreSQL database, whatever backend the suite runs on.
     pub fn postgres(mut self, database: TestDatabase) -> Self {
         self.database = Database::Postgres(database);
+        self
+    }
+
+    /// Blobs in `<data_dir>/blobs`, whatever the suite runs on (tests of
+    /// the local directory itself).
+    pub fn local_blobs(mut self) -> Self {
+        self.blobs = Blobs::Local;
+        self
+    }
+
+    /// Blobs in a new bucket of `s3`, whatever the suite runs on.
+    pub fn s3(mut self, s3: &super::s3::S3Server) -> Self {
+        self.blobs = Blobs::S3(s3.blobs_keys(&s3.bucket()));
+        self
+    }
+
+    /// Blobs under these `[blobs]` keys (another replica's bucket).
+    pub fn blobs_keys(mut self, keys: &str) -> Self {
+        self.blobs = Blobs::S3(keys.to_string());
         self
     }
 
@@ -217,6 +247,14 @@ impl TestServerBuilder {
             Database::Postgres(db) => Some(db),
             Database::Suite | Database::Sqlite => None,
         };
+        let blobs = match std::mem::replace(&mut self.blobs, Blobs::Local) {
+            Blobs::Suite if matches!(self.layout, Layout::Full) => super::s3::suite_kind()
+                .filter(|k| k.available())
+                .map(|k| super::s3::shared(k))
+                .map(|s3| s3.blobs_keys(&s3.bucket())),
+            Blobs::S3(keys) => Some(keys),
+            Blobs::Suite | Blobs::Local => None,
+        };
         let mut config_path = self.dir.path().join("inlet.toml");
         let text = match &self.layout {
             Layout::Elsewhere(path) => {
@@ -229,7 +267,7 @@ impl TestServerBuilder {
                 self.data_dir().display().to_string(),
                 self.fragments.join("\n")
             )),
-            Layout::Full => Some(self.full_config(database.as_ref())),
+            Layout::Full => Some(self.full_config(database.as_ref(), blobs.as_deref())),
         };
         if let Some(text) = text {
             std::fs::write(&config_path, text).unwrap();
@@ -241,11 +279,12 @@ impl TestServerBuilder {
             args: self.args,
             close_stderr_when_ready: self.close_stderr_when_ready,
             database,
+            blobs_keys: blobs,
             _dir: self.dir,
         }
     }
 
-    fn full_config(&self, database: Option<&TestDatabase>) -> String {
+    fn full_config(&self, database: Option<&TestDatabase>, blobs: Option<&str>) -> String {
         let mut text = format!(
             "data_dir = {:?}\nhttp_addr = \"127.0.0.1:0\"\nsmtp_addr = \"127.0.0.1:0\"\n\
              inbox_domain = \"{INBOX_DOMAIN}\"\nlog_format = \"json\"\n",
@@ -260,17 +299,27 @@ impl TestServerBuilder {
         // Unsigned test mail from 127.0.0.1 must get through: sender
         // authentication is off unless the test sets it (tests/sender_auth.rs).
         let mut smtp_seen = false;
+        let mut blobs_seen = false;
         for fragment in &self.fragments {
-            let fragment = if fragment.contains("[smtp]") && !fragment.contains("sender_auth") {
+            let mut fragment = if fragment.contains("[smtp]") && !fragment.contains("sender_auth") {
                 fragment.replacen("[smtp]", "[smtp]\nsender_auth = \"off\"", 1)
             } else {
                 fragment.clone()
             };
+            if let Some(keys) = blobs.filter(|_| fragment.contains("[blobs]")) {
+                if !fragment.contains("backend") {
+                    fragment = fragment.replacen("[blobs]", &format!("[blobs]\n{keys}"), 1);
+                }
+                blobs_seen = true;
+            }
             smtp_seen |= fragment.contains("[smtp]");
             text += &format!("{fragment}\n");
         }
         if !smtp_seen {
             text += "[smtp]\nsender_auth = \"off\"\n";
+        }
+        if let (false, Some(keys)) = (blobs_seen, blobs) {
+            text += &format!("[blobs]\n{keys}\n");
         }
         if !self.jobs.is_empty() {
             text += &format!("[jobs]\n{}\n", self.jobs.join("\n"));
@@ -296,6 +345,8 @@ struct Launch {
     close_stderr_when_ready: bool,
     /// Dropped after every process that used it was killed.
     database: Option<TestDatabase>,
+    /// The S3 keys of `[blobs]`, when blobs are not local.
+    blobs_keys: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -412,6 +463,8 @@ impl TestServer {
     }
 
     fn ready(launch: Arc<Launch>, mut process: Process) -> Self {
+        // reqwest's TLS (enabled for the S3 client) has no provider of its own.
+        inlet::blobs::s3::install_tls_provider();
         let (http, smtp) = process.wait_until_ready();
         let admin_key = std::fs::read_to_string(launch.data_dir.join("initial-api-key"))
             .expect("initial key written")
@@ -434,6 +487,52 @@ impl TestServer {
     pub fn replica(&self) -> TestServer {
         let process = Process::spawn(&self.launch);
         Self::ready(self.launch.clone(), process)
+    }
+
+    /// Another process on the same configuration, database and blob
+    /// bucket but a data dir of its own: replicas with no shared volume
+    /// (blobs on S3; the configuration must name `secret_key`).
+    pub fn replica_with_own_data_dir(&self) -> TestServer {
+        assert!(
+            self.launch.blobs_keys.is_some(),
+            "replicas share blobs only through S3"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let config_path = dir.path().join("inlet.toml");
+        let text = std::fs::read_to_string(&self.launch.config_path).unwrap();
+        let own = format!("data_dir = {:?}", data_dir.display().to_string());
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("data_dir = ") {
+                    own.clone()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&config_path, text.join("\n")).unwrap();
+        let launch = Arc::new(Launch {
+            data_dir,
+            config_path,
+            env: self.launch.env.clone(),
+            args: self.launch.args.clone(),
+            close_stderr_when_ready: false,
+            database: None,
+            blobs_keys: self.launch.blobs_keys.clone(),
+            _dir: dir,
+        });
+        let mut process = Process::spawn(&launch);
+        let (http, smtp) = process.wait_until_ready();
+        TestServer {
+            process,
+            launch,
+            base: format!("http://{http}"),
+            smtp,
+            admin_key: self.admin_key.clone(),
+            http: self.http.clone(),
+        }
     }
 
     /// Starts the server again on the same data (SIGKILLing it first if
@@ -506,6 +605,37 @@ impl TestServer {
 
     pub fn config_path(&self) -> &Path {
         &self.launch.config_path
+    }
+
+    /// The `[blobs]` S3 keys this server runs on; `None`: a local directory.
+    pub fn blobs_keys(&self) -> Option<&str> {
+        self.launch.blobs_keys.as_deref()
+    }
+
+    /// Every stored blob: the files under the blob directory, or the keys
+    /// of the bucket's objects.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        if self.launch.blobs_keys.is_none() {
+            return super::files_under(&self.data_dir().join("blobs"));
+        }
+        let config =
+            inlet::config::Config::load(Some(&self.launch.config_path), &Default::default())
+                .unwrap();
+        // Its own runtime on its own thread: callers may be inside one.
+        std::thread::spawn(move || {
+            let blobs = inlet::blobs::BlobStore::open(&config).unwrap();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use futures_util::TryStreamExt;
+                    let listed: Vec<_> = blobs.list("").try_collect().await.unwrap();
+                    listed.into_iter().map(|b| PathBuf::from(b.key)).collect()
+                })
+        })
+        .join()
+        .unwrap()
     }
 
     /// The PostgreSQL database this server runs on, if any.

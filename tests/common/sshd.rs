@@ -2,6 +2,7 @@
 //! its own configuration, host key and free port on 127.0.0.1, a test
 //! account with a password, and a tree of files with chosen times.
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -51,14 +52,6 @@ fn ensure_account() {
     )
     .unwrap();
     assert!(chpasswd.wait().unwrap().success());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Sshd {

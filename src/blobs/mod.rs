@@ -1,13 +1,22 @@
 //! Blob storage over `object_store`: a local directory by default (writes
-//! fsync'd before they count as stored), S3-compatible storage later.
-//! Blobs are addressed by keys Inlet makes; client file names never become paths.
+//! fsync'd before they count as stored) or an S3-compatible store (a write
+//! counts once the store confirmed the PUT or the completed multipart
+//! upload). Blobs are addressed by keys Inlet makes; client file names never
+//! become paths.
 
+pub mod migrate;
+pub mod s3;
+
+use crate::config::{BlobBackend, Config};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -23,6 +32,14 @@ pub enum BlobError {
     Path(#[from] object_store::path::Error),
     #[error(transparent)]
     Io(std::io::Error),
+}
+
+impl BlobError {
+    /// The store itself failed (down, unreachable, refusing): worth a retry
+    /// later, unlike a missing blob, an oversize body or a broken upload.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Io(_))
+    }
 }
 
 /// A stored object's key and age, for the orphan sweep.
@@ -41,16 +58,76 @@ pub struct BlobStore {
     /// The directory of a local store, for cleaning up what the object
     /// store itself does not list (staged uploads a crash left behind).
     local_root: Option<std::path::PathBuf>,
+    /// The S3 client itself (under any prefix), for presigned URLs.
+    s3: Option<Arc<AmazonS3>>,
+    /// `blobs.prefix`: what keys are under in the bucket.
+    prefix: Option<ObjectPath>,
+    /// Parts an upload may have in flight besides the one being filled.
+    parts_in_flight: usize,
 }
 
-/// Deletions in flight at once on a store that is not a local directory.
-const REMOTE_DELETES: usize = 16;
-
-/// Bytes buffered per part (S3's minimum part size); with one part in
-/// flight, an upload holds at most about two parts in memory.
+/// Bytes buffered per part (S3's minimum part size): an upload holds at
+/// most `parts_in_flight + 1` parts in memory, never the whole file.
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// Parts in flight on S3: enough to keep the connection busy while the next
+/// part fills, bounded so that a 1 GiB upload stays within ~25 MiB.
+const S3_PARTS_IN_FLIGHT: usize = 3;
+
 impl BlobStore {
+    /// The configured backend: `<data_dir>/blobs`, or the S3 bucket.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        match config.blobs.backend {
+            BlobBackend::Local => Self::local(&config.data_dir.join("blobs")),
+            BlobBackend::S3 => Self::s3(&config.blobs),
+        }
+    }
+
+    /// An S3-compatible store (`config` already validated).
+    pub fn s3(config: &crate::config::BlobsConfig) -> anyhow::Result<Self> {
+        let client = s3::client(config)?;
+        let prefix = config.prefix.as_deref().map(ObjectPath::from);
+        let inner: Arc<dyn ObjectStore> = match &prefix {
+            Some(p) => Arc::new(PrefixStore::new(client.clone(), p.clone())),
+            None => client.clone(),
+        };
+        Ok(Self {
+            inner,
+            local: None,
+            local_root: None,
+            s3: Some(client),
+            prefix,
+            parts_in_flight: S3_PARTS_IN_FLIGHT,
+        })
+    }
+
+    /// Whether blobs live in an S3 bucket (shared by replicas) rather than
+    /// in this machine's data dir.
+    pub fn is_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// A presigned GET of the object store itself (S3 only; `None` on a
+    /// local directory), answering with `content_type` and a
+    /// `Content-Disposition` of `content_disposition`.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        content_type: &str,
+        content_disposition: &str,
+    ) -> Result<Option<String>, BlobError> {
+        let Some(client) = &self.s3 else {
+            return Ok(None);
+        };
+        let path = match &self.prefix {
+            Some(p) => ObjectPath::from(format!("{p}/{key}")),
+            None => ObjectPath::from(key),
+        };
+        let url = s3::presigned_get(client, &path, ttl, content_type, content_disposition).await?;
+        Ok(Some(url))
+    }
+
     /// A durable store under `root` (created when missing).
     pub fn local(root: &std::path::Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
@@ -64,12 +141,34 @@ impl BlobStore {
             inner: fs.clone(),
             local: Some(fs),
             local_root: Some(root.to_path_buf()),
+            s3: None,
+            prefix: None,
+            parts_in_flight: 1,
         })
     }
 
     /// Streams `body` into `key`, at most `limit` bytes; returns the size.
     /// Nothing is left behind when the body fails or is too large.
     pub async fn put_stream<S, E>(&self, key: &str, body: S, limit: u64) -> Result<u64, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.put_named(key, body, limit, None).await
+    }
+
+    /// `put_stream` of a file named `file_name`: on S3 the object also
+    /// carries the document's `Content-Type` (the same rule processing
+    /// applies, from the same first bytes) and `Content-Disposition`, so a
+    /// presigned download answers with them even from a store that ignores
+    /// the signed `response-*` overrides.
+    pub async fn put_named<S, E>(
+        &self,
+        key: &str,
+        body: S,
+        limit: u64,
+        file_name: Option<&str>,
+    ) -> Result<u64, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -84,16 +183,26 @@ impl BlobStore {
         while size < PART_SIZE as u64 {
             match next_chunk(&mut body, &mut size, limit).await? {
                 None => {
+                    let opts = object_store::PutOptions {
+                        attributes: self.attributes(&head, file_name),
+                        ..Default::default()
+                    };
                     self.inner
-                        .put(&path, head.into_iter().collect::<PutPayload>())
+                        .put_opts(&path, head.into_iter().collect::<PutPayload>(), opts)
                         .await?;
                     return Ok(size);
                 }
                 Some(chunk) => head.push(chunk),
             }
         }
-        let mut upload =
-            WriteMultipart::new_with_chunk_size(self.inner.put_multipart(&path).await?, PART_SIZE);
+        let opts = object_store::PutMultipartOptions {
+            attributes: self.attributes(&head, file_name),
+            ..Default::default()
+        };
+        let mut upload = WriteMultipart::new_with_chunk_size(
+            self.inner.put_multipart_opts(&path, opts).await?,
+            PART_SIZE,
+        );
         for chunk in head {
             upload.put(chunk);
         }
@@ -102,7 +211,7 @@ impl BlobStore {
                 Ok(None) => break None,
                 Err(e) => break Some(e),
                 Ok(Some(chunk)) => {
-                    if let Err(e) = upload.wait_for_capacity(1).await {
+                    if let Err(e) = upload.wait_for_capacity(self.parts_in_flight).await {
                         break Some(e.into());
                     }
                     upload.put(chunk);
@@ -119,6 +228,27 @@ impl BlobStore {
                 Err(e)
             }
         }
+    }
+
+    /// The object attributes of a named file on S3 (a local directory keeps
+    /// none; the download handler sets the headers itself).
+    fn attributes(&self, head: &[Bytes], file_name: Option<&str>) -> object_store::Attributes {
+        let mut attributes = object_store::Attributes::new();
+        if let (true, Some(name)) = (self.is_s3(), file_name) {
+            let mut sniffed = crate::domain::content_type::Head::default();
+            for chunk in head {
+                sniffed.push(chunk);
+            }
+            attributes.insert(
+                object_store::Attribute::ContentType,
+                sniffed.content_type(name).into(),
+            );
+            attributes.insert(
+                object_store::Attribute::ContentDisposition,
+                crate::domain::document::content_disposition(name).into(),
+            );
+        }
+        attributes
     }
 
     /// The blob's size and a stream of its bytes.
@@ -157,17 +287,23 @@ impl BlobStore {
         }
     }
 
-    /// Deletes every blob in `keys`; blobs already gone are fine. Local files
+    /// Deletes every blob in `keys`; blobs already gone are fine. On S3 in
+    /// batched requests (`DeleteObjects`, up to 1,000 keys each). Local files
     /// are removed by threads of the lowest CPU priority (`SCHED_IDLE`), one
     /// per core: a purge of many files takes the CPU that requests and
     /// deliveries leave idle, and gives it back the moment they need it.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), BlobError> {
         let Some(local) = &self.local else {
-            return futures_util::stream::iter(keys)
-                .map(|key| async move { self.delete(&key).await })
-                .buffer_unordered(REMOTE_DELETES)
-                .try_collect()
-                .await;
+            let paths =
+                futures_util::stream::iter(keys.into_iter().map(|k| Ok(ObjectPath::from(k))));
+            let mut deleted = self.inner.delete_stream(paths.boxed());
+            while let Some(result) = deleted.next().await {
+                match result {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(());
         };
         let mut paths = Vec::with_capacity(keys.len());
         for key in &keys {

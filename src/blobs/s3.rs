@@ -1,0 +1,92 @@
+//! The S3 backend: object_store's client configured from `[blobs]`, and the
+//! presigned download URLs of `direct_downloads`.
+
+use crate::config::BlobsConfig;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::signer::{SignedUrlOptions, Signer};
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// TLS for the S3 client (reqwest on rustls without a provider of its own):
+/// ring, the provider the rest of the process uses. Installing twice is fine.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The client for `config` (already validated). Nothing is sent yet: a
+/// store that is down is reported by readiness, not by start-up.
+pub fn client(config: &BlobsConfig) -> anyhow::Result<Arc<AmazonS3>> {
+    install_tls_provider();
+    let bucket = config
+        .bucket
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("invalid configuration: blobs.bucket is required"))?;
+    // A store that is down must answer quickly (503, 451) rather than hold
+    // an upload or an SMTP transaction for minutes of retries.
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    };
+    let options = ClientOptions::new()
+        .with_allow_http(config.allow_http)
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(config.request_timeout());
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_region(&config.region)
+        .with_allow_http(config.allow_http)
+        .with_virtual_hosted_style_request(!config.path_style())
+        .with_retry(retry)
+        .with_client_options(options);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(id) = &config.access_key_id {
+        builder = builder.with_access_key_id(id);
+    }
+    if let Some(secret) = &config.secret_access_key {
+        builder = builder.with_secret_access_key(secret.expose());
+    }
+    // The builder's messages name settings, never their values; still,
+    // only the kind of problem is passed on.
+    let s3 = builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: blobs (S3): {}", redacted(&e)))?;
+    Ok(Arc::new(s3))
+}
+
+/// An object_store configuration error without any value it might quote.
+fn redacted(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(':') {
+        Some((kind, _)) if text.contains("ecret") => kind.to_string(),
+        _ => text,
+    }
+}
+
+/// A presigned `GET` of `path` valid for `ttl`, whose response carries
+/// `content_type` and `content_disposition` (S3's `response-*` overrides,
+/// part of what is signed).
+pub async fn presigned_get(
+    s3: &AmazonS3,
+    path: &ObjectPath,
+    ttl: Duration,
+    content_type: &str,
+    content_disposition: &str,
+) -> Result<String, object_store::Error> {
+    let options = SignedUrlOptions::new().with_query([
+        ("response-content-type", content_type),
+        ("response-content-disposition", content_disposition),
+    ]);
+    let url = s3
+        .signed_url_opts(object_store::signer::Method::GET, path, ttl, &options)
+        .await?;
+    Ok(url.to_string())
+}
