@@ -84,6 +84,8 @@ async fn main() {
                     content_type: "text/plain".into(),
                     error_code: None,
                     text,
+                    file_metadata: None,
+                    content: None,
                 };
                 store
                     .record_processing(&doc.id, &processed, Timestamp::now())

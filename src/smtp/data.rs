@@ -369,10 +369,14 @@ mod tests {
 
     #[test]
     fn a_message_id_field_is_found_in_any_case_and_only_as_a_field() {
-        assert!(has_message_id(b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"));
+        assert!(has_message_id(
+            b"From: a@b.example\r\nMessage-ID: <x@y>\r\n\r\n"
+        ));
         assert!(has_message_id(b"MESSAGE-ID:<x@y>\r\n"));
         assert!(!has_message_id(b"Subject: Message-ID: <x@y>\r\n\r\n"));
-        assert!(!has_message_id(b"X-Message-ID: <x@y>\r\nMessage-IDs: 2\r\n"));
+        assert!(!has_message_id(
+            b"X-Message-ID: <x@y>\r\nMessage-IDs: 2\r\n"
+        ));
         assert!(!has_message_id(b"Message-ID:"), "no value");
     }
 }
