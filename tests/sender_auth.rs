@@ -429,13 +429,15 @@ async fn arc_from_a_trusted_sealer_vouches_and_from_an_untrusted_one_does_not() 
     assert!(w.stored("rogue.example").await.is_none());
 }
 
-#[tokio::test]
-async fn a_dns_timeout_is_a_temporary_451_and_nothing_is_stored() {
+/// A server under `enforce` whose DNS never answers (lookups give up after
+/// `dns_timeout`), with `[smtp]` keys `extra`, and an inbox allowing `DESK`.
+async fn without_dns(dns_timeout: &str, extra: &str) -> (SilentDns, TestServer, Value, String) {
     let silent = SilentDns::start();
     let s = TestServer::builder()
         .manual_jobs()
         .config(&format!(
-            "[smtp]\nsender_auth = \"enforce\"\ndns_servers = [\"{}\"]\ndns_timeout = \"1s\"",
+            "[smtp]\nsender_auth = \"enforce\"\ndns_servers = [\"{}\"]\n\
+             dns_timeout = \"{dns_timeout}\"\n{extra}",
             silent.addr
         ))
         .start()
@@ -447,6 +449,12 @@ async fn a_dns_timeout_is_a_temporary_451_and_nothing_is_stored() {
         )
         .await;
     let inbox = inbox_address(&c);
+    (silent, s, c, inbox)
+}
+
+#[tokio::test]
+async fn a_dns_timeout_is_a_temporary_451_and_nothing_is_stored() {
+    let (_dns, s, c, inbox) = without_dns("1s", "").await;
     let msg = message(DESK, &inbox, "Note", "timeout@test", "body");
     let started = std::time::Instant::now();
     let (code, text) = s.deliver(DESK, &[&inbox], &msg).await;
@@ -656,23 +664,7 @@ fn anonymous_memory(pid: u32) -> u64 {
 #[tokio::test]
 async fn messages_waiting_for_their_checks_do_not_stay_in_memory() {
     // DNS that never answers keeps every message waiting for its checks.
-    let silent = SilentDns::start();
-    let s = TestServer::builder()
-        .manual_jobs()
-        .config(&format!(
-            "[smtp]\nsender_auth = \"enforce\"\ndns_servers = [\"{}\"]\ndns_timeout = \"4s\"\n\
-             max_message_bytes = 30000000",
-            silent.addr
-        ))
-        .start()
-        .await;
-    let c = s
-        .create_connector(
-            &s.admin_key,
-            &json!({"type": "email", "label": "Broker mail", "config": {"allowed_emails": [DESK]}}),
-        )
-        .await;
-    let inbox = inbox_address(&c);
+    let (_dns, s, _, inbox) = without_dns("4s", "max_message_bytes = 30000000").await;
     let before = anonymous_memory(s.pid());
     let body = "x".repeat(998) + "\r\n";
     let msg = message(DESK, &inbox, "Big", "held@test", &body.repeat(20_000));
