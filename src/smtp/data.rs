@@ -64,15 +64,19 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     idle: Duration,
     spool: Option<&Path>,
 ) -> io::Result<DataOutcome> {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let writer = spool.is_none().then(|| writer(blobs, key, rx, limit));
-    let mut spool = spool.map(Spool::new);
-    // Of the stored bytes: a held message's are hashed when it is stored.
-    let mut hasher = spool.is_none().then(|| {
-        let mut hasher = Sha256::new();
-        hasher.update(prefix);
-        hasher
-    });
+    let mut sink = match spool {
+        Some(dir) => Sink::Spool(Spool::new(dir)),
+        None => {
+            let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+            let mut hasher = Sha256::new();
+            hasher.update(prefix);
+            Sink::Blob {
+                tx,
+                writer: writer(blobs, key, rx, limit),
+                hasher,
+            }
+        }
+    };
     // Only dedupe without a Message-ID needs it: dropped once the header
     // section turns out to have one.
     let mut content_hasher = Some(Sha256::new());
@@ -120,7 +124,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         if too_large || writer_failed {
             continue; // read on to the end, keep nothing
         }
-        if let Some(hasher) = &mut hasher {
+        if let Sink::Blob { hasher, .. } = &mut sink {
             hasher.update(content);
         }
         if let Some(hasher) = &mut content_hasher {
@@ -139,24 +143,25 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         if pending.len() < CHUNK {
             continue;
         }
-        match &mut spool {
-            Some(spool) => {
+        match &mut sink {
+            Sink::Spool(spool) => {
                 if let Err(e) = spool.push(&mut pending) {
                     tracing::error!(error = %e, "spooling a message failed");
                     writer_failed = true;
                 }
             }
-            None if tx.send(Ok(pending.split().freeze())).await.is_err() => {
-                writer_failed = true; // its own result says why
+            Sink::Blob { tx, .. } => {
+                if tx.send(Ok(pending.split().freeze())).await.is_err() {
+                    writer_failed = true; // its own result says why
+                }
             }
-            None => {}
         }
     };
     if read_error.is_some() || too_large {
-        // Abandon the upload: an error item makes the writer abort it.
-        let _ = tx.send(Err(io::Error::other("abandoned"))).await;
-        drop(tx);
-        if let Some(writer) = writer {
+        if let Sink::Blob { tx, writer, .. } = sink {
+            // Abandon the upload: an error item makes the writer abort it.
+            let _ = tx.send(Err(io::Error::other("abandoned"))).await;
+            drop(tx);
             let _ = writer.await;
         }
         return match read_error {
@@ -164,22 +169,23 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
             None => Ok(DataOutcome::TooLarge),
         };
     }
-    if let Some(spool) = spool {
-        if writer_failed {
+    let content_sha256 = content_hasher.map(|h| hex::encode(h.finalize()));
+    let (tx, writer, hasher) = match sink {
+        Sink::Spool(_) if writer_failed => {
             return Ok(DataOutcome::StorageFailed("the spool file failed".into()));
         }
-        return Ok(match spool.finish(pending) {
-            Ok(bytes) => DataOutcome::Held {
-                bytes,
-                content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
-                headers,
-            },
-            Err(e) => DataOutcome::StorageFailed(format!("spooling the message: {e}")),
-        });
-    }
-    let (writer, hasher) = writer
-        .zip(hasher)
-        .expect("a message not spooled is being written");
+        Sink::Spool(spool) => {
+            return Ok(match spool.finish(pending) {
+                Ok(bytes) => DataOutcome::Held {
+                    bytes,
+                    content_sha256,
+                    headers,
+                },
+                Err(e) => DataOutcome::StorageFailed(format!("spooling the message: {e}")),
+            });
+        }
+        Sink::Blob { tx, writer, hasher } => (tx, writer, hasher),
+    };
     if !pending.is_empty() {
         let _ = tx.send(Ok(pending.freeze())).await;
     }
@@ -188,13 +194,25 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         Ok(Ok(_)) => Ok(DataOutcome::Stored {
             size,
             sha256: hex::encode(hasher.finalize()),
-            content_sha256: content_hasher.map(|h| hex::encode(h.finalize())),
+            content_sha256,
             headers,
         }),
         Ok(Err(BlobError::TooLarge { .. })) => Ok(DataOutcome::TooLarge),
         Ok(Err(e)) => Ok(DataOutcome::StorageFailed(e.to_string())),
         Err(e) => Ok(DataOutcome::StorageFailed(e.to_string())),
     }
+}
+
+/// Where received bytes go.
+enum Sink<'a> {
+    /// Streamed into the blob store as they arrive, hashed on the way.
+    Blob {
+        tx: mpsc::Sender<Result<Bytes, io::Error>>,
+        writer: Writer,
+        hasher: Sha256,
+    },
+    /// Held for checks that need the whole message (hashed when stored).
+    Spool(Spool<'a>),
 }
 
 /// A held message: memory first, then an unnamed temporary file (gone when
