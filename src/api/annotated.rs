@@ -4,6 +4,7 @@
 use super::documents::{base_url, DocumentIdPath, DocumentView};
 use super::error::{ApiError, ErrorBody};
 use super::files::signature;
+use super::params::SignedUrlParams;
 use crate::domain::analytics::EntityType;
 use crate::domain::Principal;
 use crate::extract::BlockKind;
@@ -135,8 +136,7 @@ pub async fn annotated(
     tag = "Documents",
     params(
         ("id" = String, Path, description = "Document id"),
-        ("expires" = i64, Query, description = "Unix seconds"),
-        ("signature" = String, Query, description = "HMAC signature"),
+        SignedUrlParams,
     ),
     responses(
         (status = 200, description = "The same JSON as /documents/{id}/annotated", body = AnnotatedView),

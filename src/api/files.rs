@@ -3,7 +3,7 @@
 
 use super::documents::DocumentIdPath;
 use super::error::{ApiError, ErrorBody};
-use super::params::Query;
+use super::params::{Query, SignedUrlParams};
 use crate::domain::document::content_disposition;
 use crate::service::documents::{self as service, Signature};
 use crate::service::AppState;
@@ -53,8 +53,7 @@ pub struct UploadReceipt {
     tag = "Documents",
     params(
         ("id" = String, Path, description = "Document id"),
-        ("expires" = i64, Query, description = "Unix seconds"),
-        ("signature" = String, Query, description = "HMAC signature"),
+        SignedUrlParams,
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
@@ -92,8 +91,7 @@ pub async fn upload(
     tag = "Documents",
     params(
         ("id" = String, Path, description = "Document id"),
-        ("expires" = i64, Query, description = "Unix seconds"),
-        ("signature" = String, Query, description = "HMAC signature"),
+        SignedUrlParams,
     ),
     responses(
         (status = 200, description = "The original bytes, with the stored Content-Type", content_type = "application/octet-stream"),

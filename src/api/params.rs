@@ -39,6 +39,18 @@ pub struct ConnectorPath {
     pub connector_id: String,
 }
 
+/// The query of a signed URL (`/files/...`, `/annotated/...`) as the
+/// OpenAPI document states it; `files::signature` parses it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the query
+pub struct SignedUrlParams {
+    /// Unix seconds after which the URL is refused.
+    pub expires: i64,
+    /// HMAC signature of the path and `expires`.
+    pub signature: String,
+}
+
 pub fn parse_hyphenated_uuid(raw: &str) -> Option<Uuid> {
     if raw.len() != 36 {
         return None;

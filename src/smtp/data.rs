@@ -93,6 +93,8 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     let mut after_cr = false;
     let mut too_large = false;
     let mut writer_failed = false;
+    // The spool's first error; the session reports it once.
+    let mut spool_error: Option<io::Error> = None;
     let read_error = loop {
         line.clear();
         let n = match read_segment(reader, &mut line, CHUNK, Some(idle)).await {
@@ -146,7 +148,7 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
         match &mut sink {
             Sink::Spool(spool) => {
                 if let Err(e) = spool.push(&mut pending) {
-                    tracing::error!(error = %e, "spooling a message failed");
+                    spool_error = Some(e);
                     writer_failed = true;
                 }
             }
@@ -171,11 +173,12 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     }
     let content_sha256 = content_hasher.map(|h| hex::encode(h.finalize()));
     let (tx, writer, hasher) = match sink {
-        Sink::Spool(_) if writer_failed => {
-            return Ok(DataOutcome::StorageFailed("the spool file failed".into()));
-        }
         Sink::Spool(spool) => {
-            return Ok(match spool.finish(pending) {
+            let finished = match spool_error {
+                Some(e) => Err(e),
+                None => spool.finish(pending),
+            };
+            return Ok(match finished {
                 Ok(bytes) => DataOutcome::Held {
                     bytes,
                     content_sha256,
