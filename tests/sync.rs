@@ -744,9 +744,11 @@ async fn a_replica_takes_over_a_sync_whose_worker_was_killed() {
 async fn a_sync_past_max_sync_duration_ends_in_error() {
     let sshd = Sshd::start();
     bulk(&sshd, 300);
+    // Long enough that a loaded machine still shows the sync running
+    // before the kill; the restart comes after it has run out.
     let portal = sshd.portal("acme", &sshd.fingerprint).replace(
         "connect_timeout",
-        "max_sync_duration = \"2s\"\nconnect_timeout",
+        "max_sync_duration = \"6s\"\nconnect_timeout",
     );
     let mut s = TestServer::builder()
         .portal(&portal)
@@ -756,7 +758,7 @@ async fn a_sync_past_max_sync_duration_ends_in_error() {
     let c = research(&s, &s.admin_key, PASSWORD).await;
     let id = running_sync(&s, &c, 1).await;
     s.kill();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     s.restart();
     let job = wait_finished(&s, &id).await;
     assert_eq!(job["status"], "error", "{job}");
