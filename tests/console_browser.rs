@@ -211,6 +211,11 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     assert!(results.contains("Morning call"), "{results}");
     assert!(results.contains("narwhal"));
     shot(&b, "05-search").await;
+    // The same list at a phone's width.
+    b.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{base}/console/documents")).await.unwrap();
+    shot(&b, "09-phone-documents").await;
+    b.set_window_size(1280, 900).await.unwrap();
 
     // Open the attachment and download its original.
     b.goto(&format!("{base}/console/documents")).await.unwrap();
@@ -271,12 +276,6 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     assert!(text(&b, "[role=status]")
         .await
         .contains("Hard delete accepted"));
-
-    // A phone's width.
-    b.set_window_size(390, 844).await.unwrap();
-    b.goto(&format!("{base}/console/documents")).await.unwrap();
-    shot(&b, "09-phone-documents").await;
-    b.set_window_size(1280, 900).await.unwrap();
 
     // Sign out, and be refused.
     click(&b, "#sign-out").await;

@@ -517,13 +517,24 @@ pub async fn update(
 
 // ---------------------------------------------------------------- state
 
+/// Pause or resume, as `POST …/pause` and `…/resume` do.
+async fn set_paused(
+    app: &AppState,
+    id: &str,
+    form: &SignedForm,
+    paused: bool,
+) -> Result<Response, ConsoleError> {
+    let id = connector_id(id)?;
+    service::set_paused(app, &form.session.principal, id, paused).await?;
+    Ok(back_to(id, if paused { "paused" } else { "resumed" }))
+}
+
 pub async fn pause(
     State(app): State<AppState>,
     Path(id): Path<String>,
     form: SignedForm,
 ) -> Result<Response, ConsoleError> {
-    let c = service::set_paused(&app, &form.session.principal, connector_id(&id)?, true).await?;
-    Ok(back_to(c.id, "paused"))
+    set_paused(&app, &id, &form, true).await
 }
 
 pub async fn resume(
@@ -531,8 +542,7 @@ pub async fn resume(
     Path(id): Path<String>,
     form: SignedForm,
 ) -> Result<Response, ConsoleError> {
-    let c = service::set_paused(&app, &form.session.principal, connector_id(&id)?, false).await?;
-    Ok(back_to(c.id, "resumed"))
+    set_paused(&app, &id, &form, false).await
 }
 
 pub async fn archive(
