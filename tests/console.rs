@@ -514,3 +514,26 @@ async fn the_console_can_be_turned_off_and_is_not_in_the_openapi_document() {
     assert_eq!(resp.status(), 404);
     common::assert_error(resp, 404, "ROUTE_NOT_FOUND").await;
 }
+
+#[tokio::test]
+async fn a_connectors_events_page_back_in_time() {
+    let s = TestServer::start().await;
+    let key = &s.admin_key;
+    let connector = s.create_email_connector(key, "Busy desk", false).await;
+    let path = common::connector_path(&connector);
+    for _ in 0..26 {
+        assert_eq!(s.post(&format!("{path}/pause"), key).await.status(), 200);
+        assert_eq!(s.post(&format!("{path}/resume"), key).await.status(), 200);
+    }
+    let mut console = Console::signed_in(&s, key).await;
+    let page = console
+        .get(&format!("/console/connectors/{}", connector_id(&connector)))
+        .await;
+    let shown = |body: &str| body.matches("<span class=\"when\">").count();
+    assert_eq!(shown(&page.body), 50, "the newest 50");
+    let re = regex::Regex::new(r#"href="([^"]+)" id="older-events""#).unwrap();
+    let older = re.captures(&page.body).expect("a link to older events")[1].to_string();
+    let page = console.get(&older).await;
+    assert_eq!(shown(&page.body), 2, "then the rest");
+    assert!(!page.body.contains("older-events"), "and no further link");
+}

@@ -393,6 +393,8 @@ struct ShowPage {
     notice: Option<&'static str>,
     c: Row,
     events: Vec<EventRow>,
+    /// The link to older events, when there are more.
+    older: Option<String>,
     jobs: Vec<JobRow>,
     today: String,
 }
@@ -406,7 +408,17 @@ pub async fn show(
     let id = connector_id(&id)?;
     let caller = &session.principal;
     let connector = service::get(&app, caller, id).await?;
-    let events = events::list(&app, caller, id, None, EVENTS_SHOWN).await?;
+    let fields = Fields::parse(raw.as_deref().unwrap_or_default().as_bytes());
+    let before = fields.get("before").and_then(|b| Uuid::try_parse(b).ok());
+    // One extra event tells whether older ones follow.
+    let mut events = events::list(&app, caller, id, before, EVENTS_SHOWN + 1).await?;
+    let older = (events.len() > EVENTS_SHOWN as usize).then(|| {
+        events.truncate(EVENTS_SHOWN as usize);
+        format!(
+            "/console/connectors/{id}?before={}",
+            events[events.len() - 1].id
+        )
+    });
     let jobs = match connector.config {
         ConnectorConfig::InvestmentResearch { .. } => sync::list(&app, caller, id).await?,
         ConnectorConfig::Email { .. } => vec![],
@@ -415,6 +427,7 @@ pub async fn show(
         notice: notice(raw.as_deref()),
         c: Row::new(&app, &session, &connector),
         events: events.iter().map(EventRow::new).collect(),
+        older,
         jobs: jobs.iter().map(JobRow::new).collect(),
         today: crate::domain::Timestamp::now().to_rfc3339()[..10].to_string(),
         nav: session.nav("connectors"),
