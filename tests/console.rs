@@ -537,3 +537,86 @@ async fn a_connectors_events_page_back_in_time() {
     assert_eq!(shown(&page.body), 2, "then the rest");
     assert!(!page.body.contains("older-events"), "and no further link");
 }
+
+#[tokio::test]
+async fn research_syncs_are_created_started_and_canceled() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    let key = &s.admin_key;
+    let mut console = Console::signed_in(&s, key).await;
+    let form = console
+        .get("/console/connectors/new?type=investment_research")
+        .await;
+    assert!(form.body.contains(r#"<option value="broker-a" selected>"#));
+    assert!(form.body.contains(r#"<option value="broker-b">"#));
+    let missing = console
+        .post(
+            "/console/connectors",
+            &[
+                ("type", "investment_research"),
+                ("label", "Broker B"),
+                ("portal", "broker-b"),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    assert_eq!(
+        missing.body.matches("class=\"field-error\"").count(),
+        2,
+        "user and password"
+    );
+    let page = console
+        .post(
+            "/console/connectors",
+            &[
+                ("type", "investment_research"),
+                ("label", "Broker B"),
+                ("portal", "broker-b"),
+                ("user_id", "analyst"),
+                ("user_password", "s3cret-pass"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let path = page.location().split('?').next().unwrap().to_string();
+    let id = path.rsplit('/').next().unwrap();
+    let api = s.get_json(&format!("{CONNECTORS}/{id}"), key).await;
+    assert_eq!(
+        api["config"],
+        json!({"user_id": "analyst", "portal": "broker-b"})
+    );
+    let shown = console.get(&path).await;
+    assert!(!shown.body.contains("s3cret-pass"));
+
+    let bad = console
+        .post(&format!("{path}/sync"), &[("date_limit", "soon")])
+        .await;
+    assert_eq!(bad.status, 400);
+    let started = console
+        .post(&format!("{path}/sync"), &[("date_limit", "2026-01-01")])
+        .await;
+    assert_eq!(started.status, 303);
+    let again = console
+        .post(&format!("{path}/sync"), &[("date_limit", "2026-01-01")])
+        .await;
+    assert_eq!(again.status, 409, "one sync at a time, as in the API");
+    let jobs = s
+        .get_json(&format!("{CONNECTORS}/{id}/sync_jobs"), key)
+        .await;
+    let job = jobs["results"][0]["sync_job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(jobs["results"][0]["status"], "pending");
+    let page = console.get(&path).await;
+    assert!(page
+        .body
+        .contains(&format!("/console/sync-jobs/{job}/cancel")));
+    let canceled = console
+        .post(&format!("/console/sync-jobs/{job}/cancel"), &[])
+        .await;
+    assert_eq!(canceled.status, 303);
+    let job = s
+        .get_json(&format!("{}/{job}", common::SYNC_JOBS), key)
+        .await;
+    assert_eq!(job["status"], "canceled");
+}
