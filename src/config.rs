@@ -49,6 +49,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub rate_limit: RateLimitConfig,
     pub events: EventsConfig,
+    pub console: ConsoleConfig,
     pub processing: ProcessingConfig,
     /// After SIGTERM, how long in-flight work may take before the process exits anyway.
     pub shutdown_timeout: String,
@@ -74,6 +75,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             events: EventsConfig::default(),
+            console: ConsoleConfig::default(),
             processing: ProcessingConfig::default(),
             shutdown_timeout: "30s".into(),
             portals: Vec::new(),
@@ -302,6 +304,30 @@ impl Default for EventsConfig {
 impl EventsConfig {
     pub fn retention(&self) -> Duration {
         secs(&self.retention)
+    }
+}
+
+/// The web console at `/console` (contract §14).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// A session unused this long is over (sign in again).
+    pub session_idle: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_idle: "12h".into(),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    pub fn session_idle(&self) -> Duration {
+        secs(&self.session_idle)
     }
 }
 
@@ -716,6 +742,7 @@ impl Config {
             ("http.idle_timeout", &self.http.idle_timeout),
             ("shutdown_timeout", &self.shutdown_timeout),
             ("events.retention", &self.events.retention),
+            ("console.session_idle", &self.console.session_idle),
             ("processing.timeout", &self.processing.timeout),
         ] {
             parse_duration_secs(value)

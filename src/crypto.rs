@@ -22,7 +22,21 @@ pub fn new_api_key() -> String {
 
 /// What the store keeps of an API key.
 pub fn hash_api_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hash_secret(key)
+}
+
+/// SHA-256, hex: what the store keeps of a bearer secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// 256 bits straight from the operating system's RNG, hex: console
+/// session ids and their CSRF tokens.
+pub fn os_random_hex() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 #[derive(Clone)]

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod blobs;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod error;

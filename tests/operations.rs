@@ -78,7 +78,7 @@ async fn each_key_has_its_own_limit_with_seed_004_headers() {
 #[tokio::test]
 async fn failed_authentication_is_limited_per_client_ip() {
     let s = TestServer::builder()
-        .config("[rate_limit]\nunauthenticated_per_minute = 6")
+        .unauthenticated_per_minute(6)
         .start()
         .await;
     let mut statuses = vec![];

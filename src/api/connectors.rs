@@ -310,11 +310,11 @@ impl ListConnectorsParams {
 /// The opaque cursor is the keyset position `(created_at, connector_id)`:
 /// `<micros>.<uuid>`. Only what `encode_cursor` writes decodes, so the
 /// document's pattern for it (`openapi::CURSOR_PATTERN`) is exact.
-fn encode_cursor(c: &Connector) -> String {
+pub fn encode_cursor(c: &Connector) -> String {
     format!("{}.{}", c.created_at.as_micros(), c.id)
 }
 
-fn decode_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
+pub fn decode_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
     let bad = || ApiError::invalid("cursor: is not a next_cursor returned by this endpoint");
     let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;

@@ -333,9 +333,9 @@ const LIST_PARAMS: &[&str] = &[
 
 /// A list request: the store query, the search when `q` is given, the page
 /// and its size.
-type ListRequest = (DocumentQuery, Option<SearchQuery>, u32, u32);
+pub type ListRequest = (DocumentQuery, Option<SearchQuery>, u32, u32);
 
-fn parse_list_query(raw: Option<&str>) -> Result<ListRequest, ApiError> {
+pub fn parse_list_query(raw: Option<&str>) -> Result<ListRequest, ApiError> {
     let q = Query::parse(raw, LIST_PARAMS)?;
     let search = q
         .one("q")?

@@ -84,8 +84,14 @@ pub fn router(app: AppState) -> Router {
     let doc = openapi::document(doc, &app.config);
     let doc = Bytes::from(serde_json::to_vec(&doc).expect("the OpenAPI document serializes"));
 
+    let console = if app.config.console.enabled {
+        crate::console::router()
+    } else {
+        Router::new()
+    };
     contents
         .merge(ops)
+        .merge(console)
         .route(
             "/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) }),

@@ -13,6 +13,11 @@ use tracing::Instrument;
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route template a request matched, for metrics (bounded cardinality).
+/// Marks a response whose body is already what the client should see (the
+/// console's HTML pages), so errors keep it instead of the JSON error body.
+#[derive(Clone, Copy)]
+pub struct OwnBody;
+
 #[derive(Clone)]
 pub struct MatchedRoute(pub String);
 
@@ -75,7 +80,8 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             .remove::<MatchedRoute>()
             .map_or_else(|| "unmatched".to_string(), |r| r.0);
         let status = response.status();
-        if status.is_client_error() || status.is_server_error() {
+        let own_body = response.extensions().get::<OwnBody>().is_some();
+        if (status.is_client_error() || status.is_server_error()) && !own_body {
             let error = response
                 .extensions_mut()
                 .remove::<ApiError>()

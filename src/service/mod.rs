@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod processing;
 pub mod purge;
+pub mod sessions;
 pub mod sync;
 pub mod sync_run;
 pub mod tags;

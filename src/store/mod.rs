@@ -12,6 +12,7 @@ mod jobs;
 mod keys;
 mod postgres;
 mod search;
+mod sessions;
 mod sql;
 mod sqlite;
 mod syncs;
@@ -27,6 +28,7 @@ pub use jobs::{Job, JobQueue, JobState, NewJob};
 pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
 pub use search::{SearchHit, SearchIndex};
+pub use sessions::{ConsoleSession, SessionStore};
 pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
 pub use tags::TagStore;
@@ -62,6 +64,7 @@ pub trait Store:
     + TagStore
     + JobQueue
     + SyncStore
+    + SessionStore
     + 'static
 {
 }
@@ -75,6 +78,7 @@ impl<T> Store for T where
         + TagStore
         + JobQueue
         + SyncStore
+        + SessionStore
         + 'static
 {
 }

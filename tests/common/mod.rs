@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod console;
 pub mod dns;
 pub mod s3;
 pub mod schema;

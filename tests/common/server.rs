@@ -108,6 +108,12 @@ impl TestServerBuilder {
         self
     }
 
+    /// A low per-IP limit for unauthenticated requests (the generous test
+    /// limits otherwise): a sixth of it may come at once.
+    pub fn unauthenticated_per_minute(self, n: u32) -> Self {
+        self.config(&format!("[rate_limit]\nunauthenticated_per_minute = {n}"))
+    }
+
     /// Jobs run only when the test says so (`run_jobs`).
     pub fn manual_jobs(self) -> Self {
         self.workers(0)

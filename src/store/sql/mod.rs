@@ -36,6 +36,8 @@ mod keys;
 #[cfg(any())]
 mod search;
 #[cfg(any())]
+mod sessions;
+#[cfg(any())]
 mod syncs;
 #[cfg(any())]
 mod tags;
@@ -134,7 +136,7 @@ macro_rules! statements {
         const DIALECT: $crate::store::sql::Dialect = $dialect;
         /// A connection of this backend, inside a transaction or not.
         type Conn = <Db as sqlx::Database>::Connection;
-        $crate::store::sql::statements!(@include keys, connectors, documents, events, tags, jobs, syncs, visibility, search);
+        $crate::store::sql::statements!(@include keys, connectors, documents, events, tags, jobs, syncs, visibility, search, sessions);
     };
     (@include $($aggregate:ident),*) => {
         $(
