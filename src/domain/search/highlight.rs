@@ -3,7 +3,8 @@
 //! and no markup ever comes from content.
 
 use super::query::{SearchQuery, Term};
-use super::text::{tokens, Token};
+use super::text::{token_stream, Token};
+use std::collections::VecDeque;
 
 /// At most this many snippets per result.
 pub const MAX_SNIPPETS: usize = 3;
@@ -19,83 +20,163 @@ pub struct Highlight {
     pub matches: Vec<(usize, usize)>,
 }
 
-/// Which tokens a wanted term matches (phrases: every word of an
-/// occurrence; prefixes: terms that start with them).
-fn matched(query: &SearchQuery, toks: &[Token]) -> Vec<bool> {
-    let mut hit = vec![false; toks.len()];
-    for term in query.wanted() {
-        match term {
-            Term::Prefix(p) => {
-                for (i, t) in toks.iter().enumerate() {
-                    if t.term.starts_with(p.as_str()) {
-                        hit[i] = true;
-                    }
-                }
-            }
-            Term::Phrase(words) => {
-                for i in 0..toks.len().saturating_sub(words.len() - 1) {
-                    if words.iter().zip(&toks[i..]).all(|(w, t)| *w == t.term) {
-                        hit[i..i + words.len()].iter_mut().for_each(|h| *h = true);
-                    }
+/// The snippets of `content` around what `query` matched. Words are read
+/// only until the last snippet is full: the first matches of a long text
+/// cost what a short one does.
+pub fn highlights(query: &SearchQuery, content: &str) -> Vec<Highlight> {
+    let wanted: Vec<&Term> = query.wanted().collect();
+    // Tokens wait here until no phrase ending later can still mark them.
+    let keep = wanted
+        .iter()
+        .map(|t| match t {
+            Term::Phrase(words) => words.len(),
+            Term::Prefix(_) => 1,
+        })
+        .max()
+        .unwrap_or(1)
+        - 1;
+    let mut pending: VecDeque<(Token, bool)> = VecDeque::with_capacity(keep + 1);
+    let mut snippets = Snippets::new(content);
+    let mut chars = CharOffsets::new(content);
+    for token in token_stream(content) {
+        let hit = wanted
+            .iter()
+            .any(|t| matches!(t, Term::Prefix(p) if token.term.starts_with(p.as_str())));
+        pending.push_back((token, hit));
+        for term in &wanted {
+            if let Term::Phrase(words) = term {
+                let n = words.len();
+                let tail = pending.len().saturating_sub(n);
+                if pending.len() >= n
+                    && pending
+                        .range(tail..)
+                        .zip(words)
+                        .all(|((t, _), w)| t.term == *w)
+                {
+                    pending.range_mut(tail..).for_each(|(_, h)| *h = true);
                 }
             }
         }
+        while pending.len() > keep {
+            let (t, hit) = pending.pop_front().expect("not empty");
+            if !snippets.push(chars.span(&t), hit) {
+                return snippets.finish();
+            }
+        }
     }
-    hit
+    for (t, hit) in pending {
+        if !snippets.push(chars.span(&t), hit) {
+            break;
+        }
+    }
+    snippets.finish()
 }
 
-/// The snippets of `content` around what `query` matched.
-pub fn highlights(query: &SearchQuery, content: &str) -> Vec<Highlight> {
-    let toks = tokens(content);
-    let hit = matched(query, &toks);
-    // Character offsets of every token, in one pass over the text.
-    let (mut byte, mut chars) = (0, 0);
-    let mut advance = |to: usize| {
-        chars += content[byte..to].chars().count();
-        byte = to;
-        chars
-    };
-    let spans: Vec<(usize, usize)> = toks
-        .iter()
-        .map(|t| (advance(t.start), advance(t.end)))
-        .collect();
-    let total_chars = advance(content.len());
-    let mut out = vec![];
-    let mut i = 0;
-    while i < toks.len() && out.len() < MAX_SNIPPETS {
-        if !hit[i] {
-            i += 1;
-            continue;
+/// Character offsets of tokens met in order, counted in one pass.
+struct CharOffsets<'a> {
+    text: &'a str,
+    byte: usize,
+    chars: usize,
+}
+
+impl<'a> CharOffsets<'a> {
+    fn new(text: &'a str) -> Self {
+        CharOffsets {
+            text,
+            byte: 0,
+            chars: 0,
         }
-        let first = spans[i].0;
-        let start = first.saturating_sub(LEAD_CHARS);
-        let end = (start + SNIPPET_CHARS).min(total_chars);
-        let mut matches = vec![];
-        while i < toks.len() {
-            let (s, e) = spans[i];
-            if e > end {
-                break;
-            }
-            if hit[i] {
-                // Adjacent words of one phrase make one match.
-                match matches.last_mut() {
-                    Some((_, last_end)) if *last_end + 1 >= s - start && hit[i - 1] => {
-                        *last_end = e - start
-                    }
-                    _ => matches.push((s - start, e - start)),
-                }
-            }
-            i += 1;
-        }
-        let text: String = content
-            .chars()
-            .skip(start)
-            .take(end - start)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        out.push(Highlight { text, matches });
     }
-    out
+
+    fn at(&mut self, byte: usize) -> usize {
+        self.chars += self.text[self.byte..byte].chars().count();
+        self.byte = byte;
+        self.chars
+    }
+
+    fn span(&mut self, t: &Token) -> (usize, usize) {
+        (self.at(t.start), self.at(t.end))
+    }
+}
+
+/// Snippets built from the tokens in order.
+struct Snippets<'a> {
+    content: &'a str,
+    done: Vec<Highlight>,
+    open: Option<Open>,
+}
+
+/// The snippet being filled: its character range and matches so far.
+struct Open {
+    start: usize,
+    end: usize,
+    matches: Vec<(usize, usize)>,
+    last_hit: bool,
+}
+
+impl<'a> Snippets<'a> {
+    fn new(content: &'a str) -> Self {
+        Snippets {
+            content,
+            done: Vec::new(),
+            open: None,
+        }
+    }
+
+    /// Takes the next token's character span and whether it matched;
+    /// `false` once every snippet is full.
+    fn push(&mut self, (s, e): (usize, usize), hit: bool) -> bool {
+        if let Some(open) = &mut self.open {
+            if e <= open.end {
+                if hit {
+                    match open.matches.last_mut() {
+                        // Adjacent words of one phrase make one match.
+                        Some((_, last_end)) if open.last_hit && *last_end + 1 >= s - open.start => {
+                            *last_end = e - open.start
+                        }
+                        _ => open.matches.push((s - open.start, e - open.start)),
+                    }
+                }
+                open.last_hit = hit;
+                return true;
+            }
+            self.close();
+            if self.done.len() >= MAX_SNIPPETS {
+                return false;
+            }
+        }
+        if hit {
+            let start = s.saturating_sub(LEAD_CHARS);
+            self.open = Some(Open {
+                start,
+                end: start + SNIPPET_CHARS,
+                matches: vec![(s - start, e - start)],
+                last_hit: true,
+            });
+        }
+        true
+    }
+
+    fn close(&mut self) {
+        if let Some(open) = self.open.take() {
+            let text = self
+                .content
+                .chars()
+                .skip(open.start)
+                .take(open.end - open.start)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            self.done.push(Highlight {
+                text,
+                matches: open.matches,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Vec<Highlight> {
+        self.close();
+        self.done
+    }
 }
 
 #[cfg(test)]
@@ -137,5 +218,26 @@ mod tests {
             assert_eq!(marked(s), ["copper"]);
         }
         assert!(highlights(&SearchQuery::parse("nickel").unwrap(), &content).is_empty());
+    }
+
+    #[test]
+    fn phrases_are_marked_whole_wherever_they_fall() {
+        let q = SearchQuery::parse("\"lithium price outlook\" cobalt").unwrap();
+        let h = highlights(&q, "lithium price outlook");
+        assert_eq!(marked(&h[0]), ["lithium price outlook"]);
+        // A partial phrase is no match; a phrase at the very end is.
+        let h = highlights(&q, "lithium price. cobalt x lithium prices outlook");
+        assert_eq!(marked(&h[0]), ["cobalt", "lithium prices outlook"]);
+        assert!(highlights(&q, "lithium price").is_empty());
+    }
+
+    #[test]
+    fn reading_stops_once_the_snippets_are_full() {
+        let filler = "x ".repeat(400);
+        let tail = "copper ".repeat(200_000);
+        let content = format!("copper {filler} copper {filler} copper {filler} {tail}");
+        let h = highlights(&SearchQuery::parse("copper").unwrap(), &content);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.iter().map(|s| s.matches.len()).sum::<usize>(), 3);
     }
 }

@@ -5,6 +5,7 @@
 //! the same documents for the same query.
 
 use rust_stemmers::{Algorithm, Stemmer};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -38,51 +39,62 @@ fn is_word_char(c: char) -> bool {
 
 /// Lowercased, accents removed; `None` when nothing indexable is left.
 pub fn fold(word: &str) -> Option<String> {
-    let folded: String = word
-        .to_lowercase()
-        .nfkd()
-        .filter(|c| c.is_alphanumeric() && !is_combining_mark(*c))
-        .collect();
+    let folded: String = if word.is_ascii() {
+        // The common case, and the same result: ASCII has no accents.
+        word.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    } else {
+        word.to_lowercase()
+            .nfkd()
+            .filter(|c| c.is_alphanumeric() && !is_combining_mark(*c))
+            .collect()
+    };
     (!folded.is_empty() && folded.len() <= MAX_TERM_BYTES).then_some(folded)
 }
 
-/// The stem of a folded word.
-pub fn stem(folded: &str) -> String {
-    stemmer().stem(folded).into_owned()
+/// The term a word is indexed as, if it is indexed at all.
+pub fn term(word: &str) -> Option<String> {
+    let folded = fold(word)?;
+    Some(match stemmer().stem(&folded) {
+        Cow::Borrowed(unchanged) if unchanged == folded => folded,
+        stemmed => stemmed.into_owned(),
+    })
+}
+
+/// Byte spans of the words of `text` (runs of letters, digits and
+/// combining marks), in order, found as they are asked for.
+pub fn words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let start = loop {
+            let (i, c) = chars.next()?;
+            if is_word_char(c) {
+                break i;
+            }
+        };
+        while let Some(&(i, c)) = chars.peek() {
+            if !is_word_char(c) {
+                return Some((start, i));
+            }
+            chars.next();
+        }
+        Some((start, text.len()))
+    })
+}
+
+/// Every indexable word of `text`, in order, found as they are asked for
+/// (at most `MAX_TOKENS`).
+pub fn token_stream(text: &str) -> impl Iterator<Item = Token> + '_ {
+    words(text)
+        .filter_map(|(start, end)| term(&text[start..end]).map(|term| Token { start, end, term }))
+        .take(MAX_TOKENS)
 }
 
 /// Every indexable word of `text`, in order (at most `MAX_TOKENS`).
 pub fn tokens(text: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut start = None;
-    let push = |s: usize, e: usize, out: &mut Vec<Token>| {
-        if let Some(folded) = fold(&text[s..e]) {
-            out.push(Token {
-                start: s,
-                end: e,
-                term: stem(&folded),
-            });
-        }
-    };
-    for (i, c) in text.char_indices() {
-        if out.len() >= MAX_TOKENS {
-            return out;
-        }
-        match (is_word_char(c), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                push(s, i, &mut out);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        if out.len() < MAX_TOKENS {
-            push(s, text.len(), &mut out);
-        }
-    }
-    out
+    token_stream(text).collect()
 }
 
 #[cfg(test)]
@@ -103,6 +115,16 @@ mod tests {
         assert_eq!(terms("e\u{301}tude"), ["etud"]); // combining accent
         assert_eq!(terms("$AAPL 3.5% 2026"), ["aapl", "3", "5", "2026"]);
         assert!(terms("... --- \u{0} ").is_empty());
+    }
+
+    #[test]
+    fn the_ascii_shortcut_folds_as_unicode_does() {
+        for w in ["Lithium", "PRICES", "x2026", "Q3", "ABCdef123"] {
+            let slow: String = w.to_lowercase().nfkd().collect();
+            assert_eq!(fold(w), Some(slow));
+        }
+        assert_eq!(term("Prices").as_deref(), Some("price"));
+        assert_eq!(term("copper").as_deref(), Some("copper"));
     }
 
     #[test]
