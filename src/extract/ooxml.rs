@@ -226,7 +226,7 @@ impl Extractor for Docx {
         "docx"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn extract(&self, bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
         let mut archive = Archive::open(bytes, limits)?;
@@ -292,7 +292,7 @@ impl Extractor for Pptx {
         "pptx"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn extract(&self, bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
         let mut archive = Archive::open(bytes, limits)?;

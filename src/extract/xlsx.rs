@@ -14,7 +14,7 @@ impl Extractor for Xlsx {
         "xlsx"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn extract(&self, bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
         // Every part inflated once through the guard: a bomb stops here.
