@@ -41,39 +41,11 @@ async fn annotated(s: &TestServer, key: &str, id: &str) -> Value {
     body
 }
 
-/// A PDF of one page per entry, each page's lines in Helvetica, with a
+/// A PDF of these objects (numbered from 1, object 1 the catalog), with a
 /// correct cross-reference table.
-fn pdf(pages: &[&[&str]]) -> Vec<u8> {
-    let n = pages.len();
-    // 1 catalog, 2 pages, 3 font, then (page, content) per page.
-    let mut objects: Vec<String> = vec![
-        "<< /Type /Catalog /Pages 2 0 R >>".into(),
-        format!(
-            "<< /Type /Pages /Count {n} /Kids [{}] >>",
-            (0..n)
-                .map(|i| format!("{} 0 R", 4 + 2 * i))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
-    ];
-    for (i, lines) in pages.iter().enumerate() {
-        let mut stream = String::from("BT /F1 12 Tf 72 720 Td 14 TL\n");
-        for l in *lines {
-            stream.push_str(&format!("({l}) Tj T*\n"));
-        }
-        stream.push_str("ET");
-        objects.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
-            5 + 2 * i
-        ));
-        objects.push(format!(
-            "<< /Length {} >>\nstream\n{stream}\nendstream",
-            stream.len()
-        ));
-    }
+fn pdf_of(objects: &[String]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = vec![];
+    let mut offsets = Vec::with_capacity(objects.len());
     for (i, o) in objects.iter().enumerate() {
         offsets.push(out.len());
         out.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).bytes());
@@ -91,6 +63,52 @@ fn pdf(pages: &[&[&str]]) -> Vec<u8> {
         .bytes(),
     );
     out
+}
+
+/// A stream object's text.
+fn stream(content: &str) -> String {
+    format!(
+        "<< /Length {} >>\nstream\n{content}\nendstream",
+        content.len()
+    )
+}
+
+/// The objects of a PDF of one page per entry, each page's lines in
+/// Helvetica (its font dictionary `font`): 1 catalog, 2 pages, 3 font,
+/// then (page, content) per page.
+fn pdf_objects(pages: &[&[&str]], font: &str) -> Vec<String> {
+    let n = pages.len();
+    let mut objects: Vec<String> = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        format!(
+            "<< /Type /Pages /Count {n} /Kids [{}] >>",
+            (0..n)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        font.into(),
+    ];
+    for (i, lines) in pages.iter().enumerate() {
+        let mut content = String::from("BT /F1 12 Tf 72 720 Td 14 TL\n");
+        for l in *lines {
+            content.push_str(&format!("({l}) Tj T*\n"));
+        }
+        content.push_str("ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        objects.push(stream(&content));
+    }
+    objects
+}
+
+const HELVETICA: &str = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+
+/// A PDF of one page per entry, each page's lines in Helvetica.
+fn pdf(pages: &[&[&str]]) -> Vec<u8> {
+    pdf_of(&pdf_objects(pages, HELVETICA))
 }
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -292,25 +310,30 @@ async fn annotated_follows_the_documents_visibility() {
 async fn pdf_pages_and_office_structure_are_kept() {
     let s = TestServer::builder().manual_jobs().start().await;
     let key = &s.admin_key;
-    let bytes = pdf(&[
-        &["Rates outlook for 2027", "The Fed holds at 4.5% this year."],
-        &["Second page about EUR 300m of issuance."],
-    ]);
+    let mut objects = pdf_objects(
+        &[&[], &["Second page about EUR 300m of issuance."]],
+        HELVETICA,
+    );
+    // Page 1: a heading set larger than the body text below it.
+    objects[4] = stream(
+        "BT /F1 20 Tf 72 720 Td (Rates outlook for 2027) Tj ET\n\
+         BT /F1 12 Tf 72 680 Td 14 TL (The Fed holds at 4.5% this year.) Tj T* \
+         (Cuts come later.) Tj ET",
+    );
+    let bytes = pdf_of(&objects);
     let doc = s.upload(key, "rates.pdf", &bytes, json!({})).await;
     assert_eq!(extraction(&doc), ("ok".into(), false), "{doc}");
     let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
     assert_eq!(a["profiling"]["extractor"], "pdf");
     assert_eq!(a["profiling"]["pages"], 2);
     assert_eq!(a["analytics"]["metrics"]["pages"], 2);
-    let body = a["content"]["body"].as_array().unwrap();
-    let pages: Vec<i64> = body.iter().map(|b| b["page"].as_i64().unwrap()).collect();
-    assert!(pages.contains(&1) && pages.contains(&2), "{body:?}");
-    let text: String = body
-        .iter()
-        .map(|b| b["text"].as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert!(text.contains("The Fed holds at 4.5% this year."), "{text}");
+    assert_eq!(a["content"]["title"], "Rates outlook for 2027");
+    assert_eq!(
+        a["content"]["body"],
+        json!([{"type": "heading", "text": "Rates outlook for 2027", "page": 1},
+               {"type": "paragraph", "text": "The Fed holds at 4.5% this year. Cuts come later.", "page": 1},
+               {"type": "paragraph", "text": "Second page about EUR 300m of issuance.", "page": 2}])
+    );
     let values: Vec<&str> = a["analytics"]["entities"]
         .as_array()
         .unwrap()
@@ -333,6 +356,21 @@ async fn pdf_pages_and_office_structure_are_kept() {
         a["content"]["body"],
         json!([{"type": "heading", "text": "Summary", "page": null},
                {"type": "paragraph", "text": "Buy $IBM.", "page": null}])
+    );
+    // HTML table rows are table blocks, one per row.
+    let html = b"<html><head><title>Ratings</title></head><body><h1>Ratings</h1>\
+        <table><tr><th>Ticker</th><th>Rating</th></tr><tr><td>AAPL</td><td><p>Buy</p></td></tr></table>\
+        <p>Prices as of the close.</p></body></html>";
+    let doc = s.upload(key, "ratings.html", html, json!({})).await;
+    assert_eq!(doc["content_type"], "text/html");
+    let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
+    assert_eq!(a["profiling"]["extractor"], "html");
+    assert_eq!(
+        a["content"]["body"],
+        json!([{"type": "heading", "text": "Ratings", "page": null},
+               {"type": "table", "text": "Ticker | Rating", "page": null},
+               {"type": "table", "text": "AAPL | Buy", "page": null},
+               {"type": "paragraph", "text": "Prices as of the close.", "page": null}])
     );
     // A type without an extractor is stored and completed without text.
     let doc = s
@@ -366,18 +404,29 @@ async fn hostile_files_complete_downloadable_with_the_outcome_recorded() {
     let long = "word ".repeat(1000);
     // More than the extractor may allocate: it is stopped, the server is not.
     let huge = vec![b'a'; 90 << 20];
-    let cases: [(&str, &[u8], &str); 4] = [
-        ("bomb.docx", &bomb, "failed"),
-        ("broken.pdf", &corrupt, "failed"),
-        ("long.txt", long.as_bytes(), "truncated"),
-        ("huge.txt", &huge, "failed"),
+    // A font encoding pdf-extract does not know: it panics.
+    let panics = pdf_of(&pdf_objects(
+        &[&["Net income rose."]],
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /NoSuchEncoding >>",
+    ));
+    // Each case: the status, and what the error says.
+    let cases: [(&str, &[u8], &str, &str); 5] = [
+        ("bomb.docx", &bomb, "failed", "zip bomb"),
+        ("broken.pdf", &corrupt, "failed", ""),
+        ("long.txt", long.as_bytes(), "truncated", ""),
+        ("huge.txt", &huge, "failed", "memory"),
+        ("panics.pdf", &panics, "failed", "the pdf extractor failed"),
     ];
-    for (name, bytes, status) in cases {
+    for (name, bytes, status, error) in cases {
         let doc = s.upload(key, name, bytes, json!({})).await;
         assert_eq!(doc["status"], "completed", "{name}: {doc}");
         let (got, has_error) = extraction(&doc);
         assert_eq!(got, status, "{name}: {doc}");
         assert_eq!(has_error, status == "failed", "{name}: {doc}");
+        let said = doc["file_metadata"]["extraction"]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(said.contains(error), "{name}: {said}");
         let id = doc["id"].as_str().unwrap();
         if bytes.len() < 10 << 20 {
             assert_eq!(
@@ -396,20 +445,44 @@ async fn hostile_files_complete_downloadable_with_the_outcome_recorded() {
     assert_eq!(s.list_documents(key, "").await.len(), cases.len());
 }
 
+/// A tiny PDF that would run for years: its page draws form X1, and each
+/// of 40 forms draws the next one twice (2^40 forms in all, none drawing
+/// text, so no output limit stops it).
+fn endless_pdf() -> Vec<u8> {
+    let mut objects = pdf_objects(&[&[]], HELVETICA);
+    objects[3] = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] \
+        /Resources << /XObject << /X1 6 0 R >> >> /Contents 5 0 R >>"
+        .into();
+    objects[4] = stream("/X1 Do");
+    const FORMS: usize = 40;
+    for i in 0..FORMS {
+        let (resources, content) = if i + 1 < FORMS {
+            (format!("/XObject << /X1 {} 0 R >>", 7 + i), "/X1 Do /X1 Do")
+        } else {
+            (String::new(), "0 0 m 1 1 l S")
+        };
+        objects.push(format!(
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << {resources} >> \
+             /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    pdf_of(&objects)
+}
+
 #[tokio::test]
-async fn an_extraction_past_the_timeout_is_stopped() {
-    // 200,000 text operators on one page: seconds of work for the parser,
-    // so the extractor process is killed at the 1 s timeout.
+async fn an_endless_extraction_is_stopped_at_the_timeout() {
     let s = TestServer::builder()
         .manual_jobs()
         .config("[processing]\ntimeout = \"1s\"\n")
         .start()
         .await;
-    let words: Vec<String> = (0..200_000).map(|i| format!("w{i}")).collect();
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let bytes = pdf(&[&words]);
+    let bytes = endless_pdf();
+    assert!(bytes.len() < 16 << 10, "{}", bytes.len());
     let started = std::time::Instant::now();
-    let doc = s.upload(&s.admin_key, "slow.pdf", &bytes, json!({})).await;
+    let doc = s
+        .upload(&s.admin_key, "endless.pdf", &bytes, json!({}))
+        .await;
     assert_eq!(doc["status"], "completed");
     assert_eq!(
         doc["file_metadata"]["extraction"],
@@ -420,6 +493,66 @@ async fn an_extraction_past_the_timeout_is_stopped() {
         s.download(&s.admin_key, doc["id"].as_str().unwrap()).await,
         bytes
     );
+}
+
+/// A valid PDF of one page and a million tiny indirect objects besides,
+/// each in the cross-reference table (about 45 MB).
+fn million_objects_pdf() -> Vec<u8> {
+    let mut objects = pdf_objects(&[&["The page after a million objects."]], HELVETICA);
+    objects.extend((0..1_000_000u32).map(|i| (i % 10).to_string()));
+    pdf_of(&objects)
+}
+
+/// A process's peak resident memory in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test]
+async fn a_pdf_of_a_million_objects_is_bounded_and_the_server_unaffected() {
+    // The server's own workers process it: the extractor is the server's
+    // child, within 128 MiB and 10 s.
+    let s = TestServer::builder()
+        .config("[processing]\nmax_memory_mb = 128\ntimeout = \"10s\"\n")
+        .start()
+        .await;
+    let key = &s.admin_key;
+    let bytes = million_objects_pdf();
+    let (id, url) = s
+        .new_upload(key, &json!({"file_name": "objects.pdf"}))
+        .await;
+    assert_eq!(s.put_upload(&url, bytes.clone()).await.status(), 200);
+    // Stored: processing starts now, and is over within the timeout (the
+    // wait gives up at 20 s).
+    let doc = s.wait_until_completed(key, &id).await;
+    // What happened is recorded, whichever bound stopped it.
+    let e = &doc["file_metadata"]["extraction"];
+    assert!(
+        matches!(e["status"].as_str(), Some("failed" | "timeout")),
+        "{doc}"
+    );
+    assert!(e["error"].is_string(), "{doc}");
+    assert_eq!(s.download(key, &id).await, bytes, "downloadable");
+    annotated(&s, key, &id).await;
+    // The parsing happened in the child: the server never held it.
+    let server = peak_rss_mib(s.pid());
+    assert!(server < 200, "server peak RSS {server} MiB");
+    // And the server goes on processing.
+    let next = s
+        .upload(
+            key,
+            "next.pdf",
+            &pdf(&[&["Rates held at 4.5%."]]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(extraction(&next), ("ok".into(), false), "{next}");
 }
 
 #[tokio::test]

@@ -109,14 +109,8 @@ mod tests {
         let raw = "From: a@x.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
                    <html><body><h2>Rates</h2><p>Hold at 4%.</p><script>x()</script></body></html>";
         let e = Email.extract(raw.as_bytes(), &Limits::default()).unwrap();
-        let last: Vec<(BlockKind, &str)> = e
-            .body
-            .iter()
-            .skip(2)
-            .map(|b| (b.kind, b.text.as_str()))
-            .collect();
         assert_eq!(
-            last,
+            crate::extract::kinds(&e.body[2..]),
             [
                 (BlockKind::Heading, "Rates"),
                 (BlockKind::Paragraph, "Hold at 4%.")

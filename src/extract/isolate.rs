@@ -257,6 +257,8 @@ where
         use std::os::unix::process::ExitStatusExt;
         let why = match status.signal() {
             Some(libc::SIGXCPU) | Some(libc::SIGKILL) => "ran out of time or memory".to_string(),
+            // What Rust does when an allocation fails or the stack overflows.
+            Some(libc::SIGABRT) => "aborted: out of memory (or stack)".to_string(),
             Some(sig) => format!("was killed by signal {sig}"),
             None => format!("exited with {status} (out of memory?)"),
         };
@@ -271,7 +273,7 @@ where
 /// The child's side: limits itself, reads the file from stdin, answers one
 /// JSON [`Reply`] on stdout. Never panics out: a failure is an answer.
 pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu_seconds: u64) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     // The bound is on what extraction adds to the process as it starts
     // (the mapped binary itself counts towards the address space).
     // SAFETY: sysconf reads a constant of the system.
@@ -296,18 +298,33 @@ pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu
     }
     // Panics are answers, not noise on stderr.
     std::panic::set_hook(Box::new(|_| {}));
-    let mut bytes = Vec::new();
-    let reply = match std::io::stdin().read_to_end(&mut bytes) {
-        Ok(_) => extract_here(content_type, &bytes, &limits),
-        Err(e) => Reply::Failed {
-            error: format!("reading the file: {e}"),
-        },
+    let reply = match read_within_memory(std::io::stdin().lock()) {
+        Ok(bytes) => extract_here(content_type, &bytes, &limits),
+        Err(error) => Reply::Failed { error },
     };
-    drop(bytes);
     let out = serde_json::to_vec(&reply).unwrap_or_default();
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(&out);
     let _ = stdout.flush();
+}
+
+/// All of `input`, or a failure when it does not fit the memory the
+/// process may have (an answer, where running out would abort it).
+fn read_within_memory(mut input: impl std::io::Read) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading the file: {e}")),
+        };
+        if bytes.try_reserve(n).is_err() {
+            return Err("the file does not fit in the extractor's memory limit".into());
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
 }
 
 #[cfg(test)]

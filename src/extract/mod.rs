@@ -202,6 +202,20 @@ pub(crate) fn paragraphs(text: &str, page: Option<u32>) -> Vec<Block> {
     out
 }
 
+/// Each block's kind and text: what extractor tests compare.
+#[cfg(test)]
+pub(crate) fn kinds(body: &[Block]) -> Vec<(BlockKind, &str)> {
+    body.iter().map(|b| (b.kind, b.text.as_str())).collect()
+}
+
+/// Each block's kind, text and page.
+#[cfg(test)]
+pub(crate) fn kinds_on_pages(body: &[Block]) -> Vec<(BlockKind, &str, Option<u32>)> {
+    body.iter()
+        .map(|b| (b.kind, b.text.as_str(), b.page))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

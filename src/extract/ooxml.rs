@@ -131,6 +131,57 @@ fn walk(xml: &[u8], mut f: impl FnMut(Item<'_>)) -> Result<(), ExtractError> {
     }
 }
 
+/// The tables of a part being walked (DOCX `w:tbl`, PPTX `a:tbl`): a
+/// cell collects its paragraphs' text, a row ends as one `table` block,
+/// its cells joined by ` | `. A stack, since a cell may hold a table.
+#[derive(Default)]
+struct Tables {
+    /// Per open table: the cells of its current row, and the current cell.
+    open: Vec<(Vec<String>, String)>,
+}
+
+impl Tables {
+    fn start(&mut self, name: &str) {
+        match (name, self.open.last_mut()) {
+            ("tbl", _) => self.open.push(Default::default()),
+            ("tr", Some((row, cell))) => {
+                row.clear();
+                cell.clear();
+            }
+            ("tc", Some((_, cell))) => cell.clear(),
+            _ => {}
+        }
+    }
+
+    /// Keeps a paragraph's text in the current cell; false outside tables.
+    fn paragraph(&mut self, text: &str) -> bool {
+        let Some((_, cell)) = self.open.last_mut() else {
+            return false;
+        };
+        if !cell.is_empty() && !text.is_empty() {
+            cell.push(' ');
+        }
+        cell.push_str(text);
+        true
+    }
+
+    fn end(&mut self, name: &str, page: Option<u32>, body: &mut Vec<Block>) {
+        match (name, self.open.last_mut()) {
+            ("tc", Some((row, cell))) => row.push(std::mem::take(cell)),
+            ("tr", Some((row, _))) => {
+                if row.iter().any(|c| !c.is_empty()) {
+                    body.push(Block::new(BlockKind::Table, row.join(" | "), page));
+                }
+                row.clear();
+            }
+            ("tbl", _) => {
+                self.open.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
 /// `dc:title` of `docProps/core.xml`.
 fn core_title(archive: &mut Archive<'_>) -> Result<Option<String>, ExtractError> {
     let Some(xml) = archive.read("docProps/core.xml")? else {
@@ -175,7 +226,7 @@ impl Extractor for Docx {
         "docx"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn extract(&self, bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
         let mut archive = Archive::open(bytes, limits)?;
@@ -184,8 +235,7 @@ impl Extractor for Docx {
             .ok_or_else(|| ExtractError::Failed("no word/document.xml: not a DOCX".into()))?;
         let mut body = Vec::new();
         let (mut para, mut kind) = (String::new(), BlockKind::Paragraph);
-        let (mut in_text, mut table_depth) = (false, 0usize);
-        let (mut row, mut cell) = (Vec::<String>::new(), String::new());
+        let (mut in_text, mut tables) = (false, Tables::default());
         walk(&xml, |item| match item {
             Item::Start(e, empty) => match local(e).as_str() {
                 "p" if !empty => {
@@ -206,32 +256,19 @@ impl Extractor for Docx {
                 "t" => in_text = !empty,
                 "tab" => para.push('\t'),
                 "br" | "cr" => para.push(' '),
-                "tbl" => table_depth += 1,
-                "tr" => row.clear(),
-                "tc" => cell.clear(),
+                name if !empty => tables.start(name),
                 _ => {}
             },
             Item::End(name) => match name.as_str() {
                 "t" => in_text = false,
                 "p" => {
                     let t = para.trim();
-                    if table_depth > 0 {
-                        if !cell.is_empty() && !t.is_empty() {
-                            cell.push(' ');
-                        }
-                        cell.push_str(t);
-                    } else if !t.is_empty() {
+                    if !tables.paragraph(t) && !t.is_empty() {
                         body.push(Block::new(kind, t, None));
                     }
                     para.clear();
                 }
-                "tc" => row.push(std::mem::take(&mut cell)),
-                "tr" if row.iter().any(|c| !c.is_empty()) => {
-                    body.push(Block::new(BlockKind::Table, row.join(" | "), None));
-                    row.clear();
-                }
-                "tbl" => table_depth = table_depth.saturating_sub(1),
-                _ => {}
+                other => tables.end(other, None, &mut body),
             },
             Item::Text(t) if in_text => para.push_str(t),
             Item::Text(_) => {}
@@ -255,7 +292,7 @@ impl Extractor for Pptx {
         "pptx"
     }
     fn version(&self) -> &'static str {
-        "1"
+        "2"
     }
     fn extract(&self, bytes: &[u8], limits: &Limits) -> Result<Extracted, ExtractError> {
         let mut archive = Archive::open(bytes, limits)?;
@@ -274,22 +311,24 @@ impl Extractor for Pptx {
                 continue;
             };
             let (mut para, mut in_text, mut title_shape) = (String::new(), false, false);
+            let mut tables = Tables::default();
             walk(&xml, |item| match item {
                 Item::Start(e, empty) => match local(e).as_str() {
-                    "sp" if !empty => title_shape = false,
+                    "sp" | "graphicFrame" if !empty => title_shape = false,
                     "ph" => {
                         let t = attr(e, "type").unwrap_or_default();
                         title_shape = t == "title" || t == "ctrTitle";
                     }
                     "t" => in_text = !empty,
                     "br" => para.push(' '),
+                    name if !empty => tables.start(name),
                     _ => {}
                 },
                 Item::End(name) => match name.as_str() {
                     "t" => in_text = false,
                     "p" => {
                         let t = para.trim();
-                        if !t.is_empty() {
+                        if !tables.paragraph(t) && !t.is_empty() {
                             let kind = if title_shape {
                                 BlockKind::Heading
                             } else {
@@ -299,7 +338,7 @@ impl Extractor for Pptx {
                         }
                         para.clear();
                     }
-                    _ => {}
+                    other => tables.end(other, Some(*page), &mut body),
                 },
                 Item::Text(t) if in_text => para.push_str(t),
                 Item::Text(_) => {}
@@ -343,8 +382,7 @@ pub(crate) mod tests {
     fn docx_keeps_title_headings_lists_and_table_rows() {
         let bytes = zip_of(&[("word/document.xml", DOC.as_bytes())]);
         let e = Docx.extract(&bytes, &Limits::default()).unwrap();
-        let got: Vec<(BlockKind, &str)> =
-            e.body.iter().map(|b| (b.kind, b.text.as_str())).collect();
+        let got = crate::extract::kinds(&e.body);
         assert_eq!(
             got,
             [
@@ -375,11 +413,7 @@ pub(crate) mod tests {
             ("ppt/slides/slide2.xml", s1.as_bytes()),
         ]);
         let e = Pptx.extract(&bytes, &Limits::default()).unwrap();
-        let got: Vec<(BlockKind, &str, Option<u32>)> = e
-            .body
-            .iter()
-            .map(|b| (b.kind, b.text.as_str(), b.page))
-            .collect();
+        let got = crate::extract::kinds_on_pages(&e.body);
         assert_eq!(
             got,
             [
@@ -390,6 +424,60 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(e.pages, Some(2));
+    }
+
+    #[test]
+    fn pptx_tables_are_rows_on_their_slide() {
+        let cell = |t: &str| {
+            format!("<a:tc><a:txBody><a:p><a:r><a:t>{t}</a:t></a:r></a:p></a:txBody></a:tc>")
+        };
+        let row = |a: &str, b: &str| format!("<a:tr>{}{}</a:tr>", cell(a), cell(b));
+        let slide = format!(
+            r#"<p:sld xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree>
+            <p:sp><p:nvSpPr><p:nvPr><p:ph type="title"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>Estimates</a:t></a:r></a:p></p:txBody></p:sp>
+            <p:graphicFrame><a:graphic><a:graphicData><a:tbl>{}{}</a:tbl></a:graphicData></a:graphic></p:graphicFrame>
+            <p:sp><p:txBody><a:p><a:r><a:t>Source: company data</a:t></a:r></a:p></p:txBody></p:sp>
+            </p:spTree></p:cSld></p:sld>"#,
+            row("Year", "EPS"),
+            row("2027E", "7.10")
+        );
+        let bytes = zip_of(&[("ppt/slides/slide1.xml", slide.as_bytes())]);
+        let e = Pptx.extract(&bytes, &Limits::default()).unwrap();
+        let got = crate::extract::kinds_on_pages(&e.body);
+        assert_eq!(
+            got,
+            [
+                (BlockKind::Heading, "Estimates", Some(1)),
+                (BlockKind::Table, "Year | EPS", Some(1)),
+                (BlockKind::Table, "2027E | 7.10", Some(1)),
+                (BlockKind::Paragraph, "Source: company data", Some(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_docx_table_in_a_cell_keeps_both_tables_rows() {
+        let p = |t: &str| format!("<w:p><w:r><w:t>{t}</w:t></w:r></w:p>");
+        let doc = format!(
+            r#"<w:document xmlns:w="w"><w:body><w:tbl><w:tr><w:tc>{}</w:tc><w:tc>{}<w:tbl><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr></w:tbl>{}</w:tc></w:tr></w:tbl>{}</w:body></w:document>"#,
+            p("Outer"),
+            p("before"),
+            p("in a"),
+            p("in b"),
+            p("after"),
+            p("Body text.")
+        );
+        let bytes = zip_of(&[("word/document.xml", doc.as_bytes())]);
+        let e = Docx.extract(&bytes, &Limits::default()).unwrap();
+        let got = crate::extract::kinds(&e.body);
+        assert_eq!(
+            got,
+            [
+                (BlockKind::Table, "in a | in b"),
+                (BlockKind::Table, "Outer | before after"),
+                (BlockKind::Paragraph, "Body text."),
+            ]
+        );
     }
 
     #[test]

@@ -235,6 +235,54 @@ fn blocks(pages: Vec<(u32, Vec<Line>)>) -> Extracted {
 mod tests {
     use super::*;
 
+    fn line(text: &str, size: f64, gap_before: bool) -> Line {
+        Line {
+            text: text.into(),
+            size,
+            gap_before,
+        }
+    }
+
+    #[test]
+    fn larger_short_lines_are_headings_and_blocks_keep_their_page() {
+        let pages = vec![
+            (
+                1,
+                vec![
+                    line("Banks", 18., false),
+                    line("Net interest income rose", 10., true),
+                    line("in the quarter.", 10., false),
+                    line("Margins held.", 10., true),
+                ],
+            ),
+            (
+                2,
+                vec![
+                    line("Outlook", 18., false),
+                    line("2 Sector view", 14., true),
+                    line("Flat.", 10., true),
+                ],
+            ),
+        ];
+        let e = blocks(pages);
+        let b = |k, t, p| (k, t, Some(p));
+        assert_eq!(
+            crate::extract::kinds_on_pages(&e.body),
+            [
+                b(BlockKind::Heading, "Banks", 1),
+                b(
+                    BlockKind::Paragraph,
+                    "Net interest income rose in the quarter.",
+                    1
+                ),
+                b(BlockKind::Paragraph, "Margins held.", 1),
+                b(BlockKind::Heading, "Outlook", 2),
+                b(BlockKind::Heading, "2 Sector view", 2),
+                b(BlockKind::Paragraph, "Flat.", 2),
+            ]
+        );
+    }
+
     #[test]
     fn garbage_and_truncated_pdfs_fail_without_panicking() {
         let limits = Limits::default();

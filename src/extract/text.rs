@@ -157,8 +157,7 @@ mod tests {
         let e = Text(Flavour::Markdown)
             .extract(md.as_bytes(), &Limits::default())
             .unwrap();
-        let kinds: Vec<(BlockKind, &str)> =
-            e.body.iter().map(|b| (b.kind, b.text.as_str())).collect();
+        let kinds = crate::extract::kinds(&e.body);
         assert_eq!(
             kinds,
             [
