@@ -60,37 +60,21 @@ impl JobQueue for Backend {
     }
 
     async fn extend_lease(&self, id: Uuid, worker: &str, until: Timestamp) -> StoreResult<bool> {
-        let worker = worker.to_string();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE jobs SET lease_expires_at = $1 \
-                     WHERE job_id = $2 AND lease_owner = $3 AND state = 'running'",
-                )
-                .bind(until.as_micros())
-                .bind(id.to_string())
-                .bind(worker)
-                .execute(conn)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            })
-        })
-        .await
+        let renew = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $1 \
+             WHERE job_id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(until.as_micros())
+        .bind(id.to_string())
+        .bind(worker.to_string());
+        Ok(self.write_statement(renew).await? == 1)
     }
 
     async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()> {
-        let worker = worker.to_string();
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM jobs WHERE job_id = $1 AND lease_owner = $2")
-                    .bind(id.to_string())
-                    .bind(worker)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
+        let finish = sqlx::query("DELETE FROM jobs WHERE job_id = $1 AND lease_owner = $2")
+            .bind(id.to_string())
+            .bind(worker.to_string());
+        self.write_statement(finish).await.map(drop)
     }
 
     async fn requeue_job(&self, id: Uuid, worker: &str, run_at: Timestamp) -> StoreResult<()> {
@@ -99,20 +83,12 @@ impl JobQueue for Backend {
              lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
              WHERE job_id = $3 AND lease_owner = $4"
         ));
-        let worker = worker.to_string();
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(sql)
-                    .bind(run_at.as_micros())
-                    .bind(Timestamp::now().as_micros())
-                    .bind(id.to_string())
-                    .bind(worker)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
+        let requeue = sqlx::query(sql)
+            .bind(run_at.as_micros())
+            .bind(Timestamp::now().as_micros())
+            .bind(id.to_string())
+            .bind(worker.to_string());
+        self.write_statement(requeue).await.map(drop)
     }
 
     async fn retry_job(
@@ -135,14 +111,8 @@ impl JobQueue for Backend {
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, \
              {UNCOUNT_ATTEMPT} WHERE state = 'running' AND lease_owner = $1"
         ));
-        let worker = worker.to_string();
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(sql).bind(worker).execute(conn).await?;
-                Ok(done.rows_affected())
-            })
-        })
-        .await
+        self.write_statement(sqlx::query(sql).bind(worker.to_string()))
+            .await
     }
 
     async fn jobs(&self) -> StoreResult<Vec<Job>> {
@@ -171,28 +141,33 @@ impl Backend {
         error: &str,
         run_at: Option<Timestamp>,
     ) -> StoreResult<()> {
-        let (worker, state, error) = (worker.to_string(), state.to_string(), error.to_string());
+        let end = sqlx::query(
+            "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3, \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 \
+             WHERE job_id = $5 AND lease_owner = $6",
+        )
+        .bind(state.to_string())
+        .bind(run_at.map(Timestamp::as_micros))
+        .bind(error.to_string())
+        .bind(Timestamp::now().as_micros())
+        .bind(id.to_string())
+        .bind(worker.to_string());
+        self.write_statement(end).await.map(drop)
+    }
+
+    /// Runs one statement as a write of its own (SQLite: in the next group
+    /// commit, sharing ingestion's fsync instead of waiting for its lock);
+    /// the rows it changed.
+    async fn write_statement(&self, statement: Statement) -> StoreResult<u64> {
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3, \
-                     lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 \
-                     WHERE job_id = $5 AND lease_owner = $6",
-                )
-                .bind(state)
-                .bind(run_at.map(Timestamp::as_micros))
-                .bind(error)
-                .bind(Timestamp::now().as_micros())
-                .bind(id.to_string())
-                .bind(worker)
-                .execute(conn)
-                .await?;
-                Ok(())
-            })
+            Box::pin(async move { Ok(statement.execute(conn).await?.rows_affected()) })
         })
         .await
     }
 }
+
+/// A statement with its arguments bound, owned: ready to be queued.
+type Statement = sqlx::query::Query<'static, Db, <Db as sqlx::Database>::Arguments>;
 
 /// Queues a job on this connection (inside the caller's transaction, when
 /// it is one); a pending job with the same dedupe key is a unique violation.
