@@ -555,6 +555,43 @@ async fn a_pdf_of_a_million_objects_is_bounded_and_the_server_unaffected() {
     assert_eq!(extraction(&next), ("ok".into(), false), "{next}");
 }
 
+/// Extraction is background work: the child runs at a lower CPU priority
+/// (nice 10) than the server, so sessions and requests come first.
+#[test]
+fn the_extractor_process_runs_at_a_lower_priority() {
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["extract", "--content-type", "text/plain"])
+        .args(["--max-text-bytes", "1000", "--max-unpacked-bytes", "1000"])
+        .args(["--max-entries", "10", "--max-memory-bytes", "67108864"])
+        .args(["--cpu-seconds", "5"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It lowers its priority before it reads the file: wait while it waits.
+    let nice = |pid: u32| -> i64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // Field 19, counted after the parenthesised command name.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    };
+    let own = nice(std::process::id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while nice(child.id()) == own && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(nice(child.id()), (own + 10).min(19));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"still works")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["outcome"], "done", "{reply}");
+}
+
 #[tokio::test]
 async fn reprocess_processes_documents_stored_before_processing_existed() {
     let s = TestServer::builder().manual_jobs().start().await;

@@ -270,6 +270,10 @@ where
     }
 }
 
+/// How much lower than the server's the extractor's priority is (nice
+/// values go from -20 to 19, the lowest).
+const BACKGROUND_NICE: libc::c_int = 10;
+
 /// The child's side: limits itself, reads the file from stdin, answers one
 /// JSON [`Reply`] on stdout. Never panics out: a failure is an answer.
 pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu_seconds: u64) {
@@ -283,8 +287,12 @@ pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu
         .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .map_or(0, |pages| pages * page);
     let max_memory_bytes = base.saturating_add(max_memory_bytes);
-    // SAFETY: setrlimit only changes this process's own limits.
+    // SAFETY: nice and setrlimit only change this process's own priority
+    // and limits.
     unsafe {
+        // Extraction is background work: under load, the sessions and
+        // requests being answered get the CPU first; idle, it gets all.
+        libc::nice(BACKGROUND_NICE);
         let set = |resource, value: u64| {
             let lim = libc::rlimit {
                 rlim_cur: value as libc::rlim_t,

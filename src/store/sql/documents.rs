@@ -126,44 +126,14 @@ impl DocumentStore for Backend {
         p: &Processed,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let metadata = p
-            .file_metadata
-            .as_ref()
-            .map(|m| serde_json::Value::Object(m.clone()).to_string());
-        sqlx::query(
-            "UPDATE documents SET status = $1, raw_size = $2, sha256 = $3, content_type = $4, \
-             error_code = $5, updated_at = $6, file_metadata = COALESCE($7, file_metadata) \
-             WHERE document_id = $8",
-        )
-        .bind(p.status.as_str())
-        .bind(p.raw_size)
-        .bind(&p.sha256)
-        .bind(&p.content_type)
-        .bind(&p.error_code)
-        .bind(at.as_micros())
-        .bind(metadata)
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if let Some(c) = &p.content {
-            sqlx::query(
-                "INSERT INTO document_content (document_id, content, profiling, analytics, \
-                 processed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO UPDATE \
-                 SET content = excluded.content, profiling = excluded.profiling, \
-                 analytics = excluded.analytics, processed_at = excluded.processed_at",
-            )
-            .bind(id.as_str())
-            .bind(c.content.to_string())
-            .bind(c.profiling.to_string())
-            .bind(c.analytics.to_string())
-            .bind(c.processed_at.as_micros())
-            .execute(&mut *tx)
-            .await?;
-        }
-        index_document_in(&mut tx, id, Some(&p.text)).await?;
-        tx.commit().await?;
-        Ok(())
+        // In the next group commit (SQLite): a transaction of its own would
+        // wait for the write lock, and keep ingestion waiting for it, once
+        // per processed document.
+        let (id, p) = (id.clone(), p.clone());
+        self.write(move |conn| {
+            Box::pin(async move { record_processing_in(conn, &id, &p, at).await })
+        })
+        .await
     }
 
     async fn processed_content(&self, id: &DocumentId) -> StoreResult<Option<ProcessedContent>> {
@@ -329,6 +299,50 @@ impl DocumentStore for Backend {
         }
         Ok(found)
     }
+}
+
+/// What `record_processing` writes, on this connection.
+async fn record_processing_in(
+    conn: &mut Conn,
+    id: &DocumentId,
+    p: &Processed,
+    at: Timestamp,
+) -> StoreResult<()> {
+    let metadata = p
+        .file_metadata
+        .as_ref()
+        .map(|m| serde_json::Value::Object(m.clone()).to_string());
+    sqlx::query(
+        "UPDATE documents SET status = $1, raw_size = $2, sha256 = $3, content_type = $4, \
+         error_code = $5, updated_at = $6, file_metadata = COALESCE($7, file_metadata) \
+         WHERE document_id = $8",
+    )
+    .bind(p.status.as_str())
+    .bind(p.raw_size)
+    .bind(&p.sha256)
+    .bind(&p.content_type)
+    .bind(&p.error_code)
+    .bind(at.as_micros())
+    .bind(metadata)
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if let Some(c) = &p.content {
+        sqlx::query(
+            "INSERT INTO document_content (document_id, content, profiling, analytics, \
+             processed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO UPDATE \
+             SET content = excluded.content, profiling = excluded.profiling, \
+             analytics = excluded.analytics, processed_at = excluded.processed_at",
+        )
+        .bind(id.as_str())
+        .bind(c.content.to_string())
+        .bind(c.profiling.to_string())
+        .bind(c.analytics.to_string())
+        .bind(c.processed_at.as_micros())
+        .execute(&mut *conn)
+        .await?;
+    }
+    index_document_in(conn, id, Some(&p.text)).await
 }
 
 impl Backend {

@@ -14,12 +14,17 @@ const UNCOUNT_ATTEMPT: &str = "attempts = CASE WHEN attempts > 0 THEN attempts -
 #[async_trait]
 impl JobQueue for Backend {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<bool> {
-        let mut conn = self.pool().acquire().await?;
-        match insert_job(&mut conn, job, Timestamp::now()).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Backend(e)) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let job = job.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                match insert_job(conn, &job, Timestamp::now()).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::Backend(e)) if is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+        })
+        .await
     }
 
     async fn claim_job(
@@ -39,35 +44,37 @@ impl JobQueue for Backend {
              RETURNING {JOB_COLUMNS}",
             DIALECT.skip_locked
         ));
-        let row: Option<JobRow> = sqlx::query_as(sql)
-            .bind(worker)
-            .bind(expires)
-            .bind(now.as_micros())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(Job::try_from).transpose()
+        let worker = worker.to_string();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row: Option<JobRow> = sqlx::query_as(sql)
+                    .bind(worker)
+                    .bind(expires)
+                    .bind(now.as_micros())
+                    .fetch_optional(conn)
+                    .await?;
+                row.map(Job::try_from).transpose()
+            })
+        })
+        .await
     }
 
     async fn extend_lease(&self, id: Uuid, worker: &str, until: Timestamp) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let renew = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1 \
              WHERE job_id = $2 AND lease_owner = $3 AND state = 'running'",
         )
         .bind(until.as_micros())
         .bind(id.to_string())
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .bind(worker.to_string());
+        Ok(self.write_statement(renew).await? == 1)
     }
 
     async fn finish_job(&self, id: Uuid, worker: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM jobs WHERE job_id = $1 AND lease_owner = $2")
+        let finish = sqlx::query("DELETE FROM jobs WHERE job_id = $1 AND lease_owner = $2")
             .bind(id.to_string())
-            .bind(worker)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+            .bind(worker.to_string());
+        self.write_statement(finish).await.map(drop)
     }
 
     async fn requeue_job(&self, id: Uuid, worker: &str, run_at: Timestamp) -> StoreResult<()> {
@@ -76,14 +83,12 @@ impl JobQueue for Backend {
              lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
              WHERE job_id = $3 AND lease_owner = $4"
         ));
-        sqlx::query(sql)
+        let requeue = sqlx::query(sql)
             .bind(run_at.as_micros())
             .bind(Timestamp::now().as_micros())
             .bind(id.to_string())
-            .bind(worker)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+            .bind(worker.to_string());
+        self.write_statement(requeue).await.map(drop)
     }
 
     async fn retry_job(
@@ -106,8 +111,8 @@ impl JobQueue for Backend {
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, \
              {UNCOUNT_ATTEMPT} WHERE state = 'running' AND lease_owner = $1"
         ));
-        let done = sqlx::query(sql).bind(worker).execute(self.pool()).await?;
-        Ok(done.rows_affected())
+        self.write_statement(sqlx::query(sql).bind(worker.to_string()))
+            .await
     }
 
     async fn jobs(&self) -> StoreResult<Vec<Job>> {
@@ -136,22 +141,33 @@ impl Backend {
         error: &str,
         run_at: Option<Timestamp>,
     ) -> StoreResult<()> {
-        sqlx::query(
+        let end = sqlx::query(
             "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3, \
              lease_owner = NULL, lease_expires_at = NULL, updated_at = $4 \
              WHERE job_id = $5 AND lease_owner = $6",
         )
-        .bind(state)
+        .bind(state.to_string())
         .bind(run_at.map(Timestamp::as_micros))
-        .bind(error)
+        .bind(error.to_string())
         .bind(Timestamp::now().as_micros())
         .bind(id.to_string())
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .bind(worker.to_string());
+        self.write_statement(end).await.map(drop)
+    }
+
+    /// Runs one statement as a write of its own (SQLite: in the next group
+    /// commit, sharing ingestion's fsync instead of waiting for its lock);
+    /// the rows it changed.
+    async fn write_statement(&self, statement: Statement) -> StoreResult<u64> {
+        self.write(move |conn| {
+            Box::pin(async move { Ok(statement.execute(conn).await?.rows_affected()) })
+        })
+        .await
     }
 }
+
+/// A statement with its arguments bound, owned: ready to be queued.
+type Statement = sqlx::query::Query<'static, Db, <Db as sqlx::Database>::Arguments>;
 
 /// Queues a job on this connection (inside the caller's transaction, when
 /// it is one); a pending job with the same dedupe key is a unique violation.
