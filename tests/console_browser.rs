@@ -125,6 +125,38 @@ async fn click(b: &Client, css: &str) {
         .unwrap();
 }
 
+/// Waits until the text of the element matching `css` passes `want`, and
+/// returns it. A click that submits a form can return while the old page is
+/// still shown, with an element of the same id and the old text.
+async fn text_until(b: &Client, css: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // A missing or stale element (the page is being replaced) reads as "".
+        let seen = match b.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if want(&seen) {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "{css}: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the browser is at `want` (see `text_until`).
+async fn at_path(b: &Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    while path(b).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "at {}, not {want}",
+            path(b).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn type_into(b: &Client, css: &str, value: &str) {
     b.find(Locator::Css(css))
         .await
@@ -166,8 +198,8 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     shot(&b, "01-sign-in").await;
     type_into(&b, "#api_key", &s.admin_key).await;
     click(&b, "form.stack button[type=submit]").await;
-    assert!(text(&b, "main").await.contains("No connectors yet"));
-    assert_eq!(path(&b).await, "/console/connectors");
+    text_until(&b, "main", |t| t.contains("No connectors yet")).await;
+    at_path(&b, "/console/connectors").await;
 
     // Create an e-mail connector and read its inbox address off the page.
     click(&b, "#new-email").await;
@@ -207,9 +239,9 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     b.goto(&format!("{base}/console/documents")).await.unwrap();
     type_into(&b, "#q", "narwhal").await;
     click(&b, "#search").await;
-    let results = text(&b, "#documents").await;
+    at_path(&b, "/console/documents").await;
+    let results = text_until(&b, "#documents", |t| t.contains("narwhal")).await;
     assert!(results.contains("Morning call"), "{results}");
-    assert!(results.contains("narwhal"));
     shot(&b, "05-search").await;
     // The same list at a phone's width.
     b.set_window_size(390, 844).await.unwrap();
@@ -257,12 +289,12 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     // Pause, resume, archive.
     b.goto(&connector_page).await.unwrap();
     click(&b, "#pause").await;
-    assert_eq!(text(&b, "#state").await, "paused");
+    text_until(&b, "#state", |t| t == "paused").await;
     click(&b, "#resume").await;
-    assert_eq!(text(&b, "#state").await, "active");
+    text_until(&b, "#state", |t| t == "active").await;
     shot(&b, "07-connector").await;
     click(&b, "#archive").await;
-    assert_eq!(text(&b, "#state").await, "archived");
+    text_until(&b, "#state", |t| t == "archived").await;
 
     // Hard delete, with a confirmation naming what goes.
     click(&b, "#delete").await;
@@ -273,13 +305,11 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     );
     shot(&b, "08-delete-confirmation").await;
     click(&b, "#confirm-delete").await;
-    assert!(text(&b, "[role=status]")
-        .await
-        .contains("Hard delete accepted"));
+    text_until(&b, "[role=status]", |t| t.contains("Hard delete accepted")).await;
 
     // Sign out, and be refused.
     click(&b, "#sign-out").await;
-    assert_eq!(path(&b).await, "/console/sign-in");
+    at_path(&b, "/console/sign-in").await;
     b.goto(&format!("{base}/console/documents")).await.unwrap();
     assert_eq!(path(&b).await, "/console/sign-in");
     b.close().await.unwrap();
