@@ -18,6 +18,7 @@ Runs a private s3s-fs (the SigV4-checking server the tests use, installed by
   (`POST /?delete`, 1,000 keys a request).
 
 Usage: python3 bench/s3.py [--runs 3] [--documents 100000] [--skip-purge | --only-purge]
+                          [--sign-payload false|true|default]
 Needs only Python's standard library, a release build (built here) and s3s-fs.
 """
 import argparse, datetime, hashlib, hmac, os, shutil, socket, subprocess, tempfile
@@ -77,9 +78,10 @@ class S3:
         os.makedirs(os.path.join(self.root, name), exist_ok=True)
         return name
 
-    def blobs_config(self, bucket):
+    def blobs_config(self, bucket, sign_payload="default"):
+        signing = "" if sign_payload == "default" else f"sign_payload = {sign_payload}\n"
         return (f'[blobs]\nbackend = "s3"\nbucket = "{bucket}"\nendpoint = "http://{self.host}"\n'
-                f'allow_http = true\naccess_key_id = "{ACCESS}"\nsecret_access_key = "{SECRET}"\n')
+                f'allow_http = true\naccess_key_id = "{ACCESS}"\nsecret_access_key = "{SECRET}"\n' + signing)
 
     def put(self, conn, bucket, key, body):
         path = f"/{bucket}/{key}"
@@ -211,6 +213,9 @@ def main():
     ap.add_argument("--documents", type=int, default=100_000)
     ap.add_argument("--skip-purge", action="store_true")
     ap.add_argument("--only-purge", action="store_true")
+    # false: Inlet sends UNSIGNED-PAYLOAD like the ceiling; default: Inlet's
+    # own default, which signs payloads over http:// (this server's URL).
+    ap.add_argument("--sign-payload", choices=["false", "true", "default"], default="false")
     args = ap.parse_args()
     build()
     s3 = S3()
@@ -220,7 +225,7 @@ def main():
             ratios, via, direct = [], [], []
             for run in range(args.runs):
                 bucket = s3.bucket(f"up-{size}-{run}")
-                extra = s3.blobs_config(bucket) + "[jobs]\nworkers = 0\n"
+                extra = s3.blobs_config(bucket, args.sign_payload) + "[jobs]\nworkers = 0\n"
                 with Inlet(free_port(), free_port(), extra) as inlet:
                     v = inlet_uploads(inlet, size, count, threads)
                 d = direct_puts(s3, bucket, size, count, threads)
@@ -229,7 +234,7 @@ def main():
             rows.append((size, median(via), median(direct), median(ratios)))
         if not args.only_purge:
             bucket = s3.bucket("gib")
-            extra = s3.blobs_config(bucket) + "[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 2147483648\n"
+            extra = s3.blobs_config(bucket, args.sign_payload) + "[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 2147483648\n"
             with Inlet(free_port(), free_port(), extra) as inlet:
                 secs, rss = gib_upload(inlet)
             print("\n| upload | Inlet → S3 MB/s | direct PUT MB/s | ratio (median) |\n| --- | --- | --- | --- |")

@@ -360,6 +360,11 @@ pub struct BlobsConfig {
     pub direct_downloads: bool,
     /// S3: how long one request may take before the store counts as down.
     pub request_timeout: String,
+    /// S3: sign each request body's SHA-256 (SigV4 signed payload) rather
+    /// than `UNSIGNED-PAYLOAD`; unset: only for `http://` endpoints, since
+    /// TLS already protects the body (and hashing it costs a pass over
+    /// every byte, on the server too).
+    pub sign_payload: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -402,6 +407,7 @@ impl Default for BlobsConfig {
             path_style: None,
             direct_downloads: false,
             request_timeout: "30s".into(),
+            sign_payload: None,
         }
     }
 }
@@ -419,6 +425,13 @@ impl BlobsConfig {
     pub fn path_style(&self) -> bool {
         self.path_style.unwrap_or(self.endpoint.is_some())
     }
+    pub fn sign_payload(&self) -> bool {
+        self.sign_payload.unwrap_or_else(|| {
+            self.endpoint
+                .as_deref()
+                .is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"))
+        })
+    }
 
     /// The S3 settings' own rules; each message names its key and never a
     /// credential's value.
@@ -432,6 +445,7 @@ impl BlobsConfig {
                 ("secret_access_key", self.secret_access_key.is_some()),
                 ("prefix", self.prefix.is_some()),
                 ("path_style", self.path_style.is_some()),
+                ("sign_payload", self.sign_payload.is_some()),
                 ("direct_downloads", self.direct_downloads),
             ] {
                 if set {
@@ -938,5 +952,27 @@ mod tests {
         assert!(c.portal(Some("zz")).is_none());
         c.default_portal = Some("b".into());
         assert_eq!(c.portal(None).unwrap().name, "b");
+    }
+
+    #[test]
+    fn payloads_are_signed_by_default_only_over_plain_http() {
+        let blobs = |endpoint: Option<&str>, sign: Option<bool>| BlobsConfig {
+            backend: BlobBackend::S3,
+            endpoint: endpoint.map(Into::into),
+            sign_payload: sign,
+            ..BlobsConfig::default()
+        };
+        assert!(blobs(Some("http://127.0.0.1:9000"), None).sign_payload());
+        assert!(blobs(Some("HTTP://minio.internal"), None).sign_payload());
+        assert!(!blobs(Some("https://s3.example"), None).sign_payload());
+        assert!(!blobs(None, None).sign_payload(), "AWS, over https");
+        assert!(!blobs(Some("http://127.0.0.1:9000"), Some(false)).sign_payload());
+        assert!(blobs(Some("https://s3.example"), Some(true)).sign_payload());
+        let local = BlobsConfig {
+            sign_payload: Some(true),
+            ..BlobsConfig::default()
+        };
+        let error = local.validate().unwrap_err().to_string();
+        assert!(error.contains("blobs.sign_payload"), "{error}");
     }
 }

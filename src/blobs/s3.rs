@@ -43,6 +43,7 @@ pub fn client(config: &BlobsConfig) -> anyhow::Result<Arc<AmazonS3>> {
         .with_region(&config.region)
         .with_allow_http(config.allow_http)
         .with_virtual_hosted_style_request(!config.path_style())
+        .with_unsigned_payload(!config.sign_payload())
         .with_retry(retry)
         .with_client_options(options);
     if let Some(endpoint) = &config.endpoint {
