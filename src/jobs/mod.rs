@@ -485,6 +485,8 @@ mod runner_tests {
                 .is_none(),
             "leased"
         );
+        // A queued job due as well: the one whose worker died goes first.
+        app.store.enqueue_job(&job("next", 6)).await.unwrap();
         let later = Timestamp::from_micros(at(10).as_micros() + lease.as_micros() as i64 + 1);
         let taken = app
             .store
@@ -495,8 +497,16 @@ mod runner_tests {
         assert_eq!((taken.id, taken.attempts), (crashed.id, 2));
         // The first worker's late completion is ignored: it lost the lease.
         app.store.finish_job(crashed.id, "worker-a").await.unwrap();
-        assert_eq!(app.store.jobs().await.unwrap().len(), 1);
+        assert_eq!(app.store.jobs().await.unwrap().len(), 2);
         app.store.finish_job(taken.id, "worker-b").await.unwrap();
+        let next = app
+            .store
+            .claim_job("worker-b", later, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(next.id, crashed.id);
+        app.store.finish_job(next.id, "worker-b").await.unwrap();
         assert!(app.store.jobs().await.unwrap().is_empty());
     }
 

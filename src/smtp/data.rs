@@ -5,7 +5,6 @@
 
 use crate::blobs::{BlobError, BlobStore};
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::path::Path;
@@ -85,64 +84,60 @@ pub async fn receive<R: AsyncBufRead + Unpin>(
     pending.extend_from_slice(prefix);
     let mut headers = prefix.to_vec();
     let mut headers_done = false;
-    let mut line = Vec::with_capacity(1024);
-    // A line, for the terminator and dot-stuffing, starts after a CRLF only:
-    // after a bare LF we are mid-line as far as SMTP is concerned. A CRLF
-    // may be split across two reads.
-    let mut line_start = true;
-    let mut after_cr = false;
+    let mut unstuff = Unstuff::LineStart;
     let mut too_large = false;
     let mut writer_failed = false;
     // The spool's first error; the session reports it once.
     let mut spool_error: Option<io::Error> = None;
     let read_error = loop {
-        line.clear();
-        let n = match read_segment(reader, &mut line, CHUNK, Some(idle)).await {
+        let available = match fill_within(reader, idle).await {
             Err(e) => break Some(e),
-            Ok(0) => {
+            Ok([]) => {
                 break Some(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "connection closed during DATA",
                 ))
             }
-            Ok(n) => n,
+            Ok(available) => available,
         };
-        let _ = n;
-        let mut content: &[u8] = &line;
-        if line_start {
-            if line == b".\r\n" {
-                break None;
+        // What this read adds to the content, as one slice or a few (one
+        // more per dot-stuffed line): the bytes are not copied to find lines.
+        let (used, end) = unstuff.feed(available, |content| {
+            size += content.len() as u64;
+            if size > limit {
+                too_large = true;
             }
-            if line.starts_with(b".") {
-                content = &line[1..]; // dot-stuffing
+            if too_large || writer_failed {
+                return; // read on to the end, keep nothing
             }
-        }
-        line_start = line.ends_with(b"\r\n") || (after_cr && line == b"\n");
-        after_cr = line.ends_with(b"\r");
-        size += content.len() as u64;
-        if size > limit {
-            too_large = true;
-        }
-        if too_large || writer_failed {
-            continue; // read on to the end, keep nothing
-        }
-        if let Sink::Blob { hasher, .. } = &mut sink {
-            hasher.update(content);
-        }
-        if let Some(hasher) = &mut content_hasher {
-            hasher.update(content);
-        }
-        if !headers_done {
-            headers.extend_from_slice(content);
-            if content == b"\r\n" || content == b"\n" || headers.len() >= MAX_HEADERS {
-                headers_done = true;
-                if has_message_id(&headers[prefix.len()..]) {
-                    content_hasher = None;
+            if let Sink::Blob { hasher, .. } = &mut sink {
+                hasher.update(content);
+            }
+            if let Some(hasher) = &mut content_hasher {
+                hasher.update(content);
+            }
+            if !headers_done {
+                let searched = headers.len().saturating_sub(2).max(prefix.len());
+                let room = MAX_HEADERS.saturating_sub(headers.len());
+                headers.extend_from_slice(&content[..content.len().min(room)]);
+                let end = header_end(&headers[prefix.len()..], searched - prefix.len());
+                if let Some(end) = end {
+                    headers.truncate(prefix.len() + end);
+                }
+                if end.is_some() || headers.len() >= MAX_HEADERS {
+                    headers_done = true;
+                    if has_message_id(&headers[prefix.len()..]) {
+                        content_hasher = None;
+                    }
                 }
             }
+            pending.extend_from_slice(content);
+        });
+        reader.consume(used);
+        if end {
+            break None;
         }
-        pending.extend_from_slice(content);
-        if pending.len() < CHUNK {
+        if too_large || writer_failed || pending.len() < CHUNK {
             continue;
         }
         match &mut sink {
@@ -299,6 +294,111 @@ pub async fn store(
     Ok((size, hex::encode(hasher.finalize())))
 }
 
+/// The end of the data and dot-stuffing (RFC 5321 §4.5.2) over a stream
+/// of reads. Only a `.` line after a CRLF ends the data, so bare-LF tricks
+/// cannot smuggle a second message in; a line that starts with a dot loses
+/// that dot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unstuff {
+    /// At the start of a line: after a CRLF, or of the data.
+    LineStart,
+    /// Within a line; `cr`: the last byte was a CR (a CRLF may be split
+    /// across two reads).
+    Mid { cr: bool },
+    /// A line's leading dot, dropped.
+    Dot,
+    /// A leading dot and a CR: the end, if an LF follows.
+    DotCr,
+}
+
+impl Unstuff {
+    /// Feeds one read: `content` gets what it adds to the message, in
+    /// order. Returns how many bytes were used (all of them, or up to the
+    /// end of the data) and whether the end was found.
+    fn feed(&mut self, read: &[u8], mut content: impl FnMut(&[u8])) -> (usize, bool) {
+        let mut i = 0;
+        while i < read.len() {
+            match *self {
+                Unstuff::LineStart if read[i] == b'.' => {
+                    *self = Unstuff::Dot;
+                    i += 1;
+                }
+                Unstuff::Dot if read[i] == b'\r' => {
+                    *self = Unstuff::DotCr;
+                    i += 1;
+                }
+                Unstuff::LineStart | Unstuff::Dot => *self = Unstuff::Mid { cr: false },
+                Unstuff::DotCr if read[i] == b'\n' => return (i + 1, true),
+                Unstuff::DotCr => {
+                    content(b"\r");
+                    *self = Unstuff::Mid { cr: true };
+                }
+                Unstuff::Mid { cr: true } if read[i] == b'\n' => {
+                    content(&read[i..=i]);
+                    i += 1;
+                    *self = Unstuff::LineStart;
+                }
+                Unstuff::Mid { .. } => {
+                    let rest = &read[i..];
+                    // The next line that starts with a dot; up to it, nothing
+                    // but content.
+                    match memchr::memmem::find(rest, b"\r\n.") {
+                        Some(at) => {
+                            content(&rest[..at + 2]);
+                            i += at + 2;
+                            *self = Unstuff::LineStart;
+                        }
+                        None => {
+                            content(rest);
+                            i = read.len();
+                            *self = if rest.ends_with(b"\r\n") {
+                                Unstuff::LineStart
+                            } else {
+                                Unstuff::Mid {
+                                    cr: rest.ends_with(b"\r"),
+                                }
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        (i, false)
+    }
+}
+
+/// Where the header section that starts `head` ends (after its empty
+/// line), looking from `from` on.
+fn header_end(head: &[u8], from: usize) -> Option<usize> {
+    if from == 0 {
+        if head.starts_with(b"\r\n") {
+            return Some(2);
+        }
+        if head.starts_with(b"\n") {
+            return Some(1);
+        }
+    }
+    let at = from
+        + memchr::memchr_iter(b'\n', &head[from..]).find(|&i| {
+            let next = &head[from + i + 1..];
+            next.starts_with(b"\r\n") || next.starts_with(b"\n")
+        })?;
+    Some(if head[at + 1] == b'\r' {
+        at + 3
+    } else {
+        at + 2
+    })
+}
+
+/// The reader's buffered bytes, reading more when there are none, within
+/// `idle` (`TimedOut` after). Empty at the end of input.
+async fn fill_within<R: AsyncBufRead + Unpin>(reader: &mut R, idle: Duration) -> io::Result<&[u8]> {
+    match tokio::time::timeout(idle, reader.fill_buf()).await {
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
+        Ok(read) => read,
+    }
+}
+
 /// Whether a header section has a `Message-ID` field, which then is the
 /// message's dedupe key instead of its content hash.
 fn has_message_id(headers: &[u8]) -> bool {
@@ -307,31 +407,14 @@ fn has_message_id(headers: &[u8]) -> bool {
         .any(|line| line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:"))
 }
 
-/// Reads up to and including the next LF, or at most `cap` bytes, within
-/// `idle` when given (`TimedOut` after). The clock is read only when the
-/// bytes are not buffered yet: most lines of a message arrive together,
-/// and a timer per line would cost more than the line.
+/// Reads up to and including the next LF, or at most `cap` bytes.
 async fn read_segment<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     out: &mut Vec<u8>,
     cap: usize,
-    idle: Option<Duration>,
 ) -> io::Result<usize> {
     let mut total = 0;
-    let mut deadline = None;
     loop {
-        if let Some(idle) = idle {
-            if reader.fill_buf().now_or_never().is_none() {
-                let until = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + idle);
-                match tokio::time::timeout_at(until, reader.fill_buf()).await {
-                    Err(_) => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out"))
-                    }
-                    Ok(Err(e)) => return Err(e),
-                    Ok(Ok(_)) => {}
-                }
-            }
-        }
         let available = reader.fill_buf().await?;
         if available.is_empty() {
             return Ok(total);
@@ -365,7 +448,7 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     max: usize,
 ) -> io::Result<Option<()>> {
     line.clear();
-    if read_segment(reader, line, max, None).await? == 0 {
+    if read_segment(reader, line, max).await? == 0 {
         return Ok(None);
     }
     if line.ends_with(b"\n") {
@@ -377,7 +460,7 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     // Too long: skip to the end of the line.
     loop {
         let mut rest = Vec::new();
-        let n = read_segment(reader, &mut rest, 64 * 1024, None).await?;
+        let n = read_segment(reader, &mut rest, 64 * 1024).await?;
         if n == 0 || rest.ends_with(b"\n") {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
         }
@@ -386,7 +469,99 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
 
 #[cfg(test)]
 mod tests {
-    use super::has_message_id;
+    use super::{has_message_id, header_end, Unstuff};
+
+    /// RFC 5321's rules a byte at a time: the reference `Unstuff` must
+    /// agree with. `None` without an end of data.
+    fn unstuffed(raw: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let mut out = Vec::new();
+        let mut line_start = true;
+        let mut i = 0;
+        while i < raw.len() {
+            if line_start && raw[i] == b'.' {
+                if raw[i + 1..].starts_with(b"\r\n") {
+                    return Some((out, i + 3));
+                }
+                line_start = false;
+                i += 1;
+                continue;
+            }
+            out.push(raw[i]);
+            line_start = raw[i] == b'\n' && i > 0 && raw[i - 1] == b'\r';
+            i += 1;
+        }
+        None
+    }
+
+    /// Feeds `raw` in reads that end at `cuts`.
+    fn fed(raw: &[u8], cuts: &[usize]) -> Option<(Vec<u8>, usize)> {
+        let mut state = Unstuff::LineStart;
+        let mut out = Vec::new();
+        let mut at = 0;
+        for end in cuts.iter().copied().chain([raw.len()]) {
+            while at < end {
+                let (used, done) = state.feed(&raw[at..end], |c| out.extend_from_slice(c));
+                assert!(used > 0 && at + used <= end);
+                at += used;
+                if done {
+                    return Some((out, at));
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn dot_stuffing_and_the_end_of_data_agree_with_the_rules_however_the_bytes_arrive() {
+        // Every string of up to 6 bytes over the bytes that matter, with
+        // "\r\n.\r\n" after it or not, cut into reads at every one or two
+        // places.
+        const ALPHABET: &[u8] = b".\r\na";
+        let mut checked = 0;
+        for len in 0..=6u32 {
+            for n in 0..ALPHABET.len().pow(len) {
+                let mut raw: Vec<u8> = (0..len)
+                    .map(|k| ALPHABET[n / ALPHABET.len().pow(k) % ALPHABET.len()])
+                    .collect();
+                for ended in [false, true] {
+                    if ended {
+                        raw.extend_from_slice(b"\r\n.\r\n");
+                    }
+                    let want = unstuffed(&raw);
+                    assert_eq!(fed(&raw, &[]), want, "{raw:?}");
+                    for a in 1..raw.len() {
+                        assert_eq!(fed(&raw, &[a]), want, "{raw:?} cut at {a}");
+                        for b in a + 1..raw.len() {
+                            assert_eq!(fed(&raw, &[a, b]), want, "{raw:?} cut at {a}, {b}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
+    fn bare_line_ends_never_end_the_data() {
+        for raw in [&b"a\n.\r\nb"[..], b"a\r.\r\n", b"a\n.\n", b"a\r\n.\n"] {
+            assert_eq!(fed(raw, &[]), None, "{raw:?}");
+        }
+        assert_eq!(
+            fed(b"a\r\n..b\r\n.\r\nnext", &[]),
+            Some((b"a\r\n.b\r\n".to_vec(), 11))
+        );
+    }
+
+    #[test]
+    fn the_header_section_ends_at_its_first_empty_line() {
+        assert_eq!(header_end(b"A: 1\r\n\r\nbody\r\n\r\n", 0), Some(8));
+        assert_eq!(header_end(b"A: 1\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"A: 1\r\nB: 2\r\n", 0), None);
+        assert_eq!(header_end(b"A: 1\r\n\r", 0), None, "not yet known");
+        assert_eq!(header_end(b"A: 1\r\n\r\n", 5), Some(8));
+    }
 
     #[test]
     fn a_message_id_field_is_found_in_any_case_and_only_as_a_field() {

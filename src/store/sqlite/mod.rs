@@ -224,6 +224,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_claim_takes_one_step_down_an_index_and_sorts_nothing() {
+        let (_dir, store, _) = store_and_viewer().await;
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(
+            jobs::claim_statement("EXPLAIN QUERY PLAN "),
+        ))
+        .bind("w")
+        .bind(2)
+        .bind(1)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        let details: Vec<String> = rows.into_iter().map(|r| r.3).collect();
+        assert!(
+            details
+                .iter()
+                .all(|d| !d.contains("TEMP B-TREE") && !d.starts_with("SCAN")),
+            "{details:?}"
+        );
+        for index in ["jobs_queued", "jobs_leased"] {
+            assert!(details.iter().any(|d| d.contains(index)), "{details:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn document_lists_search_indexes_and_never_scan() {
         let (_dir, store, viewer) = store_and_viewer().await;
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
