@@ -18,7 +18,7 @@ Runs a private s3s-fs (the SigV4-checking server the tests use, installed by
   (`POST /?delete`, 1,000 keys a request).
 
 Usage: python3 bench/s3.py [--runs 3] [--documents 100000] [--skip-purge | --only-purge]
-                          [--sign-payload false|true|default]
+                          [--sign-payload false|true|default] [--workers 2]
 Needs only Python's standard library, a release build (built here) and s3s-fs.
 """
 import argparse, datetime, hashlib, hmac, os, shutil, socket, subprocess, tempfile
@@ -179,9 +179,10 @@ def gib_upload(inlet):
     return time.perf_counter() - start, inlet.peak_rss_mb()
 
 
-def purge_run(s3, documents, run):
+def purge_run(s3, documents, run, workers):
     bucket = s3.bucket(f"purge-{run}")
-    extra = s3.blobs_config(bucket) + '[smtp]\nsender_auth = "off"\nmax_sessions_per_ip = 100\n'
+    extra = (s3.blobs_config(bucket) + '[smtp]\nsender_auth = "off"\nmax_sessions_per_ip = 100\n'
+             f"[jobs]\nworkers = {workers}\n")
     with Inlet(free_port(), free_port(), extra) as inlet:
         c = inlet.email_connector("purged")
         n = deliver(inlet, c["config"]["email"], documents, 16)
@@ -215,6 +216,9 @@ def main():
     ap.add_argument("--only-purge", action="store_true")
     # false: Inlet sends UNSIGNED-PAYLOAD like the ceiling; default: Inlet's
     # own default, which signs payloads over http:// (this server's URL).
+    # Job workers of the purge run's Inlet: the processing of the delivered
+    # messages drains before the purge starts (the purge is a job too).
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sign-payload", choices=["false", "true", "default"], default="false")
     args = ap.parse_args()
     build()
@@ -242,7 +246,7 @@ def main():
                 print(f"| {size // 1_000_000} MB | {v:.1f} | {d:.1f} | {r:.2f}x |")
             print(f"\n1 GiB upload: {secs:.1f} s ({(1 << 30) / secs / 1e6:.1f} MB/s), Inlet peak RSS {rss:.0f} MB")
         if not args.skip_purge:
-            results = [purge_run(s3, args.documents, run) for run in range(args.runs)]
+            results = [purge_run(s3, args.documents, run, args.workers) for run in range(args.runs)]
             for run, (n, p, b) in enumerate(results):
                 print(f"purge run {run}: {n} documents in {p:.1f} s; batch delete of {n} objects {b:.1f} s; {p / b:.2f}x")
             print(f"\n| purge | Inlet s | DeleteObjects s | ratio (median) |\n| --- | --- | --- | --- |\n"
