@@ -44,12 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: Admin,
     },
-    /// Extract one file's text from stdin as JSON on stdout, within the
-    /// given limits (what `serve` runs each extraction in).
+    /// Extract the text of files framed on stdin as JSON on stdout, within
+    /// the given limits (what `serve` runs extractions in; see
+    /// `extract::isolate::child_main`).
     #[command(hide = true)]
     Extract {
-        #[arg(long)]
-        content_type: String,
         #[arg(long)]
         max_text_bytes: usize,
         #[arg(long)]
@@ -111,7 +110,6 @@ enum Admin {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Extract {
-        content_type,
         max_text_bytes,
         max_unpacked_bytes,
         max_entries,
@@ -124,7 +122,7 @@ fn main() -> ExitCode {
             max_unpacked_bytes: *max_unpacked_bytes,
             max_entries: *max_entries,
         };
-        inlet::extract::isolate::child_main(content_type, limits, *max_memory_bytes, *cpu_seconds);
+        inlet::extract::isolate::child_main(limits, *max_memory_bytes, *cpu_seconds);
         return ExitCode::SUCCESS;
     }
     let overrides = match &cli.command {

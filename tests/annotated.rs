@@ -557,10 +557,69 @@ async fn a_pdf_of_a_million_objects_is_bounded_and_the_server_unaffected() {
 
 /// Extraction is background work: the child runs at a lower CPU priority
 /// (nice 10) than the server, so sessions and requests come first.
+/// One file as `inlet extract` reads it: the content type, the bytes in
+/// one frame, an empty frame.
+fn extract_request(content_type: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut out = (content_type.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(content_type.as_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out
+}
+
+/// The answers `inlet extract` wrote: each a `u64` length and JSON.
+fn extract_answers(mut out: &[u8]) -> Vec<Value> {
+    let mut answers = Vec::new();
+    while out.len() >= 8 {
+        let len = u64::from_le_bytes(out[..8].try_into().unwrap()) as usize;
+        answers.push(serde_json::from_slice(&out[8..8 + len]).unwrap());
+        out = &out[8 + len..];
+    }
+    assert!(out.is_empty(), "a partial answer");
+    answers
+}
+
+#[test]
+fn one_extractor_process_answers_file_after_file_and_stops_at_a_broken_one() {
+    let mut child = std::process::Command::new(common::BIN)
+        .arg("extract")
+        .args(["--max-text-bytes", "1000", "--max-unpacked-bytes", "1000"])
+        .args(["--max-entries", "10", "--max-memory-bytes", "67108864"])
+        .args(["--cpu-seconds", "5"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = extract_request("text/plain", b"first note");
+    input.extend(extract_request("application/pdf", b"%PDF-1.7 not really"));
+    input.extend(extract_request("text/plain", b"second note"));
+    // A frame larger than the protocol allows: answered, and the end.
+    input.extend(10u32.to_le_bytes());
+    input.extend(b"text/plain");
+    input.extend(0x7fff_ffffu32.to_le_bytes());
+    input.extend(extract_request("text/plain", b"never read"));
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let answers = extract_answers(&out.stdout);
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    assert_eq!(answers[0]["outcome"], "done");
+    assert_eq!(answers[0]["extracted"]["body"][0]["text"], "first note");
+    assert_eq!(answers[1]["outcome"], "failed", "{}", answers[1]);
+    assert_eq!(answers[2]["extracted"]["body"][0]["text"], "second note");
+    assert_eq!(answers[3]["outcome"], "failed");
+    assert!(
+        answers[3]["error"].as_str().unwrap().contains("frame"),
+        "{}",
+        answers[3]
+    );
+}
+
 #[test]
 fn the_extractor_process_runs_at_a_lower_priority() {
     let mut child = std::process::Command::new(common::BIN)
-        .args(["extract", "--content-type", "text/plain"])
+        .arg("extract")
         .args(["--max-text-bytes", "1000", "--max-unpacked-bytes", "1000"])
         .args(["--max-entries", "10", "--max-memory-bytes", "67108864"])
         .args(["--cpu-seconds", "5"])
@@ -585,10 +644,10 @@ fn the_extractor_process_runs_at_a_lower_priority() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"still works")
+        .write_all(&extract_request("text/plain", b"still works"))
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reply = &extract_answers(&out.stdout)[0];
     assert_eq!(reply["outcome"], "done", "{reply}");
 }
 

@@ -104,10 +104,17 @@ pub fn word_count(text: &str) -> u64 {
 pub fn entities(text: &str) -> Vec<Entity> {
     let mut found: Vec<(EntityType, String, String)> = Vec::new();
     let s = Scanner { s: text };
+    let bytes = text.as_bytes();
     let mut i = 0;
     while i < text.len() {
         if !text.is_char_boundary(i) {
             i += 1;
+            continue;
+        }
+        // Every match that starts with a letter, digit or `_` starts a
+        // word: inside one, skip to its end instead of trying each byte.
+        if is_word_byte(bytes[i]) && !s.boundary_before(i) {
+            i += bytes[i..].iter().take_while(|&&b| is_word_byte(b)).count();
             continue;
         }
         if let Some((kind, len, value)) = s.at(i) {

@@ -185,12 +185,22 @@ where
     }
 }
 
+/// Extractions one child process serves before a fresh one replaces it:
+/// a long-lived child spares each document the start of a process (most
+/// of the cost of a small one), and replacing it now and then bounds what
+/// a slow leak or fragmentation in an extractor could add up to.
+const USES_PER_CHILD: u32 = 256;
+/// Idle children kept for the next documents, at most.
+const MAX_IDLE: usize = 8;
+/// The largest piece of a file in one frame to the child.
+const FRAME: usize = 1 << 20;
+/// The longest content type a request carries.
+const MAX_CONTENT_TYPE: usize = 1024;
+
 /// The hidden `inlet extract` command's arguments.
-pub fn child_args(content_type: &str, bounds: &Bounds) -> Vec<String> {
+pub fn child_args(bounds: &Bounds) -> Vec<String> {
     vec![
         "extract".into(),
-        "--content-type".into(),
-        content_type.into(),
         "--max-text-bytes".into(),
         bounds.limits.max_text_bytes.to_string(),
         "--max-unpacked-bytes".into(),
@@ -199,9 +209,123 @@ pub fn child_args(content_type: &str, bounds: &Bounds) -> Vec<String> {
         bounds.limits.max_entries.to_string(),
         "--max-memory-bytes".into(),
         bounds.max_memory_bytes.to_string(),
+        // A backstop for all the child's extractions together; each one is
+        // bounded by the timeout, after which the child is killed.
         "--cpu-seconds".into(),
-        (bounds.timeout.as_secs() + 1).to_string(),
+        ((bounds.timeout.as_secs() + 1) * u64::from(USES_PER_CHILD)).to_string(),
     ]
+}
+
+/// A running `inlet extract`, waiting for its next file.
+struct Child {
+    args: Vec<String>,
+    process: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    used: u32,
+}
+
+/// Children that answered their last file and may take another.
+static IDLE: std::sync::Mutex<Vec<Child>> = std::sync::Mutex::new(Vec::new());
+
+impl Child {
+    /// An idle child started with `args` that is still alive, else a new one.
+    fn get(exe: PathBuf, args: Vec<String>) -> std::io::Result<Self> {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(at) = idle.iter().position(|c| c.args == args) {
+            let mut child = idle.swap_remove(at);
+            if matches!(child.process.try_wait(), Ok(None)) {
+                return Ok(child);
+            }
+        }
+        drop(idle);
+        let mut process = tokio::process::Command::new(exe)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = process.stdin.take().expect("piped");
+        let stdout = process.stdout.take().expect("piped");
+        Ok(Self {
+            args,
+            process,
+            stdin,
+            stdout,
+            used: 0,
+        })
+    }
+
+    /// Keeps the child for the next file, unless it has served enough
+    /// (dropped, it is killed).
+    fn put_back(mut self) {
+        self.used += 1;
+        if self.used >= USES_PER_CHILD {
+            return;
+        }
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(self);
+        }
+    }
+
+    /// Sends one file: its content type, then its bytes in frames, then an
+    /// empty frame. `Err(Some(_))`: the file could not be read; `Err(None)`:
+    /// the child stopped reading (its answer says why).
+    async fn send<S, E>(&mut self, content_type: &str, bytes: &mut S) -> Result<(), Option<String>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut head = (content_type.len() as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(content_type.as_bytes());
+        self.stdin.write_all(&head).await.map_err(|_| None)?;
+        while let Some(chunk) = bytes.next().await {
+            let chunk = chunk.map_err(|e| Some(format!("reading the file: {e}")))?;
+            for frame in chunk.chunks(FRAME) {
+                let len = (frame.len() as u32).to_le_bytes();
+                self.stdin.write_all(&len).await.map_err(|_| None)?;
+                self.stdin.write_all(frame).await.map_err(|_| None)?;
+            }
+        }
+        self.stdin
+            .write_all(&0u32.to_le_bytes())
+            .await
+            .map_err(|_| None)?;
+        self.stdin.flush().await.map_err(|_| None)
+    }
+
+    /// The child's answer to the file sent, at most `cap` bytes of JSON.
+    async fn answer(&mut self, cap: u64) -> std::io::Result<Option<Reply>> {
+        let mut len = [0u8; 8];
+        self.stdout.read_exact(&mut len).await?;
+        let len = u64::from_le_bytes(len);
+        if len > cap {
+            return Ok(None);
+        }
+        let mut out = vec![0u8; len as usize];
+        self.stdout.read_exact(&mut out).await?;
+        Ok(serde_json::from_slice(&out).ok())
+    }
+
+    /// Why the child is gone, from how it ended.
+    async fn died(mut self) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let why = match self.process.wait().await {
+            Ok(status) => match status.signal() {
+                Some(libc::SIGXCPU) | Some(libc::SIGKILL) => {
+                    "ran out of time or memory".to_string()
+                }
+                // What Rust does when an allocation fails or the stack overflows.
+                Some(libc::SIGABRT) => "aborted: out of memory (or stack)".to_string(),
+                Some(sig) => format!("was killed by signal {sig}"),
+                None => format!("exited with {status} (out of memory?)"),
+            },
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        Run::failed(Status::Failed, format!("the extractor {why}"))
+    }
 }
 
 async fn in_child<S, E>(exe: PathBuf, content_type: &str, mut bytes: S, bounds: &Bounds) -> Run
@@ -209,64 +333,34 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let child = tokio::process::Command::new(exe)
-        .args(child_args(content_type, bounds))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
+    let mut child = match Child::get(exe, child_args(bounds)) {
         Ok(c) => c,
         Err(e) => return Run::failed(Status::Failed, format!("cannot start the extractor: {e}")),
     };
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
-    // The child reads the whole file before it answers; feed it meanwhile.
-    let feed = tokio::spawn(async move {
-        while let Some(chunk) = bytes.next().await {
-            let chunk = chunk.map_err(|e| format!("reading the file: {e}"))?;
-            if stdin.write_all(&chunk).await.is_err() {
-                break; // the child stopped reading (it died or gave up)
-            }
-        }
-        drop(stdin);
-        Ok::<(), String>(())
-    });
     // JSON escapes at most sextuple the text; the rest is structure.
     let cap = (bounds.limits.max_text_bytes as u64) * 6 + (4 << 20);
-    let read = async {
-        let mut out = Vec::new();
-        (&mut stdout).take(cap).read_to_end(&mut out).await?;
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((out, status))
-    };
-    let (out, status) = match tokio::time::timeout(bounds.timeout, read).await {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return Run::failed(Status::Failed, format!("the extractor failed: {e}")),
-        Err(_) => {
-            let _ = child.kill().await;
-            feed.abort();
-            return timed_out(bounds.timeout);
+    let work = async {
+        match child.send(content_type, &mut bytes).await {
+            Err(Some(error)) => return Err(Some(error)),
+            // It stopped reading: read why, if it said.
+            Ok(()) | Err(None) => {}
         }
+        child.answer(cap).await.map_err(|_| None)
     };
-    if let Ok(Err(e)) = feed.await {
-        return Run::failed(Status::Failed, e);
-    }
-    if !status.success() {
-        use std::os::unix::process::ExitStatusExt;
-        let why = match status.signal() {
-            Some(libc::SIGXCPU) | Some(libc::SIGKILL) => "ran out of time or memory".to_string(),
-            // What Rust does when an allocation fails or the stack overflows.
-            Some(libc::SIGABRT) => "aborted: out of memory (or stack)".to_string(),
-            Some(sig) => format!("was killed by signal {sig}"),
-            None => format!("exited with {status} (out of memory?)"),
-        };
-        return Run::failed(Status::Failed, format!("the extractor {why}"));
-    }
-    match serde_json::from_slice::<Reply>(&out) {
-        Ok(reply) => reply.into(),
-        Err(_) => Run::failed(Status::Failed, "the extractor gave no readable answer"),
+    match tokio::time::timeout(bounds.timeout, work).await {
+        // The child is killed as it is dropped.
+        Err(_) => timed_out(bounds.timeout),
+        Ok(Err(Some(error))) => Run::failed(Status::Failed, error),
+        Ok(Err(None)) => child.died().await,
+        Ok(Ok(None)) => Run::failed(Status::Failed, "the extractor gave no readable answer"),
+        Ok(Ok(Some(reply))) => {
+            // A child that failed may be in a state of the file's making:
+            // only one that succeeded takes the next file.
+            if matches!(reply, Reply::Done { .. }) {
+                child.put_back();
+            }
+            reply.into()
+        }
     }
 }
 
@@ -274,9 +368,13 @@ where
 /// values go from -20 to 19, the lowest).
 const BACKGROUND_NICE: libc::c_int = 10;
 
-/// The child's side: limits itself, reads the file from stdin, answers one
-/// JSON [`Reply`] on stdout. Never panics out: a failure is an answer.
-pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu_seconds: u64) {
+/// The child's side: limits itself, then answers files until its input
+/// ends. Each file is its content type (a little-endian `u32` length, then
+/// the name) and its bytes in frames (a `u32` length, then the bytes) up to
+/// an empty frame; each answer is a `u64` length and a JSON [`Reply`].
+/// Never panics out: a failure is an answer. A file it cannot read whole is
+/// answered and ends the child (the rest of the input is not its to skip).
+pub fn child_main(limits: Limits, max_memory_bytes: u64, cpu_seconds: u64) {
     use std::io::Write;
     // The bound is on what extraction adds to the process as it starts
     // (the mapped binary itself counts towards the address space).
@@ -306,32 +404,61 @@ pub fn child_main(content_type: &str, limits: Limits, max_memory_bytes: u64, cpu
     }
     // Panics are answers, not noise on stderr.
     std::panic::set_hook(Box::new(|_| {}));
-    let reply = match read_within_memory(std::io::stdin().lock()) {
-        Ok(bytes) => extract_here(content_type, &bytes, &limits),
-        Err(error) => Reply::Failed { error },
-    };
-    let out = serde_json::to_vec(&reply).unwrap_or_default();
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&out);
-    let _ = stdout.flush();
+    let mut input = std::io::stdin().lock();
+    let mut output = std::io::stdout().lock();
+    loop {
+        let (reply, go_on) = match read_request(&mut input) {
+            Ok(None) => return,
+            Ok(Some((content_type, bytes))) => (extract_here(&content_type, &bytes, &limits), true),
+            Err(error) => (Reply::Failed { error }, false),
+        };
+        let out = serde_json::to_vec(&reply).unwrap_or_default();
+        let sent = output
+            .write_all(&(out.len() as u64).to_le_bytes())
+            .and_then(|()| output.write_all(&out))
+            .and_then(|()| output.flush());
+        if sent.is_err() || !go_on {
+            return;
+        }
+    }
 }
 
-/// All of `input`, or a failure when it does not fit the memory the
-/// process may have (an answer, where running out would abort it).
-fn read_within_memory(mut input: impl std::io::Read) -> Result<Vec<u8>, String> {
+/// The next file of `input`: `None` when the input ends before one; a
+/// failure when it does not fit the memory the process may have (an answer,
+/// where running out would abort it) or breaks off.
+fn read_request(mut input: impl std::io::Read) -> Result<Option<(String, Vec<u8>)>, String> {
+    let broken = |e: std::io::Error| format!("reading the file: {e}");
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(broken(e)),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_CONTENT_TYPE {
+        return Err("a content type longer than 1 KiB".into());
+    }
+    let mut name = vec![0u8; len];
+    input.read_exact(&mut name).map_err(broken)?;
+    let content_type =
+        String::from_utf8(name).map_err(|_| "a content type that is not UTF-8".to_string())?;
     let mut bytes = Vec::new();
-    let mut chunk = vec![0u8; 64 << 10];
     loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => return Ok(bytes),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("reading the file: {e}")),
-        };
+        let mut len = [0u8; 4];
+        input.read_exact(&mut len).map_err(broken)?;
+        let n = u32::from_le_bytes(len) as usize;
+        if n == 0 {
+            return Ok(Some((content_type, bytes)));
+        }
+        if n > FRAME {
+            return Err("a frame larger than 1 MiB".into());
+        }
         if bytes.try_reserve(n).is_err() {
             return Err("the file does not fit in the extractor's memory limit".into());
         }
-        bytes.extend_from_slice(&chunk[..n]);
+        let start = bytes.len();
+        bytes.resize(start + n, 0);
+        input.read_exact(&mut bytes[start..]).map_err(broken)?;
     }
 }
 
