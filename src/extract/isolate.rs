@@ -340,10 +340,9 @@ where
     // JSON escapes at most sextuple the text; the rest is structure.
     let cap = (bounds.limits.max_text_bytes as u64) * 6 + (4 << 20);
     let work = async {
-        match child.send(content_type, &mut bytes).await {
-            Err(Some(error)) => return Err(Some(error)),
-            // It stopped reading: read why, if it said.
-            Ok(()) | Err(None) => {}
+        // `Err(None)`: it stopped reading; read why, if it said.
+        if let Err(Some(error)) = child.send(content_type, &mut bytes).await {
+            return Err(Some(error));
         }
         child.answer(cap).await.map_err(|_| None)
     };
