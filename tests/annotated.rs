@@ -580,9 +580,9 @@ fn extract_answers(mut out: &[u8]) -> Vec<Value> {
     answers
 }
 
-#[test]
-fn one_extractor_process_answers_file_after_file_and_stops_at_a_broken_one() {
-    let mut child = std::process::Command::new(common::BIN)
+/// `inlet extract` with small limits, its input and output piped.
+fn extractor() -> std::process::Child {
+    std::process::Command::new(common::BIN)
         .arg("extract")
         .args(["--max-text-bytes", "1000", "--max-unpacked-bytes", "1000"])
         .args(["--max-entries", "10", "--max-memory-bytes", "67108864"])
@@ -590,7 +590,12 @@ fn one_extractor_process_answers_file_after_file_and_stops_at_a_broken_one() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn one_extractor_process_answers_file_after_file_and_stops_at_a_broken_one() {
+    let mut child = extractor();
     let mut input = extract_request("text/plain", b"first note");
     input.extend(extract_request("application/pdf", b"%PDF-1.7 not really"));
     input.extend(extract_request("text/plain", b"second note"));
@@ -618,15 +623,7 @@ fn one_extractor_process_answers_file_after_file_and_stops_at_a_broken_one() {
 
 #[test]
 fn the_extractor_process_runs_at_a_lower_priority() {
-    let mut child = std::process::Command::new(common::BIN)
-        .arg("extract")
-        .args(["--max-text-bytes", "1000", "--max-unpacked-bytes", "1000"])
-        .args(["--max-entries", "10", "--max-memory-bytes", "67108864"])
-        .args(["--cpu-seconds", "5"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = extractor();
     // It lowers its priority before it reads the file: wait while it waits.
     let nice = |pid: u32| -> i64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
