@@ -44,6 +44,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Backend(#[from] sqlx::Error),
+    /// SQLite's point reads (`sqlite::reads`), outside sqlx.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
     /// The failure of a query or commit that several callers shared.
     #[error(transparent)]
     Shared(Arc<StoreError>),

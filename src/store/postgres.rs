@@ -2,7 +2,7 @@
 //! Row locks (`FOR UPDATE`) serialize what SQLite serializes with
 //! `BEGIN IMMEDIATE`; jobs are claimed with `FOR UPDATE SKIP LOCKED`.
 
-use super::sql::rows::{ConnectorRow, CONNECTOR_COLUMNS};
+use super::sql::rows::{ConnectorRow, CONNECTOR_BY_ID, CONNECTOR_BY_INBOX, PRINCIPAL_BY_KEY_HASH};
 use super::sql::{migrate, statements, POSTGRES};
 use super::StoreResult;
 use crate::domain::{Connector, Principal};
@@ -53,18 +53,19 @@ impl PostgresStore {
     }
 
     async fn connector_by_id(&self, id: Uuid) -> StoreResult<Option<Connector>> {
-        self.connector_where("connector_id", &id.to_string()).await
+        self.connector_where(CONNECTOR_BY_ID, &id.to_string()).await
     }
 
     async fn connector_by_inbox(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
-        self.connector_where("email_hash", email_hash).await
+        self.connector_where(CONNECTOR_BY_INBOX, email_hash).await
     }
 
-    /// The connector whose unique `column` is `key`.
-    async fn connector_where(&self, column: &str, key: &str) -> StoreResult<Option<Connector>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE {column} = $1"
-        ));
+    /// The connector `sql` selects by its unique `key`.
+    async fn connector_where(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<Connector>> {
         let row: Option<ConnectorRow> = sqlx::query_as(sql)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -73,14 +74,10 @@ impl PostgresStore {
     }
 
     async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT k.key_id, u.user_id, u.org_id FROM api_keys k \
-             JOIN users u ON u.user_id = k.user_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(String, String, String)> = sqlx::query_as(PRINCIPAL_BY_KEY_HASH)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|(key_id, user_id, org_id)| Principal {
             user_id,
             org_id,

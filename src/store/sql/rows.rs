@@ -35,10 +35,35 @@ pub(in crate::store) struct ConnectorRow {
     pub paused_at: Option<i64>,
 }
 
-pub(in crate::store) const CONNECTOR_COLUMNS: &str = "connector_id, user_id, org_id, kind, label, \
-    description, share_with_org, state, email_hash, allowed_emails, research_user_id, portal, \
-    password_sealed, files_count, last_sync_at, last_sync_status, last_sync_error_msg, \
-    last_sync_count, created_at, updated_at, paused_at";
+/// The columns of [`ConnectorRow`], as a literal for `concat!`.
+macro_rules! connector_columns {
+    () => {
+        "connector_id, user_id, org_id, kind, label, description, share_with_org, state, \
+         email_hash, allowed_emails, research_user_id, portal, password_sealed, files_count, \
+         last_sync_at, last_sync_status, last_sync_error_msg, last_sync_count, created_at, \
+         updated_at, paused_at"
+    };
+}
+
+pub(in crate::store) const CONNECTOR_COLUMNS: &str = connector_columns!();
+
+/// The point reads behind every request; SQLite runs them on connections of
+/// its own (`sqlite::reads`), PostgreSQL on its pool.
+pub(in crate::store) const CONNECTOR_BY_ID: &str = concat!(
+    "SELECT ",
+    connector_columns!(),
+    " FROM connectors WHERE connector_id = $1"
+);
+pub(in crate::store) const CONNECTOR_BY_INBOX: &str = concat!(
+    "SELECT ",
+    connector_columns!(),
+    " FROM connectors WHERE email_hash = $1"
+);
+/// The caller behind an unrevoked key: key id, user id, org id.
+pub(in crate::store) const PRINCIPAL_BY_KEY_HASH: &str =
+    "SELECT k.key_id, u.user_id, u.org_id FROM api_keys k \
+     JOIN users u ON u.user_id = k.user_id \
+     WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
 
 fn corrupt(id: &str, what: &str) -> StoreError {
     StoreError::Corrupt(format!("connector {id}: {what}"))

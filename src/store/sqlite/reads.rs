@@ -1,0 +1,132 @@
+//! The point reads behind every request (the caller's key, a connector by
+//! id or inbox), run on the calling thread by connections of their own.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, so each of its
+//! queries is a message to that thread and back: for a lookup by primary
+//! key that round trip costs far more than the lookup. These reads are one
+//! index step each, answered from SQLite's page cache in microseconds, so
+//! they run inline instead, on the async worker that asks, with a prepared
+//! statement that stays cached on the connection.
+//!
+//! Each read is its own statement on a connection in autocommit, so it
+//! starts after it was asked and sees every write committed before (WAL:
+//! readers never wait for the writer). Connections come from an idle list;
+//! as a read never yields, at most one is in use per thread.
+
+use crate::domain::{Connector, Principal};
+use crate::store::sql::rows::ConnectorRow;
+use crate::store::StoreResult;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Idle connections kept: one per thread that reads is enough.
+const MAX_IDLE: usize = 16;
+
+pub(super) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// Readers of the database file at `path` (which must exist: the
+    /// writers' pool has created and migrated it).
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let readers = Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        // Fails here, at start-up, if the file cannot be read.
+        let first = readers.connect()?;
+        readers.put_back(first);
+        Ok(readers)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Read-write only for WAL's shared memory; nothing here writes.
+        conn.pragma_update(None, "query_only", true)?;
+        // A reader waits only while a checkpoint resets the log.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `read` on an idle connection (a new one if none is idle).
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let answer = read(&conn);
+        // A connection whose read failed may be in any state: dropped.
+        if answer.is_ok() {
+            self.put_back(conn);
+        }
+        Ok(answer?)
+    }
+
+    /// The connector whose unique `column` is `key` (`sql` selects it).
+    pub fn connector(&self, sql: &str, key: &str) -> StoreResult<Option<Connector>> {
+        let row = self.with(|conn| {
+            conn.prepare_cached(sql)?
+                .query_row([key], connector_row)
+                .optional()
+        })?;
+        row.map(Connector::try_from).transpose()
+    }
+
+    /// The caller behind an unrevoked key hash (`sql` selects key id, user
+    /// and org).
+    pub fn principal(&self, sql: &str, key_hash: &str) -> StoreResult<Option<Principal>> {
+        self.with(|conn| {
+            conn.prepare_cached(sql)?
+                .query_row([key_hash], |r| {
+                    Ok(Principal {
+                        key_id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        org_id: r.get(2)?,
+                    })
+                })
+                .optional()
+        })
+    }
+}
+
+/// A row of `CONNECTOR_COLUMNS`, by position.
+fn connector_row(r: &Row<'_>) -> rusqlite::Result<ConnectorRow> {
+    Ok(ConnectorRow {
+        connector_id: r.get(0)?,
+        user_id: r.get(1)?,
+        org_id: r.get(2)?,
+        kind: r.get(3)?,
+        label: r.get(4)?,
+        description: r.get(5)?,
+        share_with_org: r.get(6)?,
+        state: r.get(7)?,
+        email_hash: r.get(8)?,
+        allowed_emails: r.get(9)?,
+        research_user_id: r.get(10)?,
+        portal: r.get(11)?,
+        password_sealed: r.get(12)?,
+        files_count: r.get(13)?,
+        last_sync_at: r.get(14)?,
+        last_sync_status: r.get(15)?,
+        last_sync_error_msg: r.get(16)?,
+        last_sync_count: r.get(17)?,
+        created_at: r.get(18)?,
+        updated_at: r.get(19)?,
+        paused_at: r.get(20)?,
+    })
+}
