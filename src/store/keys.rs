@@ -15,6 +15,19 @@ pub struct NewApiKey {
     pub created_at: Timestamp,
 }
 
+/// A key of user `u` in org `o` whose hash is `key_hash`, for store tests.
+#[cfg(test)]
+pub fn key_fixture(key_hash: &str, at: Timestamp) -> NewApiKey {
+    NewApiKey {
+        key_id: Uuid::now_v7(),
+        key_hash: key_hash.into(),
+        org_id: "o".into(),
+        user_id: "u".into(),
+        name: None,
+        created_at: at,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
     pub key_id: Uuid,

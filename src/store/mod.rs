@@ -101,7 +101,6 @@ pub async fn open(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
 mod tests {
     use super::*;
     use crate::domain::{Document, RequestOrigin, Timestamp};
-    use uuid::Uuid;
 
     #[tokio::test]
     async fn connector_documents_are_counted_and_follow_its_sharing() {
@@ -110,14 +109,7 @@ mod tests {
         let store = open(&url).await.unwrap();
         let now = Timestamp::now();
         store
-            .create_api_key(&NewApiKey {
-                key_id: Uuid::now_v7(),
-                key_hash: "h".into(),
-                org_id: "o".into(),
-                user_id: "u".into(),
-                name: None,
-                created_at: now,
-            })
+            .create_api_key(&keys::key_fixture("h", now))
             .await
             .unwrap();
         let mut connector = crate::domain::connector::research_fixture(now);

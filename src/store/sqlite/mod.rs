@@ -6,7 +6,7 @@
 mod group_commit;
 mod reads;
 
-use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX, PRINCIPAL_BY_KEY_HASH};
+use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX};
 use super::sql::{migrate, statements, SQLITE};
 use super::StoreResult;
 use crate::domain::{Connector, Principal};
@@ -98,7 +98,7 @@ impl SqliteStore {
     }
 
     async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        self.reads.principal(PRINCIPAL_BY_KEY_HASH, key_hash)
+        self.reads.principal(key_hash)
     }
 }
 
@@ -168,21 +168,11 @@ mod tests {
     /// and from a transaction of its own alike.
     #[tokio::test]
     async fn point_reads_see_every_write_that_returned_before_them() {
-        use crate::store::{ConnectorStore, KeyStore, NewApiKey};
+        use crate::store::{ConnectorStore, KeyStore};
         let (_dir, store, _) = store_and_viewer().await;
         let now = Timestamp::now();
-        let key_id = Uuid::now_v7();
-        store
-            .create_api_key(&NewApiKey {
-                key_id,
-                key_hash: "h".into(),
-                org_id: "o".into(),
-                user_id: "u".into(),
-                name: None,
-                created_at: now,
-            })
-            .await
-            .unwrap();
+        let key = crate::store::keys::key_fixture("h", now);
+        store.create_api_key(&key).await.unwrap();
         let principal = store.principal_by_key_hash("h").await.unwrap().unwrap();
         assert_eq!(
             (principal.user_id.as_str(), principal.org_id.as_str()),
@@ -209,7 +199,7 @@ mod tests {
         let hash = inbox.config.email_hash().unwrap();
         let found = store.connector_by_email_hash(hash).await.unwrap().unwrap();
         assert_eq!(found.id, inbox.id);
-        assert!(store.revoke_api_key(key_id, now).await.unwrap());
+        assert!(store.revoke_api_key(key.key_id, now).await.unwrap());
         assert!(store.principal_by_key_hash("h").await.unwrap().is_none());
     }
 

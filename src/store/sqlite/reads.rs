@@ -14,7 +14,7 @@
 //! as a read never yields, at most one is in use per thread.
 
 use crate::domain::{Connector, Principal};
-use crate::store::sql::rows::ConnectorRow;
+use crate::store::sql::rows::{ConnectorRow, PRINCIPAL_BY_KEY_HASH};
 use crate::store::StoreResult;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
@@ -87,11 +87,10 @@ impl Readers {
         row.map(Connector::try_from).transpose()
     }
 
-    /// The caller behind an unrevoked key hash (`sql` selects key id, user
-    /// and org).
-    pub fn principal(&self, sql: &str, key_hash: &str) -> StoreResult<Option<Principal>> {
+    /// The caller behind an unrevoked key hash.
+    pub fn principal(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
         self.with(|conn| {
-            conn.prepare_cached(sql)?
+            conn.prepare_cached(PRINCIPAL_BY_KEY_HASH)?
                 .query_row([key_hash], |r| {
                     Ok(Principal {
                         key_id: r.get(0)?,
