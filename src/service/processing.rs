@@ -102,13 +102,27 @@ async fn extract_into(
     if matches!(run.status, Status::Failed | Status::Timeout) {
         tracing::warn!(document_id = %doc.id, status = ?run.status, error = run.error.as_deref().unwrap_or(""), "extraction did not succeed; the document completes without text");
     }
-    let extracted = run.extracted.clone().unwrap_or_default();
-    let text = extracted.text();
+    let Run {
+        status,
+        error,
+        extracted,
+    } = run;
+    let extracted = extracted.unwrap_or_default();
+    // The text, its counts and its entities take milliseconds for a long
+    // document: not on an async worker, where sessions and requests wait.
+    let (extracted, text, characters, analytics) = tokio::task::spawn_blocking(move || {
+        let text = extracted.text();
+        let analytics = analytics_of(&extracted, &text);
+        let characters = text.chars().count();
+        (extracted, text, characters, analytics)
+    })
+    .await
+    .map_err(JobError::transient)?;
     let extractor = for_content_type(&processed.content_type);
     let mut metadata = doc.file_metadata.clone();
     metadata.insert(
         "extraction".into(),
-        json!({ "status": run.status, "error": run.error }),
+        json!({ "status": status, "error": error }),
     );
     processed.content = Some(ProcessedContent {
         content: json!({
@@ -122,9 +136,9 @@ async fn extract_into(
             "started_at": started_at.to_rfc3339(),
             "finished_at": finished_at.to_rfc3339(),
             "pages": extracted.pages,
-            "characters": text.chars().count(),
+            "characters": characters,
         }),
-        analytics: analytics_of(&extracted, &text),
+        analytics,
         processed_at: finished_at,
     });
     processed.file_metadata = Some(metadata);

@@ -34,6 +34,24 @@ pub fn searchable_text(doc: &Document, text: &str) -> String {
     .join("\n")
 }
 
+/// The indexed words of a document's extracted text, found before the
+/// write that stores them: for a long text that takes milliseconds, and
+/// on SQLite the write runs on the one writer that every other write
+/// waits for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextTokens {
+    /// Offsets into the text.
+    tokens: Vec<text::Token>,
+}
+
+impl TextTokens {
+    pub fn new(text: &str) -> Self {
+        Self {
+            tokens: text::tokens(text),
+        }
+    }
+}
+
 /// A document's row of the search index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -44,20 +62,36 @@ pub struct IndexEntry {
 
 impl IndexEntry {
     pub fn new(doc: &Document, text: &str) -> Self {
-        let all = searchable_text(doc, text);
-        let tokens = text::tokens(&all);
-        let text_starts = all.len() - text.len();
-        let kept = match tokens.last() {
+        Self::of(doc, text.to_string(), TextTokens::new(text))
+    }
+
+    /// The entry of `doc` for `text`, whose words are `text_tokens`. The
+    /// same as tokenizing `searchable_text` whole: its parts are joined by
+    /// a line break, which no word spans.
+    pub fn of(doc: &Document, mut text: String, text_tokens: TextTokens) -> Self {
+        let head = searchable_text(doc, "");
+        let mut tokens = text::tokens(&head);
+        let room = text::MAX_TOKENS - tokens.len();
+        let text_starts = head.len();
+        tokens.extend(
+            text_tokens
+                .tokens
+                .into_iter()
+                .take(room)
+                .map(|t| text::Token {
+                    start: t.start + text_starts,
+                    end: t.end + text_starts,
+                    term: t.term,
+                }),
+        );
+        match tokens.last() {
             Some(last) if tokens.len() == text::MAX_TOKENS && last.end > text_starts => {
-                &text[..last.end - text_starts]
+                text.truncate(last.end - text_starts)
             }
-            Some(_) if tokens.len() == text::MAX_TOKENS => "",
-            _ => text,
-        };
-        Self {
-            text: kept.to_string(),
-            tokens,
+            Some(_) if tokens.len() == text::MAX_TOKENS => text.clear(),
+            _ => {}
         }
+        Self { text, tokens }
     }
 
     /// The terms, space-separated, in order (what FTS5 indexes).
@@ -105,6 +139,27 @@ mod tests {
             "note eml copper outlook ana ana broker exampl label metal price rose"
         );
         assert_eq!(e.text, "Prices rose.");
+    }
+
+    #[test]
+    fn tokens_found_apart_give_the_entry_of_the_whole_text() {
+        let d = doc();
+        let long = "lithium ".repeat(text::MAX_TOKENS);
+        for text in ["", "Prices rose.", "Élan\nvital, x", long.as_str()] {
+            let whole = searchable_text(&d, text);
+            let tokens = text::tokens(&whole);
+            let terms: Vec<&str> = tokens.iter().map(|t| t.term.as_str()).collect();
+            // What is kept of the text: up to the last word indexed.
+            let text_starts = whole.len() - text.len();
+            let kept = match tokens.last() {
+                Some(l) if tokens.len() == text::MAX_TOKENS => &whole[text_starts..l.end],
+                _ => text,
+            };
+            let e = IndexEntry::of(&d, text.to_string(), TextTokens::new(text));
+            assert_eq!(e.terms(), terms.join(" "), "{text:.20}");
+            assert_eq!(e.text, kept, "{text:.20}");
+        }
+        assert!(IndexEntry::new(&d, &long).text.len() < long.len());
     }
 
     #[test]

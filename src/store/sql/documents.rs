@@ -5,7 +5,7 @@ use super::jobs::insert_job;
 use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
 use crate::domain::connector::allows_sender;
-use crate::domain::search::SearchQuery;
+use crate::domain::search::{SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
@@ -128,10 +128,14 @@ impl DocumentStore for Backend {
     ) -> StoreResult<()> {
         // In the next group commit (SQLite): a transaction of its own would
         // wait for the write lock, and keep ingestion waiting for it, once
-        // per processed document.
+        // per processed document. What the write needs computed is computed
+        // first, off the async workers and off that one writer.
         let (id, p) = (id.clone(), p.clone());
+        let prepared = tokio::task::spawn_blocking(move || PreparedProcessing::new(p))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("preparing the write failed: {e}")))?;
         self.write(move |conn| {
-            Box::pin(async move { record_processing_in(conn, &id, &p, at).await })
+            Box::pin(async move { record_processing_in(conn, &id, prepared, at).await })
         })
         .await
     }
@@ -301,17 +305,47 @@ impl DocumentStore for Backend {
     }
 }
 
+/// A processing outcome with its JSON serialised and the words of its text
+/// found: the work of `record_processing` that needs no database.
+struct PreparedProcessing {
+    processed: Processed,
+    file_metadata: Option<String>,
+    /// `content`, `profiling` and `analytics`.
+    content: Option<[String; 3]>,
+    tokens: TextTokens,
+}
+
+impl PreparedProcessing {
+    fn new(mut processed: Processed) -> Self {
+        let file_metadata = processed
+            .file_metadata
+            .take()
+            .map(|m| serde_json::Value::Object(m).to_string());
+        let content = processed.content.as_ref().map(|c| {
+            [
+                c.content.to_string(),
+                c.profiling.to_string(),
+                c.analytics.to_string(),
+            ]
+        });
+        let tokens = TextTokens::new(&processed.text);
+        Self {
+            processed,
+            file_metadata,
+            content,
+            tokens,
+        }
+    }
+}
+
 /// What `record_processing` writes, on this connection.
 async fn record_processing_in(
     conn: &mut Conn,
     id: &DocumentId,
-    p: &Processed,
+    prepared: PreparedProcessing,
     at: Timestamp,
 ) -> StoreResult<()> {
-    let metadata = p
-        .file_metadata
-        .as_ref()
-        .map(|m| serde_json::Value::Object(m.clone()).to_string());
+    let p = prepared.processed;
     sqlx::query(
         "UPDATE documents SET status = $1, raw_size = $2, sha256 = $3, content_type = $4, \
          error_code = $5, updated_at = $6, file_metadata = COALESCE($7, file_metadata) \
@@ -323,11 +357,11 @@ async fn record_processing_in(
     .bind(&p.content_type)
     .bind(&p.error_code)
     .bind(at.as_micros())
-    .bind(metadata)
+    .bind(prepared.file_metadata)
     .bind(id.as_str())
     .execute(&mut *conn)
     .await?;
-    if let Some(c) = &p.content {
+    if let (Some([content, profiling, analytics]), Some(c)) = (prepared.content, &p.content) {
         sqlx::query(
             "INSERT INTO document_content (document_id, content, profiling, analytics, \
              processed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO UPDATE \
@@ -335,14 +369,14 @@ async fn record_processing_in(
              analytics = excluded.analytics, processed_at = excluded.processed_at",
         )
         .bind(id.as_str())
-        .bind(c.content.to_string())
-        .bind(c.profiling.to_string())
-        .bind(c.analytics.to_string())
+        .bind(content)
+        .bind(profiling)
+        .bind(analytics)
         .bind(c.processed_at.as_micros())
         .execute(&mut *conn)
         .await?;
     }
-    index_document_in(conn, id, Some(&p.text)).await
+    index_document_in(conn, id, Some((p.text, prepared.tokens))).await
 }
 
 impl Backend {
@@ -537,7 +571,7 @@ async fn insert_document_in(
     stored.tags = tags;
     // Stored already completed (nothing to process): searchable at once.
     if stored.status == DocumentStatus::Completed {
-        write_index_entry(&mut *conn, &stored, "").await?;
+        write_index_entry(&mut *conn, &stored, String::new(), TextTokens::default()).await?;
     }
     Ok(stored)
 }

@@ -1,6 +1,6 @@
 // The search index (compiled per backend by `statements!`).
 
-use crate::domain::search::{IndexEntry, SearchQuery};
+use crate::domain::search::{IndexEntry, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{DocumentQuery, SearchHit, SearchIndex, StoreResult};
@@ -57,12 +57,13 @@ impl Backend {
 
 /// Brings a document's search entry up to date inside the caller's
 /// transaction, from its current row and tags: written when it is
-/// `completed`, removed otherwise. `text` is its extracted text; `None`
-/// keeps the text already indexed (a change of tags).
+/// `completed`, removed otherwise. `text` is its extracted text and the
+/// words found in it; `None` keeps the text already indexed (a change of
+/// tags).
 pub(super) async fn index_document_in(
     conn: &mut Conn,
     id: &DocumentId,
-    text: Option<&str>,
+    text: Option<(String, TextTokens)>,
 ) -> StoreResult<()> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = $1"
@@ -73,15 +74,19 @@ pub(super) async fn index_document_in(
         .await?;
     let Some(row) = row else { return Ok(()) };
     let mut doc = Document::try_from(row)?;
-    let text = match text {
-        Some(t) => t.to_string(),
-        None => sqlx::query_scalar(
-            "SELECT search_text FROM search_documents WHERE search_document_id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or_default(),
+    let (text, tokens) = match text {
+        Some(given) => given,
+        None => {
+            let indexed: String = sqlx::query_scalar(
+                "SELECT search_text FROM search_documents WHERE search_document_id = $1",
+            )
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or_default();
+            let tokens = TextTokens::new(&indexed);
+            (indexed, tokens)
+        }
     };
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {TAG_COLUMNS} FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
@@ -95,16 +100,17 @@ pub(super) async fn index_document_in(
         .into_iter()
         .map(Tag::try_from)
         .collect::<StoreResult<_>>()?;
-    write_index_entry(conn, &doc, &text).await
+    write_index_entry(conn, &doc, text, tokens).await
 }
 
 /// Replaces the search entry of `doc` (with its tags) by one for `text`
-/// when it is `completed`; removes it otherwise. The one place entries are
+/// (whose words are `tokens`) when it is `completed`; removes it otherwise. The one place entries are
 /// written; deleting a document removes its entry by cascade.
 pub(super) async fn write_index_entry(
     conn: &mut Conn,
     doc: &Document,
-    text: &str,
+    text: String,
+    tokens: TextTokens,
 ) -> StoreResult<()> {
     sqlx::query("DELETE FROM search_documents WHERE search_document_id = $1")
         .bind(doc.id.as_str())
@@ -113,7 +119,7 @@ pub(super) async fn write_index_entry(
     if doc.status != DocumentStatus::Completed {
         return Ok(());
     }
-    let entry = IndexEntry::new(doc, text);
+    let entry = IndexEntry::of(doc, text, tokens);
     let insert = if DIALECT.search_vector {
         sqlx::query(
             "INSERT INTO search_documents (search_document_id, search_text, search_terms, \

@@ -150,6 +150,43 @@ mod tests {
     use crate::domain::{ConnectorKind, RequestOrigin, Timestamp};
     use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, Ownership};
 
+    #[tokio::test]
+    async fn processed_content_survives_the_move_to_a_rowid_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // Foreign keys off: the row below stands alone, without its document.
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .foreign_keys(false);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all
+            .migrations
+            .iter()
+            .filter(|m| m.version < 11)
+            .cloned()
+            .collect();
+        before.run(&pool).await.unwrap();
+        sqlx::query("INSERT INTO document_content VALUES ('d1', 'c', 'p', 'a', 7)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        all.run(&pool).await.unwrap();
+        let row: (String, String, String, String, i64) =
+            sqlx::query_as("SELECT * FROM document_content")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(row, ("d1".into(), "c".into(), "p".into(), "a".into(), 7));
+        let sql: String =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'document_content'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+
     /// A fresh database (gone with the returned dir) and a caller.
     async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
         let dir = tempfile::tempdir().unwrap();
