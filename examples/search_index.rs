@@ -88,7 +88,7 @@ async fn main() {
                     content: None,
                 };
                 store
-                    .record_processing(&doc.id, &processed, Timestamp::now())
+                    .record_processing(&doc.id, processed, Timestamp::now())
                     .await
                     .unwrap();
             }

@@ -70,11 +70,12 @@ pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), Job
     if processed.status == DocumentStatus::Completed {
         extract_into(app, &doc, key, &mut processed).await?;
     }
+    let (status, size) = (processed.status, processed.raw_size);
     app.store
-        .record_processing(id, &processed, Timestamp::now())
+        .record_processing(id, processed, Timestamp::now())
         .await
         .map_err(JobError::transient)?;
-    tracing::info!(document_id = %id, status = processed.status.as_str(), size = processed.raw_size, "document processed");
+    tracing::info!(document_id = %id, status = status.as_str(), size, "document processed");
     Ok(())
 }
 

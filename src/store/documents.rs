@@ -160,7 +160,7 @@ pub trait DocumentStore: Send + Sync {
     async fn record_processing(
         &self,
         id: &DocumentId,
-        outcome: &Processed,
+        outcome: Processed,
         at: Timestamp,
     ) -> StoreResult<()>;
     /// The stored content of a processed document.

@@ -123,14 +123,14 @@ impl DocumentStore for Backend {
     async fn record_processing(
         &self,
         id: &DocumentId,
-        p: &Processed,
+        p: Processed,
         at: Timestamp,
     ) -> StoreResult<()> {
         // In the next group commit (SQLite): a transaction of its own would
         // wait for the write lock, and keep ingestion waiting for it, once
         // per processed document. What the write needs computed is computed
         // first, off the async workers and off that one writer.
-        let (id, p) = (id.clone(), p.clone());
+        let id = id.clone();
         let prepared = tokio::task::spawn_blocking(move || PreparedProcessing::new(p))
             .await
             .map_err(|e| StoreError::Unavailable(format!("preparing the write failed: {e}")))?;
@@ -310,8 +310,8 @@ impl DocumentStore for Backend {
 struct PreparedProcessing {
     processed: Processed,
     file_metadata: Option<String>,
-    /// `content`, `profiling` and `analytics`.
-    content: Option<[String; 3]>,
+    /// `content`, `profiling` and `analytics`, and `processed_at`.
+    content: Option<([String; 3], Timestamp)>,
     tokens: TextTokens,
 }
 
@@ -321,12 +321,13 @@ impl PreparedProcessing {
             .file_metadata
             .take()
             .map(|m| serde_json::Value::Object(m).to_string());
-        let content = processed.content.as_ref().map(|c| {
-            [
+        let content = processed.content.take().map(|c| {
+            let json = [
                 c.content.to_string(),
                 c.profiling.to_string(),
                 c.analytics.to_string(),
-            ]
+            ];
+            (json, c.processed_at)
         });
         let tokens = TextTokens::new(&processed.text);
         Self {
@@ -361,7 +362,7 @@ async fn record_processing_in(
     .bind(id.as_str())
     .execute(&mut *conn)
     .await?;
-    if let (Some([content, profiling, analytics]), Some(c)) = (prepared.content, &p.content) {
+    if let Some(([content, profiling, analytics], processed_at)) = prepared.content {
         sqlx::query(
             "INSERT INTO document_content (document_id, content, profiling, analytics, \
              processed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (document_id) DO UPDATE \
@@ -372,7 +373,7 @@ async fn record_processing_in(
         .bind(content)
         .bind(profiling)
         .bind(analytics)
-        .bind(c.processed_at.as_micros())
+        .bind(processed_at.as_micros())
         .execute(&mut *conn)
         .await?;
     }

@@ -104,8 +104,9 @@ pub(super) async fn index_document_in(
 }
 
 /// Replaces the search entry of `doc` (with its tags) by one for `text`
-/// (whose words are `tokens`) when it is `completed`; removes it otherwise. The one place entries are
-/// written; deleting a document removes its entry by cascade.
+/// (whose words are `tokens`) when it is `completed`; removes it otherwise.
+/// The one place entries are written; deleting a document removes its
+/// entry by cascade.
 pub(super) async fn write_index_entry(
     conn: &mut Conn,
     doc: &Document,
