@@ -23,6 +23,12 @@ def http(method, url, key=None, body=None):
 def wrk(url, seconds, key=None, post=None, work=None, connections=64):
     """(requests/s, p99 ms) of wrk against `url` (a POST of `post` when given);
     any error response stops the benchmark."""
+    out = wrk_output(url, seconds, key, post, work, connections)
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), wrk_percentile(out, 99)
+
+
+def wrk_output(url, seconds, key=None, post=None, work=None, connections=64):
+    """wrk's report of a run with `--latency`; any error response stops the benchmark."""
     script = os.path.join(work, "wrk.lua")
     with open(script, "w") as f:
         if key:
@@ -32,13 +38,16 @@ def wrk(url, seconds, key=None, post=None, work=None, connections=64):
             f.write(f"wrk.body = [[{json.dumps(post)}]]\n")
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
                          capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"{url}: {errors.group(1)} error responses\n{out}")
-    return rps, p99
+    return out
+
+
+def wrk_percentile(out, p):
+    """The p-th percentile latency, in ms, of wrk's `--latency` report."""
+    m = re.search(rf"\b{p}%\s+([\d.]+)(us|ms|s)", out)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
 def apt_install(*packages, commands=()):
@@ -73,7 +82,7 @@ class Inlet:
     its TOML config. Use as a context manager: the server stops and the data
     dir is removed on exit."""
 
-    def __init__(self, http_port, smtp_port, extra=""):
+    def __init__(self, http_port, smtp_port, extra="", database_url=None):
         self.work = tempfile.mkdtemp(prefix="inlet-bench-")
         self.data = os.path.join(self.work, "data")
         self.http = f"http://127.0.0.1:{http_port}"
@@ -82,7 +91,8 @@ class Inlet:
         with open(self.config, "w") as f:
             f.write(f'data_dir = "{self.data}"\nhttp_addr = "127.0.0.1:{http_port}"\n'
                     f'smtp_addr = "127.0.0.1:{smtp_port}"\ninbox_domain = "bench.test"\n'
-                    "[rate_limit]\nrequests_per_minute = 100000000\nburst = 100000000\n" + extra)
+                    + (f'database_url = "{database_url}"\n' if database_url else "")
+                    + "[rate_limit]\nrequests_per_minute = 100000000\nburst = 100000000\n" + extra)
 
     def __enter__(self):
         log = open(os.path.join(self.work, "inlet.log"), "w")
@@ -106,11 +116,17 @@ class Inlet:
         self.process.wait(timeout=60)
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def email_connector(self, label, allowed=("desk@broker.example",)):
-        status, body = http("POST", f"{self.http}/contents/v1/connectors", self.key,
-                            {"type": "email", "label": label, "config": {"allowed_emails": list(allowed)}})
+    def email_connector(self, label, allowed=("desk@broker.example",), key=None, shared=False):
+        status, body = http("POST", f"{self.http}/contents/v1/connectors", key or self.key,
+                            {"type": "email", "label": label, "share_with_org": shared,
+                             "config": {"allowed_emails": list(allowed)}})
         assert status == 201, (status, body)
         return json.loads(body)
+
+    def admin(self, *args):
+        """`inlet admin ARGS` on this server's data; its stdout."""
+        return subprocess.run([os.path.join(TARGET, "release", "inlet"), "admin", *args, "--config", self.config],
+                              capture_output=True, text=True, check=True).stdout
 
     def peak_rss_mb(self):
         return peak_rss_mb(self.process.pid)

@@ -623,9 +623,31 @@ async fn delete_rows(conn: &mut Conn, ids: &[DocumentId]) -> StoreResult<u64> {
     Ok(deleted)
 }
 
+impl Backend {
+    /// The plan the database makes for a document list (or a search), one
+    /// step a line: what `bench/scale.py` records beside its timings.
+    pub async fn explain_document_list(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        search: Option<&SearchQuery>,
+    ) -> StoreResult<Vec<String>> {
+        use sqlx::Row;
+        let (prefix, column) = DIALECT.explain;
+        let rows = list_query(prefix, viewer, query, search)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column))
+            .collect::<Result<_, _>>()?)
+    }
+}
+
 /// The document list: visibility, Bigdata's filters, a search when given,
 /// a sort and a page; `prefix` goes before it (`EXPLAIN QUERY PLAN ` in
-/// tests). The search is a condition of each visibility branch, so what a
+/// tests). A search is a condition beside the visibility rules, so what a
 /// viewer may not see is never ranked, counted or cut from a page.
 pub(in crate::store) fn list_query(
     prefix: &str,
@@ -647,38 +669,58 @@ pub(in crate::store) fn list_query(
     // The id breaks ties, so pages never overlap or skip.
     let order = format!("{column} {direction}, document_id {direction}");
     let compiled = search.map(DIALECT.search_syntax);
-    super::visibility::visible_union(
-        prefix,
-        |b| match &compiled {
-            None => {
-                b.push(format_args!("SELECT {DOCUMENT_COLUMNS} FROM documents d"));
+    let select = |b: &mut QueryBuilder<Db>| match &compiled {
+        None => {
+            b.push(format_args!("SELECT {DOCUMENT_COLUMNS} FROM documents d"));
+        }
+        Some(c) => {
+            let (rank, bound) = DIALECT.search_rank;
+            b.push(format_args!("SELECT {DOCUMENT_COLUMNS}, {rank}"));
+            if let Some(after) = bound {
+                b.push_bind(c.clone()).push(after);
             }
-            Some(c) => {
-                let (rank, bound) = DIALECT.search_rank;
-                b.push(format_args!("SELECT {DOCUMENT_COLUMNS}, {rank}"));
-                if let Some(after) = bound {
-                    b.push_bind(c.clone()).push(after);
-                }
-                b.push(format_args!(" AS relevance FROM {}", DIALECT.search_from));
-            }
-        },
-        "d",
-        viewer,
-        q.ownership,
-        |b| {
-            push_filters(b, q);
-            if let Some(c) = &compiled {
-                let (before, after) = DIALECT.search_match;
-                b.push(" AND ")
-                    .push(before)
-                    .push_bind(c.clone())
-                    .push(after);
-            }
-        },
-        &order,
-        i64::from(q.limit),
-        q.offset as i64,
-    )
+            b.push(format_args!(" AS relevance FROM {}", DIALECT.search_from));
+        }
+    };
+    let filters = |b: &mut QueryBuilder<Db>| {
+        push_filters(b, q);
+        if let Some(c) = &compiled {
+            let (before, after) = DIALECT.search_match;
+            b.push(" AND ")
+                .push(before)
+                .push_bind(c.clone())
+                .push(after);
+        }
+    };
+    let (limit, offset) = (i64::from(q.limit), q.offset as i64);
+    // A search or a connector filter narrows the list by an index of its
+    // own (the full-text match; the connector's documents in order), so
+    // the visibility rules are checked along it, in one pass.
+    if compiled.is_some() || q.connector_id.is_some() {
+        super::visibility::visible_matches(
+            prefix,
+            select,
+            "d",
+            viewer,
+            q.ownership,
+            filters,
+            &order,
+            limit,
+            offset,
+        )
+    } else {
+        super::visibility::visible_union(
+            prefix,
+            select,
+            "d",
+            viewer,
+            q.ownership,
+            filters,
+            &order,
+            limit,
+            offset,
+        )
+    }
 }
 
 /// Bigdata's filters, on the documents aliased `d`.

@@ -71,6 +71,12 @@ pub(super) struct Dialect {
     pub search_syntax: fn(&SearchQuery) -> String,
     /// Whether the index row carries a `tsvector` (PostgreSQL).
     pub search_vector: bool,
+    /// Written before a column so that no index on it drives the plan
+    /// (SQLite's unary `+`; PostgreSQL's planner weighs its statistics).
+    pub not_indexed: &'static str,
+    /// What turns a statement into its plan, and the column of the plan's
+    /// rows that describes each step.
+    pub explain: (&'static str, usize),
 }
 
 pub(super) const SQLITE: Dialect = Dialect {
@@ -90,6 +96,8 @@ pub(super) const SQLITE: Dialect = Dialect {
     search_rank: ("-bm25(search_fts)", None),
     search_syntax: compile::to_fts5,
     search_vector: false,
+    not_indexed: "+",
+    explain: ("EXPLAIN QUERY PLAN ", 3),
 };
 
 pub(super) const POSTGRES: Dialect = Dialect {
@@ -104,6 +112,8 @@ pub(super) const POSTGRES: Dialect = Dialect {
     search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
     search_syntax: compile::to_tsquery,
     search_vector: true,
+    not_indexed: "",
+    explain: ("EXPLAIN ", 0),
 };
 
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {

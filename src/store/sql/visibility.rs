@@ -35,19 +35,7 @@ pub(in crate::store) fn visible_union(
         }
         select(&mut b);
         b.push(" WHERE ");
-        match branch {
-            Ownership::Owned => b
-                .push(format_args!("{alias}.user_id = "))
-                .push_bind(viewer.user_id.clone()),
-            _ => b
-                .push(format_args!("{alias}.org_id = "))
-                .push_bind(viewer.org_id.clone())
-                .push(format_args!(
-                    " AND {alias}.{} AND {alias}.user_id <> ",
-                    DIALECT.shared
-                ))
-                .push_bind(viewer.user_id.clone()),
-        };
+        push_rule(&mut b, alias, viewer, *branch, "");
         filters(&mut b);
         b.push(format_args!(" ORDER BY {order} LIMIT "))
             .push_bind(limit.saturating_add(offset));
@@ -60,4 +48,66 @@ pub(in crate::store) fn visible_union(
     .push(" OFFSET ")
     .push_bind(offset);
     b
+}
+
+/// Rows a viewer can see among those another index chooses (the
+/// full-text match, a connector's documents), checked in one pass along it:
+/// a branch per rule would run a match once for each, and the owner's
+/// index must not drive instead.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::store) fn visible_matches(
+    prefix: &str,
+    select: impl Fn(&mut QueryBuilder<Db>),
+    alias: &str,
+    viewer: &Principal,
+    ownership: Ownership,
+    filters: impl Fn(&mut QueryBuilder<Db>),
+    order: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryBuilder<Db> {
+    let mut b: QueryBuilder<Db> = QueryBuilder::new(format!("{prefix}SELECT * FROM ("));
+    select(&mut b);
+    b.push(" WHERE ");
+    push_rule(&mut b, alias, viewer, ownership, DIALECT.not_indexed);
+    filters(&mut b);
+    // Ordered outside: the order names the select's columns.
+    b.push(format_args!(") AS visible ORDER BY {order} LIMIT "))
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    b
+}
+
+/// The rows of `ownership`: the viewer's own, others' shared with their
+/// org, or either; `mark` goes before each column (see
+/// `Dialect::not_indexed`).
+fn push_rule(
+    b: &mut QueryBuilder<Db>,
+    alias: &str,
+    viewer: &Principal,
+    ownership: Ownership,
+    mark: &str,
+) {
+    match ownership {
+        Ownership::Owned => b
+            .push(format_args!("{mark}{alias}.user_id = "))
+            .push_bind(viewer.user_id.clone()),
+        Ownership::Shared => b
+            .push(format_args!("({mark}{alias}.org_id = "))
+            .push_bind(viewer.org_id.clone())
+            .push(format_args!(
+                " AND {alias}.{} AND {alias}.user_id <> ",
+                DIALECT.shared
+            ))
+            .push_bind(viewer.user_id.clone())
+            .push(")"),
+        Ownership::All => {
+            b.push("(");
+            push_rule(b, alias, viewer, Ownership::Owned, mark);
+            b.push(" OR ");
+            push_rule(b, alias, viewer, Ownership::Shared, mark);
+            b.push(")")
+        }
+    };
 }

@@ -333,11 +333,10 @@ mod tests {
                 offset: 50,
                 limit: 51,
             };
-            let details = plan(
-                &store,
-                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query, None),
-            )
-            .await;
+            let details = store
+                .explain_document_list(&viewer, &query, None)
+                .await
+                .unwrap();
             assert!(
                 details.iter().all(|d| !d.starts_with("SCAN d")),
                 "{ownership:?}: {details:?}"
@@ -348,6 +347,47 @@ mod tests {
                     .any(|d| d.contains("documents_by_owner")
                         || d.contains("documents_shared_by_org")),
                 "{details:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connector_or_an_origin_filter_walks_an_index_of_its_own_in_order() {
+        let (_dir, store, viewer) = store_and_viewer().await;
+        for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
+            let mut query = DocumentQuery {
+                origin: Some(RequestOrigin::FileUpload),
+                from_date: None,
+                ownership,
+                owner: None,
+                file_name: None,
+                rp_collection_id: None,
+                connector_id: Some(Uuid::now_v7()),
+                tags: vec![],
+                sort_by: DocumentSort::CreatedAt,
+                descending: true,
+                offset: 0,
+                limit: 51,
+            };
+            let details = store
+                .explain_document_list(&viewer, &query, None)
+                .await
+                .unwrap();
+            assert!(
+                details.iter().any(|d| d.contains("documents_by_connector"))
+                    && details.iter().all(|d| !d.contains("TEMP B-TREE")),
+                "{ownership:?}: {details:?}"
+            );
+            query.connector_id = None;
+            let details = store
+                .explain_document_list(&viewer, &query, None)
+                .await
+                .unwrap();
+            let searches: Vec<&String> =
+                details.iter().filter(|d| d.starts_with("SEARCH")).collect();
+            assert!(
+                !searches.is_empty() && searches.iter().all(|d| d.contains("_origin (")),
+                "{ownership:?}: {details:?}"
             );
         }
     }
@@ -371,11 +411,10 @@ mod tests {
                 offset: 0,
                 limit: 51,
             };
-            let details = plan(
-                &store,
-                documents::list_query("EXPLAIN QUERY PLAN ", &viewer, &query, Some(&search)),
-            )
-            .await;
+            let details = store
+                .explain_document_list(&viewer, &query, Some(&search))
+                .await
+                .unwrap();
             assert!(
                 details
                     .iter()
