@@ -692,35 +692,26 @@ pub(in crate::store) fn list_query(
                 .push(after);
         }
     };
-    let (limit, offset) = (i64::from(q.limit), q.offset as i64);
     // A search or a connector filter narrows the list by an index of its
     // own (the full-text match; the connector's documents in order), so
     // the visibility rules are checked along it, in one pass.
-    if compiled.is_some() || q.connector_id.is_some() {
-        super::visibility::visible_matches(
-            prefix,
-            select,
-            "d",
-            viewer,
-            q.ownership,
-            filters,
-            &order,
-            limit,
-            offset,
-        )
+    let walk: fn(_, _, _, _, _, _, _, _, _) -> _ = if compiled.is_some() || q.connector_id.is_some()
+    {
+        super::visibility::visible_matches
     } else {
-        super::visibility::visible_union(
-            prefix,
-            select,
-            "d",
-            viewer,
-            q.ownership,
-            filters,
-            &order,
-            limit,
-            offset,
-        )
-    }
+        super::visibility::visible_union
+    };
+    walk(
+        prefix,
+        select,
+        "d",
+        viewer,
+        q.ownership,
+        filters,
+        &order,
+        i64::from(q.limit),
+        q.offset as i64,
+    )
 }
 
 /// Bigdata's filters, on the documents aliased `d`.

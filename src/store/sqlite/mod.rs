@@ -259,6 +259,24 @@ mod tests {
         rows.into_iter().map(|r| r.3).collect()
     }
 
+    /// The first page of everything `ownership` covers, newest first.
+    fn first_page(ownership: Ownership) -> DocumentQuery {
+        DocumentQuery {
+            origin: None,
+            from_date: None,
+            ownership,
+            owner: None,
+            file_name: None,
+            rp_collection_id: None,
+            connector_id: None,
+            tags: vec![],
+            sort_by: DocumentSort::CreatedAt,
+            descending: true,
+            offset: 0,
+            limit: 51,
+        }
+    }
+
     #[tokio::test]
     async fn connector_lists_search_an_index_and_never_scan() {
         let (_dir, store, viewer) = store_and_viewer().await;
@@ -321,17 +339,10 @@ mod tests {
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
             let query = DocumentQuery {
                 origin: Some(RequestOrigin::Email),
-                from_date: None,
-                ownership,
-                owner: None,
                 file_name: Some("q3".into()),
-                rp_collection_id: None,
-                connector_id: None,
                 tags: vec!["macro".into()],
-                sort_by: DocumentSort::CreatedAt,
-                descending: true,
                 offset: 50,
-                limit: 51,
+                ..first_page(ownership)
             };
             let details = store
                 .explain_document_list(&viewer, &query, None)
@@ -357,17 +368,8 @@ mod tests {
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
             let mut query = DocumentQuery {
                 origin: Some(RequestOrigin::FileUpload),
-                from_date: None,
-                ownership,
-                owner: None,
-                file_name: None,
-                rp_collection_id: None,
                 connector_id: Some(Uuid::now_v7()),
-                tags: vec![],
-                sort_by: DocumentSort::CreatedAt,
-                descending: true,
-                offset: 0,
-                limit: 51,
+                ..first_page(ownership)
             };
             let details = store
                 .explain_document_list(&viewer, &query, None)
@@ -398,18 +400,9 @@ mod tests {
         let search = crate::domain::search::SearchQuery::parse("lithium \"rate hike\" -x").unwrap();
         for ownership in [Ownership::All, Ownership::Owned, Ownership::Shared] {
             let query = DocumentQuery {
-                origin: None,
-                from_date: None,
-                ownership,
-                owner: None,
-                file_name: None,
-                rp_collection_id: None,
                 connector_id: Some(Uuid::now_v7()),
-                tags: vec![],
                 sort_by: DocumentSort::Relevance,
-                descending: true,
-                offset: 0,
-                limit: 51,
+                ..first_page(ownership)
             };
             let details = store
                 .explain_document_list(&viewer, &query, Some(&search))
