@@ -82,6 +82,9 @@ def main():
                 print(f"{size:,} documents: loaded {size - held:,} in {took:.1f} s "
                       f"({(size - held) / took:,.0f}/s)", flush=True)
                 held = size
+                if database:
+                    # As autovacuum would soon after such a load: plans from current statistics.
+                    subprocess.run(["psql", database, "-qc", "ANALYZE"], check=True)
                 plans[size] = json.loads(subprocess.run([loader, "explain", db, manifest],
                                                         capture_output=True, text=True, check=True).stdout)
                 for name, query in LISTS.items():
