@@ -24,7 +24,7 @@ def wrk(url, seconds, key=None, post=None, work=None, connections=64):
     """(requests/s, p99 ms) of wrk against `url` (a POST of `post` when given);
     any error response stops the benchmark."""
     out = wrk_output(url, seconds, key, post, work, connections)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), wrk_percentile(out, 99)
+    return wrk_rate(out), wrk_percentile(out, 99)
 
 
 def wrk_output(url, seconds, key=None, post=None, work=None, connections=64):
@@ -42,6 +42,11 @@ def wrk_output(url, seconds, key=None, post=None, work=None, connections=64):
     if errors:
         raise SystemExit(f"{url}: {errors.group(1)} error responses\n{out}")
     return out
+
+
+def wrk_rate(out):
+    """Requests per second of wrk's report."""
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 def wrk_percentile(out, p):

@@ -16,9 +16,8 @@ Usage: python3 bench/scale.py [--seconds 5] [--sizes 10000,100000,1000000]
        [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 Needs wrk (a Debian package; installed when missing).
 """
-import argparse, json, os, subprocess, tempfile, shutil, urllib.parse, uuid
-from common import Inlet, apt_install, build, http, wrk_output, wrk_percentile
-import re
+import argparse, json, os, shutil, subprocess, tempfile, uuid
+from common import Inlet, apt_install, build, http, wrk_output, wrk_percentile, wrk_rate
 
 INLET_HTTP, INLET_SMTP = 18988, 18928
 CONNECTIONS = 4
@@ -94,7 +93,7 @@ def main():
                     assert status == 200, (status, body)
                     hits = len(json.loads(body)["results"])
                     out = wrk_output(url, args.seconds, viewer["key"], work=work, connections=CONNECTIONS)
-                    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                    rps = wrk_rate(out)
                     rows.append((size, name, hits, rps, wrk_percentile(out, 50), wrk_percentile(out, 99)))
                     print(f"  {name}: {hits} results, {rps:.0f} req/s, p50 {rows[-1][4]:.2f} ms, "
                           f"p99 {rows[-1][5]:.2f} ms", flush=True)

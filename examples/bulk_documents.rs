@@ -18,7 +18,7 @@
 
 use inlet::domain::search::SearchQuery;
 use inlet::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
-use inlet::store::{self, DocumentQuery, DocumentSort, Ownership};
+use inlet::store::{self, DocumentQuery, DocumentSort};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -157,20 +157,7 @@ async fn load(url: &str, users: Vec<User>, start: u64, count: u64, concurrency: 
 
 /// The lists of `bench/scale.py`, by name, for `users[0]`.
 fn lists(users: &[User]) -> Vec<(&'static str, DocumentQuery, Option<SearchQuery>)> {
-    let base = DocumentQuery {
-        origin: None,
-        from_date: None,
-        ownership: Ownership::All,
-        owner: None,
-        file_name: None,
-        rp_collection_id: None,
-        connector_id: None,
-        tags: vec![],
-        sort_by: DocumentSort::CreatedAt,
-        descending: true,
-        offset: 0,
-        limit: 51,
-    };
+    let base = DocumentQuery::newest(51);
     let search = |q: &str| Some(SearchQuery::parse(q).unwrap());
     vec![
         ("default", base.clone(), None),
@@ -231,20 +218,14 @@ async fn explain(url: &str, users: Vec<User>) {
         org_id: users[0].org_id.clone(),
         key_id: String::new(),
     };
+    let store = store::open(url).await.unwrap();
     let mut plans = serde_json::Map::new();
     for (name, query, search) in lists(&users) {
-        let plan = if url.starts_with("sqlite:") {
-            let store = store::SqliteStore::open(url).await.unwrap();
-            store
-                .explain_document_list(&viewer, &query, search.as_ref())
-                .await
-        } else {
-            let store = store::PostgresStore::open(url).await.unwrap();
-            store
-                .explain_document_list(&viewer, &query, search.as_ref())
-                .await
-        };
-        plans.insert(name.into(), plan.unwrap().into());
+        let plan = store
+            .explain_document_list(&viewer, &query, search.as_ref())
+            .await
+            .unwrap();
+        plans.insert(name.into(), plan.into());
     }
     println!("{}", Value::Object(plans));
 }

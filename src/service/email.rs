@@ -359,7 +359,7 @@ mod tests {
     use crate::domain::{Document, DocumentStatus};
     use crate::service::connectors::{self, ConnectorEdit, DeleteOptions};
     use crate::service::testing::TestApp;
-    use crate::store::{DocumentQuery, DocumentSort, Ownership};
+    use crate::store::DocumentQuery;
 
     const SENDER: &str = "desk@broker.example";
 
@@ -421,18 +421,9 @@ mod tests {
 
     async fn documents(t: &TestApp, connector: &Connector) -> Vec<Document> {
         let query = DocumentQuery {
-            origin: None,
-            from_date: None,
-            ownership: Ownership::All,
-            owner: None,
-            file_name: None,
-            rp_collection_id: None,
             connector_id: Some(connector.id),
-            tags: vec![],
-            sort_by: DocumentSort::CreatedAt,
             descending: false,
-            offset: 0,
-            limit: 100,
+            ..DocumentQuery::newest(100)
         };
         super::super::documents::list(&t.app, &t.owner, &query)
             .await

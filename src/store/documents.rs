@@ -40,6 +40,27 @@ pub struct DocumentQuery {
     pub limit: u32,
 }
 
+impl DocumentQuery {
+    /// Everything the viewer sees, newest first, `limit` at a time: the
+    /// list without a filter, for callers to narrow.
+    pub fn newest(limit: u32) -> Self {
+        Self {
+            origin: None,
+            from_date: None,
+            ownership: Ownership::All,
+            owner: None,
+            file_name: None,
+            rp_collection_id: None,
+            connector_id: None,
+            tags: vec![],
+            sort_by: DocumentSort::CreatedAt,
+            descending: true,
+            offset: 0,
+            limit,
+        }
+    }
+}
+
 /// The outcome of storing an ingested document.
 #[derive(Debug, Clone)]
 pub enum Ingested {
@@ -143,6 +164,14 @@ pub trait DocumentStore: Send + Sync {
         viewer: &Principal,
         query: &DocumentQuery,
     ) -> StoreResult<Vec<Document>>;
+    /// The plan the database makes for that list (or a search), one step a
+    /// line: what plan tests check and `bench/scale.py` records.
+    async fn explain_document_list(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        search: Option<&crate::domain::search::SearchQuery>,
+    ) -> StoreResult<Vec<String>>;
     /// Records the uploaded blob of a `pending` document, moves it to
     /// `processing` and enqueues its processing, in one transaction. `false`
     /// when the document is not pending (the upload URL was already used).

@@ -109,6 +109,24 @@ impl DocumentStore for Backend {
             .await
     }
 
+    async fn explain_document_list(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        search: Option<&SearchQuery>,
+    ) -> StoreResult<Vec<String>> {
+        use sqlx::Row;
+        let (prefix, column) = DIALECT.explain;
+        let rows = list_query(prefix, viewer, query, search)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(column))
+            .collect::<Result<_, _>>()?)
+    }
+
     async fn attach_upload(
         &self,
         id: &DocumentId,
@@ -621,28 +639,6 @@ async fn delete_rows(conn: &mut Conn, ids: &[DocumentId]) -> StoreResult<u64> {
         }
     }
     Ok(deleted)
-}
-
-impl Backend {
-    /// The plan the database makes for a document list (or a search), one
-    /// step a line: what `bench/scale.py` records beside its timings.
-    pub async fn explain_document_list(
-        &self,
-        viewer: &Principal,
-        query: &DocumentQuery,
-        search: Option<&SearchQuery>,
-    ) -> StoreResult<Vec<String>> {
-        use sqlx::Row;
-        let (prefix, column) = DIALECT.explain;
-        let rows = list_query(prefix, viewer, query, search)
-            .build()
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get::<String, _>(column))
-            .collect::<Result<_, _>>()?)
-    }
 }
 
 /// The document list: visibility, Bigdata's filters, a search when given,

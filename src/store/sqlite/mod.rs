@@ -148,7 +148,7 @@ async fn plan_without_bound_values(conn: &mut SqliteConnection) -> Result<(), sq
 mod tests {
     use super::*;
     use crate::domain::{ConnectorKind, RequestOrigin, Timestamp};
-    use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, Ownership};
+    use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, DocumentStore, Ownership};
 
     #[tokio::test]
     async fn processed_content_survives_the_move_to_a_rowid_table() {
@@ -259,24 +259,6 @@ mod tests {
         rows.into_iter().map(|r| r.3).collect()
     }
 
-    /// The first page of everything `ownership` covers, newest first.
-    fn first_page(ownership: Ownership) -> DocumentQuery {
-        DocumentQuery {
-            origin: None,
-            from_date: None,
-            ownership,
-            owner: None,
-            file_name: None,
-            rp_collection_id: None,
-            connector_id: None,
-            tags: vec![],
-            sort_by: DocumentSort::CreatedAt,
-            descending: true,
-            offset: 0,
-            limit: 51,
-        }
-    }
-
     #[tokio::test]
     async fn connector_lists_search_an_index_and_never_scan() {
         let (_dir, store, viewer) = store_and_viewer().await;
@@ -342,7 +324,8 @@ mod tests {
                 file_name: Some("q3".into()),
                 tags: vec!["macro".into()],
                 offset: 50,
-                ..first_page(ownership)
+                ownership,
+                ..DocumentQuery::newest(51)
             };
             let details = store
                 .explain_document_list(&viewer, &query, None)
@@ -369,7 +352,8 @@ mod tests {
             let mut query = DocumentQuery {
                 origin: Some(RequestOrigin::FileUpload),
                 connector_id: Some(Uuid::now_v7()),
-                ..first_page(ownership)
+                ownership,
+                ..DocumentQuery::newest(51)
             };
             let details = store
                 .explain_document_list(&viewer, &query, None)
@@ -402,7 +386,8 @@ mod tests {
             let query = DocumentQuery {
                 connector_id: Some(Uuid::now_v7()),
                 sort_by: DocumentSort::Relevance,
-                ..first_page(ownership)
+                ownership,
+                ..DocumentQuery::newest(51)
             };
             let details = store
                 .explain_document_list(&viewer, &query, Some(&search))
