@@ -811,3 +811,103 @@ async fn create_tag(s: &TestServer, key: &str, name: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// A tag filter walks the tags' own links (their owners' documents,
+/// newest first): what it lists is what a check of every visible document
+/// would list, in either order and across pages, whoever made the tag.
+#[tokio::test]
+async fn a_tag_filter_lists_own_and_shared_documents_in_order_across_pages() {
+    let s = server().await;
+    let key = &s.admin_key;
+    let bob = s.create_key("default", "bob");
+    let outsider = s.create_key("globex", "carol");
+    // (id, whether bob's shared document), oldest first.
+    let mut tagged: Vec<(String, bool)> = vec![];
+    for n in 0..7 {
+        // One carries "rates" too, so two walks meet on it.
+        let tags = if n == 3 {
+            json!(["macro", "rates"])
+        } else {
+            json!(["macro"])
+        };
+        let bobs = n % 2 == 1;
+        let doc = s
+            .upload(
+                if bobs { &bob } else { key },
+                &format!("note {n}.txt"),
+                b"n",
+                json!({"tags": tags, "share_with_org": bobs}),
+            )
+            .await;
+        tagged.push((doc["id"].as_str().unwrap().to_string(), bobs));
+    }
+    // Not to be listed: bob's unshared "macro", another org's shared one.
+    s.upload(&bob, "private.txt", b"p", json!({"tags": ["macro"]}))
+        .await;
+    s.upload(
+        &outsider,
+        "other org.txt",
+        b"o",
+        json!({"tags": ["macro"], "share_with_org": true}),
+    )
+    .await;
+    // Tagged by PATCH after upload: that link is walked in its place too.
+    let retagged = s.upload(key, "retagged.txt", b"r", json!({})).await;
+    let macro_tag = create_tag(&s, key, "macro").await;
+    let retagged_id = retagged["id"].as_str().unwrap().to_string();
+    let patched = s
+        .patch_json(
+            &document_path(&retagged_id),
+            key,
+            &json!({"tags": [macro_tag["id"]]}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    tagged.push((retagged_id, false));
+    tagged.reverse();
+    let ids = |keep: &dyn Fn(bool) -> bool| -> Vec<String> {
+        tagged
+            .iter()
+            .filter(|(_, bobs)| keep(*bobs))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    let (all, own, shared) = (ids(&|_| true), ids(&|b| !b), ids(&|b| b));
+
+    let listed = |q: String| {
+        let s = &s;
+        async move { result_ids(&s.get_json(&format!("{DOCUMENTS}?{q}"), key).await, "id") }
+    };
+    assert_eq!(listed("tags=macro".into()).await, all, "newest first");
+    assert_eq!(
+        listed("tags=macro&tags=rates".into()).await,
+        all,
+        "a document with both tags comes once"
+    );
+    let oldest_first: Vec<String> = all.iter().rev().cloned().collect();
+    assert_eq!(
+        listed("tags=macro&sort_order=asc".into()).await,
+        oldest_first
+    );
+    let mut paged = vec![];
+    for page in 1..=4 {
+        paged.extend(listed(format!("tags=macro&page_size=3&page={page}")).await);
+    }
+    assert_eq!(paged, all, "pages neither skip nor repeat");
+    assert_eq!(listed("tags=macro&ownership=shared".into()).await, shared);
+    assert_eq!(listed("tags=macro&ownership=owned".into()).await, own);
+    assert_eq!(
+        listed(format!("tags={}", macro_tag["id"].as_str().unwrap())).await,
+        own,
+        "by id: the caller's own tag"
+    );
+    assert_eq!(
+        listed("tags=macro&file_name=note%203".into()).await,
+        listed("file_name=note%203".into()).await,
+        "other filters apply along the walk"
+    );
+    assert_eq!(
+        listed("tags=nothing-has-it".into()).await,
+        Vec::<String>::new()
+    );
+}

@@ -9,7 +9,7 @@ use crate::domain::search::{SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
-    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Processed,
+    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Ownership, Processed,
     ProcessedContent, ReprocessQuery, StoreError, StoreResult,
 };
 use async_trait::async_trait;
@@ -105,7 +105,11 @@ impl DocumentStore for Backend {
         viewer: &Principal,
         query: &DocumentQuery,
     ) -> StoreResult<Vec<Document>> {
-        self.documents_with_tags(list_query("", viewer, query, None))
+        let tagged = self.tag_walk(viewer, query, None).await?;
+        if tagged.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(vec![]);
+        }
+        self.documents_with_tags(list_query("", viewer, query, None, tagged.as_deref()))
             .await
     }
 
@@ -117,7 +121,11 @@ impl DocumentStore for Backend {
     ) -> StoreResult<Vec<String>> {
         use sqlx::Row;
         let (prefix, column) = DIALECT.explain;
-        let rows = list_query(prefix, viewer, query, search)
+        let tagged = self.tag_walk(viewer, query, search).await?;
+        if tagged.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(vec![]);
+        }
+        let rows = list_query(prefix, viewer, query, search, tagged.as_deref())
             .build()
             .fetch_all(self.pool())
             .await?;
@@ -429,6 +437,54 @@ impl Backend {
         Ok(true)
     }
 
+    /// The tags a list walks for its tag filter (see [`walks_tags`]): those
+    /// of the filter's names or ids that the viewer's own documents or their
+    /// org's shared ones can carry, each with the rule its documents are
+    /// seen by. `None`: the list walks no tags. Empty: nothing can match.
+    async fn tag_walk(
+        &self,
+        viewer: &Principal,
+        q: &DocumentQuery,
+        search: Option<&SearchQuery>,
+    ) -> StoreResult<Option<Vec<(String, Ownership)>>> {
+        if !walks_tags(q, search) {
+            return Ok(None);
+        }
+        let mut b: QueryBuilder<Db> = QueryBuilder::new(format!(
+            "SELECT t.tag_id, t.user_id FROM users u {} tags t ON t.user_id = u.user_id \
+             WHERE u.org_id = ",
+            DIALECT.join_in_order
+        ));
+        b.push_bind(viewer.org_id.clone());
+        match q.ownership {
+            Ownership::All => &mut b,
+            Ownership::Owned => b.push(" AND u.user_id = "),
+            Ownership::Shared => b.push(" AND u.user_id <> "),
+        };
+        if q.ownership != Ownership::All {
+            b.push_bind(viewer.user_id.clone());
+        }
+        b.push(" AND ");
+        push_tag_match(&mut b, &q.tags);
+        b.push(" LIMIT ").push_bind(MOST_TAG_WALKS as i64 + 1);
+        let rows: Vec<(String, String)> = b.build_query_as().fetch_all(self.pool()).await?;
+        if rows.len() > MOST_TAG_WALKS {
+            return Ok(None);
+        }
+        Ok(Some(
+            rows.into_iter()
+                .map(|(tag, owner)| {
+                    let rule = if owner == viewer.user_id {
+                        Ownership::Owned
+                    } else {
+                        Ownership::Shared
+                    };
+                    (tag, rule)
+                })
+                .collect(),
+        ))
+    }
+
     /// The documents a list query selects, with their tags.
     pub(super) async fn documents_with_tags(
         &self,
@@ -595,17 +651,24 @@ async fn insert_document_in(
     Ok(stored)
 }
 
-/// Tags a document with these tags, in one statement.
+/// Tags a document with these tags, in one statement; each link carries
+/// the document's `created_at`, the order a tag filter walks them in.
 async fn link_tags(conn: &mut Conn, doc: &DocumentId, tags: &[Uuid]) -> StoreResult<()> {
     if tags.is_empty() {
         return Ok(());
     }
-    let mut link = QueryBuilder::<Db>::new("INSERT INTO document_tags (document_id, tag_id) ");
-    link.push_values(tags, |mut row, tag| {
-        row.push_bind(doc.as_str().to_string())
-            .push_bind(tag.to_string());
-    });
-    link.push(" ON CONFLICT DO NOTHING");
+    let mut link = QueryBuilder::<Db>::new(
+        "INSERT INTO document_tags (document_id, tag_id, created_at) \
+         SELECT d.document_id, t.tag_id, d.created_at FROM documents d, tags t \
+         WHERE d.document_id = ",
+    );
+    link.push_bind(doc.as_str().to_string())
+        .push(" AND t.tag_id IN (");
+    let mut list = link.separated(", ");
+    for tag in tags {
+        list.push_bind(tag.to_string());
+    }
+    link.push(") ON CONFLICT DO NOTHING");
     link.build().execute(&mut *conn).await?;
     Ok(())
 }
@@ -644,17 +707,23 @@ async fn delete_rows(conn: &mut Conn, ids: &[DocumentId]) -> StoreResult<u64> {
 /// The document list: visibility, Bigdata's filters, a search when given,
 /// a sort and a page; `prefix` goes before it (`EXPLAIN QUERY PLAN ` in
 /// tests). A search is a condition beside the visibility rules, so what a
-/// viewer may not see is never ranked, counted or cut from a page.
+/// viewer may not see is never ranked, counted or cut from a page. With
+/// `tagged` (see [`tag_walk`]), the tag filter's own ranges drive.
+///
+/// The walks select keys only (the id and the sort column), so what is
+/// sorted and skipped before a deep page is small; the page's rows are read
+/// last, by id.
 pub(in crate::store) fn list_query(
     prefix: &str,
     viewer: &Principal,
     q: &DocumentQuery,
     search: Option<&SearchQuery>,
+    tagged: Option<&[(String, Ownership)]>,
 ) -> QueryBuilder<Db> {
     let column = match q.sort_by {
         DocumentSort::CreatedAt => "created_at",
         DocumentSort::UpdatedAt => "updated_at",
-        DocumentSort::FileName => DIALECT.file_name_order,
+        DocumentSort::FileName => "file_name",
         DocumentSort::RawSize => "raw_size",
         DocumentSort::ContentType => "content_type",
         DocumentSort::Status => "status",
@@ -663,23 +732,38 @@ pub(in crate::store) fn list_query(
     };
     let direction = if q.descending { "DESC" } else { "ASC" };
     // The id breaks ties, so pages never overlap or skip.
-    let order = format!("{column} {direction}, document_id {direction}");
+    let order = |of: &str| {
+        let (before, after) = match q.sort_by {
+            DocumentSort::FileName => DIALECT.file_name_order,
+            _ => ("", ""),
+        };
+        format!("{before}{of}{column}{after} {direction}, {of}document_id {direction}")
+    };
+    let prefix = format!("{prefix}SELECT {DOCUMENT_COLUMNS} FROM (");
     let compiled = search.map(DIALECT.search_syntax);
     let select = |b: &mut QueryBuilder<Db>| match &compiled {
         None => {
-            b.push(format_args!("SELECT {DOCUMENT_COLUMNS} FROM documents d"));
+            b.push(format_args!(
+                "SELECT d.document_id, d.{column} FROM documents d"
+            ));
         }
         Some(c) => {
-            let (rank, bound) = DIALECT.search_rank;
-            b.push(format_args!("SELECT {DOCUMENT_COLUMNS}, {rank}"));
-            if let Some(after) = bound {
-                b.push_bind(c.clone()).push(after);
+            b.push("SELECT d.document_id, ");
+            if column == "relevance" {
+                let (rank, bound) = DIALECT.search_rank;
+                b.push(rank);
+                if let Some(after) = bound {
+                    b.push_bind(c.clone()).push(after);
+                }
+                b.push(" AS relevance");
+            } else {
+                b.push(format_args!("d.{column}"));
             }
-            b.push(format_args!(" AS relevance FROM {}", DIALECT.search_from));
+            b.push(format_args!(" FROM {}", DIALECT.search_from));
         }
     };
     let filters = |b: &mut QueryBuilder<Db>| {
-        push_filters(b, q);
+        push_filters(b, q, tagged.is_none());
         if let Some(c) = &compiled {
             let (before, after) = DIALECT.search_match;
             b.push(" AND ")
@@ -688,30 +772,65 @@ pub(in crate::store) fn list_query(
                 .push(after);
         }
     };
-    // A search or a connector filter narrows the list by an index of its
-    // own (the full-text match; the connector's documents in order), so
-    // the visibility rules are checked along it, in one pass.
-    let walk: fn(_, _, _, _, _, _, _, _, _) -> _ = if compiled.is_some() || q.connector_id.is_some()
-    {
-        super::visibility::visible_matches
-    } else {
-        super::visibility::visible_union
+    let (limit, offset) = (i64::from(q.limit), q.offset as i64);
+    let mut b = match tagged {
+        Some(tags) => super::visibility::visible_tagged(
+            &prefix, viewer, tags, filters, direction, limit, offset,
+        ),
+        // A search or a connector filter narrows the list by an index of
+        // its own (the full-text match; the connector's documents in
+        // order), so the visibility rules are checked along it, in one pass.
+        None if compiled.is_some() || q.connector_id.is_some() => {
+            super::visibility::visible_matches(
+                &prefix,
+                select,
+                "d",
+                viewer,
+                q.ownership,
+                filters,
+                &order(""),
+                limit,
+                offset,
+            )
+        }
+        None => super::visibility::visible_union(
+            &prefix,
+            select,
+            "d",
+            viewer,
+            q.ownership,
+            filters,
+            &order(""),
+            limit,
+            offset,
+        ),
     };
-    walk(
-        prefix,
-        select,
-        "d",
-        viewer,
-        q.ownership,
-        filters,
-        &order,
-        i64::from(q.limit),
-        q.offset as i64,
-    )
+    b.push(format_args!(
+        ") AS page {} documents d ON d.document_id = page.document_id ORDER BY {}",
+        DIALECT.join_in_order,
+        order("page.")
+    ));
+    b
+}
+
+/// Most tags a filter walks one range each; a filter that can mean more
+/// (many users of an org with a tag of that name) checks each document
+/// of the visibility ranges for its tags instead.
+const MOST_TAG_WALKS: usize = 32;
+
+/// Whether a list walks its tag filter's ranges: the tags' links hold the
+/// default order (`created_at`) only, and a search or a connector filter
+/// has an index of its own to walk.
+fn walks_tags(q: &DocumentQuery, search: Option<&SearchQuery>) -> bool {
+    !q.tags.is_empty()
+        && search.is_none()
+        && q.connector_id.is_none()
+        && matches!(q.sort_by, DocumentSort::CreatedAt | DocumentSort::Relevance)
 }
 
 /// Bigdata's filters, on the documents aliased `d`.
-fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery) {
+/// `with_tags`: the tag filter too (a tag walk applies it by its ranges).
+fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery, with_tags: bool) {
     if let Some(origin) = q.origin {
         b.push(" AND d.request_origin = ")
             .push_bind(origin.as_str().to_string());
@@ -739,20 +858,27 @@ fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery) {
         b.push(" AND d.connector_id = ")
             .push_bind(connector.to_string());
     }
-    if !q.tags.is_empty() {
+    if with_tags && !q.tags.is_empty() {
         b.push(
             " AND EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
-             WHERE dt.document_id = d.document_id AND (t.name IN (",
+             WHERE dt.document_id = d.document_id AND ",
         );
-        let mut names = b.separated(", ");
-        for t in &q.tags {
-            names.push_bind(t.clone());
-        }
-        b.push(") OR t.tag_id IN (");
-        let mut ids = b.separated(", ");
-        for t in &q.tags {
-            ids.push_bind(t.to_ascii_lowercase());
-        }
-        b.push(")))");
+        push_tag_match(b, &q.tags);
+        b.push(")");
     }
+}
+
+/// The tags `t` a filter names, by name or by id.
+fn push_tag_match(b: &mut QueryBuilder<Db>, tags: &[String]) {
+    b.push("(t.name IN (");
+    let mut names = b.separated(", ");
+    for t in tags {
+        names.push_bind(t.clone());
+    }
+    b.push(") OR t.tag_id IN (");
+    let mut ids = b.separated(", ");
+    for t in tags {
+        ids.push_bind(t.to_ascii_lowercase());
+    }
+    b.push("))");
 }

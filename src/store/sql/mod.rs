@@ -48,8 +48,11 @@ mod visibility;
 pub(super) struct Dialect {
     /// Case-insensitive `LIKE`.
     pub like: &'static str,
-    /// Case-insensitive sort key for file names.
-    pub file_name_order: &'static str,
+    /// Case-insensitive sort key for a file name column: before and after it.
+    pub file_name_order: (&'static str, &'static str),
+    /// A join that keeps the order written: the left side drives (SQLite's
+    /// CROSS JOIN; PostgreSQL's planner weighs its statistics).
+    pub join_in_order: &'static str,
     /// The "shared with the org" predicate, as the partial index states it.
     pub shared: &'static str,
     /// Locks the selected rows until the transaction ends. SQLite's write
@@ -81,7 +84,8 @@ pub(super) struct Dialect {
 
 pub(super) const SQLITE: Dialect = Dialect {
     like: "LIKE",
-    file_name_order: "file_name COLLATE NOCASE",
+    file_name_order: ("", " COLLATE NOCASE"),
+    join_in_order: "CROSS JOIN",
     shared: "share_with_org = 1",
     row_lock: "",
     skip_locked: "",
@@ -102,7 +106,8 @@ pub(super) const SQLITE: Dialect = Dialect {
 
 pub(super) const POSTGRES: Dialect = Dialect {
     like: "ILIKE",
-    file_name_order: "lower(file_name)",
+    file_name_order: ("lower(", ")"),
+    join_in_order: "JOIN",
     shared: "share_with_org",
     row_lock: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",

@@ -22,6 +22,7 @@ impl SearchIndex for Backend {
                 viewer,
                 query,
                 Some(search),
+                None,
             ))
             .await?;
         let mut texts = self.indexed_texts(&docs).await?;

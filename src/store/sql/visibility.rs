@@ -26,19 +26,83 @@ pub(in crate::store) fn visible_union(
         Ownership::Owned => &[Ownership::Owned],
         Ownership::Shared => &[Ownership::Shared],
     };
+    merged(
+        prefix,
+        "UNION ALL",
+        branches,
+        order,
+        limit,
+        offset,
+        |b, branch| {
+            select(b);
+            b.push(" WHERE ");
+            push_rule(b, alias, viewer, *branch, "");
+            filters(b);
+            b.push(format_args!(" ORDER BY {order}"));
+        },
+    )
+}
+
+/// The documents carrying any of `tags` that a viewer can see, newest (or
+/// oldest) first: the tag's own links walked in order, one range per tag,
+/// each document checked by the rule its tag's owner stands under (a tag
+/// belongs to the owner of the documents it marks). Selects `document_id`
+/// and `created_at`; a document with two of the tags comes once.
+pub(in crate::store) fn visible_tagged(
+    prefix: &str,
+    viewer: &Principal,
+    tags: &[(String, Ownership)],
+    filters: impl Fn(&mut QueryBuilder<Db>),
+    direction: &str,
+    limit: i64,
+    offset: i64,
+) -> QueryBuilder<Db> {
+    let order = format!("created_at {direction}, document_id {direction}");
+    merged(
+        prefix,
+        "UNION",
+        tags,
+        &order,
+        limit,
+        offset,
+        |b, (tag, rule)| {
+            b.push(format_args!(
+                "SELECT dt.document_id AS document_id, dt.created_at AS created_at \
+             FROM document_tags dt {} documents d ON d.document_id = dt.document_id \
+             WHERE dt.tag_id = ",
+                DIALECT.join_in_order
+            ))
+            .push_bind(tag.clone())
+            .push(" AND ");
+            push_rule(b, "d", viewer, *rule, DIALECT.not_indexed);
+            filters(b);
+            b.push(format_args!(
+                " ORDER BY dt.created_at {direction}, dt.document_id {direction}"
+            ));
+        },
+    )
+}
+
+/// The branches `branch` writes (each up to its `ORDER BY`), each bounded
+/// to what the page can need, combined by `union` and paged in `order`.
+fn merged<T>(
+    prefix: &str,
+    union: &str,
+    branches: &[T],
+    order: &str,
+    limit: i64,
+    offset: i64,
+    branch: impl Fn(&mut QueryBuilder<Db>, &T),
+) -> QueryBuilder<Db> {
     // Every subquery in FROM is named: PostgreSQL wants it, SQLite allows it.
     let mut b: QueryBuilder<Db> =
         QueryBuilder::new(format!("{prefix}SELECT * FROM (SELECT * FROM ("));
-    for (i, branch) in branches.iter().enumerate() {
+    for (i, each) in branches.iter().enumerate() {
         if i > 0 {
-            b.push(format_args!(") AS branch{i} UNION ALL SELECT * FROM ("));
+            b.push(format_args!(") AS branch{i} {union} SELECT * FROM ("));
         }
-        select(&mut b);
-        b.push(" WHERE ");
-        push_rule(&mut b, alias, viewer, *branch, "");
-        filters(&mut b);
-        b.push(format_args!(" ORDER BY {order} LIMIT "))
-            .push_bind(limit.saturating_add(offset));
+        branch(&mut b, each);
+        b.push(" LIMIT ").push_bind(limit.saturating_add(offset));
     }
     // Ordered outside the union: PostgreSQL orders a union only by column names.
     b.push(format_args!(

@@ -187,6 +187,42 @@ mod tests {
         assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
     }
 
+    #[tokio::test]
+    async fn tag_links_made_before_the_tag_walk_get_their_documents_created_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // Foreign keys off: the rows below stand without their user.
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .foreign_keys(false);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all
+            .migrations
+            .iter()
+            .filter(|m| m.version < 13)
+            .cloned()
+            .collect();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO documents (document_id, user_id, org_id, file_name, request_origin, \
+             status, share_with_org, created_at, updated_at) \
+             VALUES ('d1', 'u', 'o', 'f', 'file_upload', 'completed', 0, 42, 43)",
+            "INSERT INTO tags (tag_id, user_id, name, created_at, updated_at) \
+             VALUES ('t1', 'u', 'macro', 1, 1)",
+            "INSERT INTO document_tags VALUES ('d1', 't1')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        all.run(&pool).await.unwrap();
+        let at: i64 = sqlx::query_scalar("SELECT created_at FROM document_tags")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(at, 42);
+    }
+
     /// A fresh database (gone with the returned dir) and a caller.
     async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
         let dir = tempfile::tempdir().unwrap();
@@ -322,7 +358,6 @@ mod tests {
             let query = DocumentQuery {
                 origin: Some(RequestOrigin::Email),
                 file_name: Some("q3".into()),
-                tags: vec!["macro".into()],
                 offset: 50,
                 ownership,
                 ..DocumentQuery::newest(51)
@@ -341,6 +376,57 @@ mod tests {
                     .any(|d| d.contains("documents_by_owner")
                         || d.contains("documents_shared_by_org")),
                 "{details:?}"
+            );
+        }
+    }
+
+    /// A tag filter walks the links of each tag it can mean, in order: the
+    /// viewer's own, and those of the org's other users for shared
+    /// documents; never another org's, never the whole visibility range.
+    #[tokio::test]
+    async fn a_tag_filter_walks_the_links_of_each_tag_it_can_mean_in_order() {
+        use crate::store::TagStore;
+        let (_dir, store, viewer) = store_and_viewer().await;
+        for sql in [
+            "INSERT INTO orgs VALUES ('o', 0), ('p', 0)",
+            "INSERT INTO users VALUES ('u', 'o', 0), ('u2', 'o', 0), ('u3', 'p', 0)",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+        }
+        let now = Timestamp::now();
+        for user in ["u", "u2", "u3"] {
+            store.ensure_tag(user, "macro", now).await.unwrap();
+        }
+        for (ownership, walks) in [
+            (Ownership::All, 2),
+            (Ownership::Owned, 1),
+            (Ownership::Shared, 1),
+        ] {
+            let query = DocumentQuery {
+                tags: vec!["macro".into()],
+                origin: Some(RequestOrigin::Email),
+                offset: 50,
+                ownership,
+                ..DocumentQuery::newest(51)
+            };
+            let details = store
+                .explain_document_list(&viewer, &query, None)
+                .await
+                .unwrap();
+            let tag_walks = details
+                .iter()
+                .filter(|d| d.contains("USING COVERING INDEX document_tags_by_tag (tag_id=?)"))
+                .count();
+            assert_eq!(tag_walks, walks, "{ownership:?}: {details:?}");
+            // Only the merged page is sorted; a walk is in index order.
+            assert!(
+                details.iter().all(|d| !d.starts_with("SCAN d"))
+                    && details
+                        .iter()
+                        .filter(|d| d.contains("FOR ORDER BY"))
+                        .count()
+                        <= 1,
+                "{ownership:?}: {details:?}"
             );
         }
     }
@@ -369,8 +455,11 @@ mod tests {
                 .explain_document_list(&viewer, &query, None)
                 .await
                 .unwrap();
-            let searches: Vec<&String> =
-                details.iter().filter(|d| d.starts_with("SEARCH")).collect();
+            // Besides the page's rows, read by id last.
+            let searches: Vec<&String> = details
+                .iter()
+                .filter(|d| d.starts_with("SEARCH") && !d.ends_with("(document_id=?)"))
+                .collect();
             assert!(
                 !searches.is_empty() && searches.iter().all(|d| d.contains("_origin (")),
                 "{ownership:?}: {details:?}"
