@@ -75,9 +75,11 @@ def corpus(path, start, count, connectors):
 
 
 def fts5(q):
-    """The FTS5 expressions the server compiles these queries to."""
-    return {"rare": f'(("{RARE}"))', "common": '(("market"))', "phrase": '(("lithium price"))',
-            "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
+    """The FTS5 expressions the server compiles these queries to, within
+    the corpus's org (`domain::search::org_term`)."""
+    words = {"rare": f'(("{RARE}"))', "common": '(("market"))', "phrase": '(("lithium price"))',
+             "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
+    return f'{words} AND search_org : "§{"default".encode().hex()}"'
 
 
 def direct(db, cls, connector, seconds):
@@ -86,7 +88,7 @@ def direct(db, cls, connector, seconds):
     sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
            "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
            "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key, "
-           "-bm25(search_fts) AS relevance FROM search_fts CROSS "
+           "-bm25(search_fts, 1.0, 0.0) AS relevance FROM search_fts CROSS "
            "JOIN search_documents s ON s.search_key = search_fts.rowid CROSS "
            "JOIN documents d ON d.document_id = s.search_document_id "
            f"WHERE d.user_id = 'admin' AND search_fts MATCH '{fts5(cls)}'"

@@ -220,6 +220,9 @@ async fn malformed_queries_are_400_naming_q() {
         "a)%20OR%20(b",
         "%27%3B%20DROP%20TABLE%20documents%3B--",
         "search_fts:x",
+        "search_org:x",
+        // `§` alone: the org terms' mark is no word of a query.
+        "%C2%A7",
         "%22a%22*",
     ] {
         let resp = s.get(&format!("{DOCUMENTS}?q={q}"), &key).await;

@@ -66,12 +66,25 @@ pub fn to_tsquery(q: &SearchQuery) -> String {
     parts.join(" & ")
 }
 
+/// `fts5`, a compiled query, among the documents of the org whose
+/// [`super::org_term`] is `org` (a column of its own, weighed 0 in ranking).
+pub fn fts5_in_org(fts5: &str, org: &str) -> String {
+    format!("{fts5} AND search_org : {}", fts5_string(org))
+}
+
+/// `tsquery`, a compiled query, among the documents of the org whose
+/// [`super::org_term`] is `org` (the rank is of `tsquery` alone).
+pub fn tsquery_in_org(tsquery: &str, org: &str) -> String {
+    format!("({tsquery}) & {}", pg_lexeme(org))
+}
+
 /// PostgreSQL keeps at most this many positions of one lexeme.
 const MAX_POSITIONS: usize = 256;
 
 /// The terms of a text as a `tsvector` literal with 1-based positions, the
-/// positions FTS5 gives the same terms.
-pub fn to_tsvector(tokens: &[Token]) -> String {
+/// positions FTS5 gives the same terms; and `org`, an org's term, without a
+/// position (no phrase holds it).
+pub fn to_tsvector(tokens: &[Token], org: &str) -> String {
     let mut positions: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, t) in tokens.iter().enumerate() {
         let p = positions.entry(t.term.as_str()).or_default();
@@ -79,13 +92,14 @@ pub fn to_tsvector(tokens: &[Token]) -> String {
             p.push(i + 1);
         }
     }
-    let lexemes: Vec<String> = positions
+    let mut lexemes: Vec<String> = positions
         .into_iter()
         .map(|(term, p)| {
             let p: Vec<String> = p.iter().map(usize::to_string).collect();
             format!("{}:{}", pg_lexeme(term), p.join(","))
         })
         .collect();
+    lexemes.push(pg_lexeme(org));
     lexemes.join(" ")
 }
 
@@ -119,12 +133,28 @@ mod tests {
     }
 
     #[test]
-    fn vectors_carry_positions() {
+    fn vectors_carry_positions_and_the_org_without_one() {
+        let org = crate::domain::search::org_term("acme");
+        assert_eq!(org, "§61636d65");
         assert_eq!(
-            to_tsvector(&tokens("rates up, rates down")),
-            "'down':4 'rate':1,3 'up':2"
+            to_tsvector(&tokens("rates up, rates down"), &org),
+            "'down':4 'rate':1,3 'up':2 '§61636d65'"
         );
         let many = tokens(&"w ".repeat(300));
-        assert_eq!(to_tsvector(&many).matches(',').count(), 255);
+        assert_eq!(to_tsvector(&many, &org).matches(',').count(), 255);
+    }
+
+    #[test]
+    fn a_query_within_an_org_needs_its_term_beside_the_whole_query() {
+        let q = SearchQuery::parse("lithium OR cobalt -china").unwrap();
+        let org = crate::domain::search::org_term("o");
+        assert_eq!(
+            fts5_in_org(&to_fts5(&q), &org),
+            r#"((("lithium" OR "cobalt")) NOT "china") AND search_org : "§6f""#
+        );
+        assert_eq!(
+            tsquery_in_org(&to_tsquery(&q), &org),
+            "(('lithium' | 'cobalt') & !'china') & '§6f'"
+        );
     }
 }

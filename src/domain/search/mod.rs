@@ -34,6 +34,15 @@ pub fn searchable_text(doc: &Document, text: &str) -> String {
     .join("\n")
 }
 
+/// The term every index entry of an org's documents carries, beside its
+/// words: a search looks only among the caller's org (every document they
+/// may see is in it), so what other orgs hold costs it nothing, in time
+/// either. `§` is neither a letter nor a digit, so no word of a text or a
+/// query is ever this term; FTS5's `ascii` tokenizer keeps it whole.
+pub fn org_term(org_id: &str) -> String {
+    format!("§{}", hex::encode(org_id))
+}
+
 /// The indexed words of a document's extracted text, found before the
 /// write that stores them: for a long text that takes milliseconds, and
 /// on SQLite the write runs on the one writer that every other write
@@ -58,6 +67,8 @@ pub struct IndexEntry {
     /// The extracted text, cut after its last indexed word.
     pub text: String,
     tokens: Vec<text::Token>,
+    /// The [`org_term`] of the document's org.
+    pub org: String,
 }
 
 impl IndexEntry {
@@ -91,7 +102,11 @@ impl IndexEntry {
             Some(_) if tokens.len() == text::MAX_TOKENS => text.clear(),
             _ => {}
         }
-        Self { text, tokens }
+        Self {
+            text,
+            tokens,
+            org: org_term(&doc.org_id),
+        }
     }
 
     /// The terms, space-separated, in order (what FTS5 indexes).
@@ -100,9 +115,9 @@ impl IndexEntry {
         terms.join(" ")
     }
 
-    /// The same terms as a PostgreSQL `tsvector` literal.
+    /// The same terms, and the org's, as a PostgreSQL `tsvector` literal.
     pub fn vector(&self) -> String {
-        compile::to_tsvector(&self.tokens)
+        compile::to_tsvector(&self.tokens, &self.org)
     }
 }
 

@@ -5,7 +5,7 @@ use super::jobs::insert_job;
 use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
 use crate::domain::connector::allows_sender;
-use crate::domain::search::{SearchQuery, TextTokens};
+use crate::domain::search::{org_term, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
@@ -741,6 +741,9 @@ pub(in crate::store) fn list_query(
     };
     let prefix = format!("{prefix}SELECT {DOCUMENT_COLUMNS} FROM (");
     let compiled = search.map(DIALECT.search_syntax);
+    let matched = compiled
+        .as_deref()
+        .map(|c| (DIALECT.search_in_org)(c, &org_term(&viewer.org_id)));
     let select = |b: &mut QueryBuilder<Db>| match &compiled {
         None => {
             b.push(format_args!(
@@ -764,7 +767,7 @@ pub(in crate::store) fn list_query(
     };
     let filters = |b: &mut QueryBuilder<Db>| {
         push_filters(b, q, tagged.is_none());
-        if let Some(c) = &compiled {
+        if let Some(c) = &matched {
             let (before, after) = DIALECT.search_match;
             b.push(" AND ")
                 .push(before)

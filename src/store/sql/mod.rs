@@ -72,6 +72,8 @@ pub(super) struct Dialect {
     pub search_rank: (&'static str, Option<&'static str>),
     /// A parsed query in this database's syntax.
     pub search_syntax: fn(&SearchQuery) -> String,
+    /// A query in that syntax, among one org's documents (its term).
+    pub search_in_org: fn(&str, &str) -> String,
     /// Whether the index row carries a `tsvector` (PostgreSQL).
     pub search_vector: bool,
     /// Written before a column so that no index on it drives the plan
@@ -96,9 +98,10 @@ pub(super) const SQLITE: Dialect = Dialect {
     search_from: "search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
                   CROSS JOIN documents d ON d.document_id = s.search_document_id",
     search_match: ("search_fts MATCH ", ""),
-    // bm25: lower is better.
-    search_rank: ("-bm25(search_fts)", None),
+    // bm25: lower is better. The org's column counts for nothing.
+    search_rank: ("-bm25(search_fts, 1.0, 0.0)", None),
     search_syntax: compile::to_fts5,
+    search_in_org: compile::fts5_in_org,
     search_vector: false,
     not_indexed: "+",
     explain: ("EXPLAIN QUERY PLAN ", 3),
@@ -116,6 +119,7 @@ pub(super) const POSTGRES: Dialect = Dialect {
     search_match: ("s.search_vector @@ CAST(", " AS tsquery)"),
     search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
     search_syntax: compile::to_tsquery,
+    search_in_org: compile::tsquery_in_org,
     search_vector: true,
     not_indexed: "",
     explain: ("EXPLAIN ", 0),

@@ -125,20 +125,22 @@ pub(super) async fn write_index_entry(
     let insert = if DIALECT.search_vector {
         sqlx::query(
             "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
-             search_vector) VALUES ($1, $2, $3, CAST($4 AS tsvector))",
+             search_org, search_vector) VALUES ($1, $2, $3, $4, CAST($5 AS tsvector))",
         )
         .bind(doc.id.as_str())
         .bind(&entry.text)
         .bind(entry.terms())
+        .bind(&entry.org)
         .bind(entry.vector())
     } else {
         sqlx::query(
-            "INSERT INTO search_documents (search_document_id, search_text, search_terms) \
-             VALUES ($1, $2, $3)",
+            "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
+             search_org) VALUES ($1, $2, $3, $4)",
         )
         .bind(doc.id.as_str())
         .bind(&entry.text)
         .bind(entry.terms())
+        .bind(&entry.org)
     };
     insert.execute(&mut *conn).await?;
     Ok(())

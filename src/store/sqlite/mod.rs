@@ -223,6 +223,54 @@ mod tests {
         assert_eq!(at, 42);
     }
 
+    #[tokio::test]
+    async fn search_entries_made_before_the_org_term_are_found_in_their_org_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .foreign_keys(false);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all
+            .migrations
+            .iter()
+            .filter(|m| m.version < 14)
+            .cloned()
+            .collect();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO documents (document_id, user_id, org_id, file_name, request_origin, \
+             status, share_with_org, created_at, updated_at) \
+             VALUES ('d1', 'u', 'o', 'f', 'file_upload', 'completed', 0, 1, 1)",
+            "INSERT INTO search_documents (search_document_id, search_text, search_terms) \
+             VALUES ('d1', 'Lithium', 'lithium')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        all.run(&pool).await.unwrap();
+        let found = |org: &str| {
+            let query = crate::domain::search::compile::fts5_in_org(
+                "\"lithium\"",
+                &crate::domain::search::org_term(org),
+            );
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT s.search_document_id FROM search_fts CROSS JOIN search_documents s \
+                     ON s.search_key = search_fts.rowid WHERE search_fts MATCH $1",
+                )
+                .bind(query)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(found("o").await, vec!["d1".to_string()]);
+        assert!(found("p").await.is_empty());
+    }
+
     /// A fresh database (gone with the returned dir) and a caller.
     async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
         let dir = tempfile::tempdir().unwrap();
