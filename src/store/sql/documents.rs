@@ -783,7 +783,10 @@ pub(in crate::store) fn list_query(
         // A search or a connector filter narrows the list by an index of
         // its own (the full-text match; the connector's documents in
         // order), so the visibility rules are checked along it, in one pass.
+        // Ranked, a search takes the most recently indexed matches the
+        // viewer may see, so a common word ranks a bounded set.
         None if compiled.is_some() || q.connector_id.is_some() => {
+            let window = (column == "relevance").then_some((DIALECT.search_newest, RANKED_MATCHES));
             super::visibility::visible_matches(
                 &prefix,
                 select,
@@ -792,6 +795,7 @@ pub(in crate::store) fn list_query(
                 q.ownership,
                 filters,
                 &order(""),
+                window,
                 limit,
                 offset,
             )
@@ -815,6 +819,10 @@ pub(in crate::store) fn list_query(
     ));
     b
 }
+
+/// How many matches a search ranks by relevance at most: the most recently
+/// indexed that the viewer may see (docs/decisions.md). Pages end there.
+pub(in crate::store) const RANKED_MATCHES: i64 = 2_000;
 
 /// Most tags a filter walks one range each; a filter that can mean more
 /// (many users of an org with a tag of that name) checks each document

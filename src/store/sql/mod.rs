@@ -65,6 +65,9 @@ pub(super) struct Dialect {
     pub tag_prefix: &'static str,
     /// The search index joined to `documents d`.
     pub search_from: &'static str,
+    /// The order of the search index's rows, most recently indexed first
+    /// (SQLite's FTS5 walks its rowids that way and stops at the limit).
+    pub search_newest: &'static str,
     /// The full-text predicate, before and after the bound query.
     pub search_match: (&'static str, &'static str),
     /// The relevance of a row (higher is better): before and, when the
@@ -97,6 +100,7 @@ pub(super) const SQLITE: Dialect = Dialect {
     // documents and run the whole match again for every one of them.
     search_from: "search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
                   CROSS JOIN documents d ON d.document_id = s.search_document_id",
+    search_newest: "search_fts.rowid DESC",
     search_match: ("search_fts MATCH ", ""),
     // bm25: lower is better. The org's column counts for nothing.
     search_rank: ("-bm25(search_fts, 1.0, 0.0)", None),
@@ -116,6 +120,7 @@ pub(super) const POSTGRES: Dialect = Dialect {
     skip_locked: " FOR UPDATE SKIP LOCKED",
     tag_prefix: "starts_with(t.name, $2)",
     search_from: "search_documents s JOIN documents d ON d.document_id = s.search_document_id",
+    search_newest: "s.search_key DESC",
     search_match: ("s.search_vector @@ CAST(", " AS tsquery)"),
     search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
     search_syntax: compile::to_tsquery,

@@ -117,7 +117,8 @@ fn merged<T>(
 /// Rows a viewer can see among those another index chooses (the
 /// full-text match, a connector's documents), checked in one pass along it:
 /// a branch per rule would run a match once for each, and the owner's
-/// index must not drive instead.
+/// index must not drive instead. `window`: only the first rows in that
+/// order (and how many) are paged in `order`.
 #[allow(clippy::too_many_arguments)]
 pub(in crate::store) fn visible_matches(
     prefix: &str,
@@ -127,6 +128,7 @@ pub(in crate::store) fn visible_matches(
     ownership: Ownership,
     filters: impl Fn(&mut QueryBuilder<Db>),
     order: &str,
+    window: Option<(&str, i64)>,
     limit: i64,
     offset: i64,
 ) -> QueryBuilder<Db> {
@@ -135,6 +137,10 @@ pub(in crate::store) fn visible_matches(
     b.push(" WHERE ");
     push_rule(&mut b, alias, viewer, ownership, DIALECT.not_indexed);
     filters(&mut b);
+    if let Some((first, rows)) = window {
+        b.push(format_args!(" ORDER BY {first} LIMIT "))
+            .push_bind(rows);
+    }
     // Ordered outside: the order names the select's columns.
     b.push(format_args!(") AS visible ORDER BY {order} LIMIT "))
         .push_bind(limit)

@@ -515,6 +515,64 @@ mod tests {
         }
     }
 
+    /// A ranked search ranks the most recently indexed matches the viewer
+    /// may see: others' newer unshared matches push none of theirs out,
+    /// and pages end after `RANKED_MATCHES`.
+    #[tokio::test]
+    async fn a_ranked_search_takes_the_newest_matches_the_viewer_may_see() {
+        use super::documents::RANKED_MATCHES;
+        use crate::domain::Document;
+        use crate::store::SearchIndex;
+        let (_dir, store, viewer) = store_and_viewer().await;
+        for sql in [
+            "INSERT INTO orgs VALUES ('o', 0)",
+            "INSERT INTO users VALUES ('u', 'o', 0), ('u2', 'o', 0)",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+        }
+        let now = Timestamp::now();
+        let doc = |user: &str, n: i64| Document {
+            user_id: user.into(),
+            file_name: format!("lithium note {n}"),
+            ..crate::domain::document::document_fixture(now)
+        };
+        for n in 0..5 {
+            store.insert_document(&doc("u", n), &[], &[]).await.unwrap();
+        }
+        let others: Vec<Document> = (0..RANKED_MATCHES + 20).map(|n| doc("u2", n)).collect();
+        for chunk in others.chunks(64) {
+            futures_util::future::try_join_all(
+                chunk.iter().map(|d| store.insert_document(d, &[], &[])),
+            )
+            .await
+            .unwrap();
+        }
+        let search = crate::domain::search::SearchQuery::parse("lithium").unwrap();
+        let page = |viewer: Principal, offset: u64| {
+            let (store, search) = (&store, &search);
+            async move {
+                let query = DocumentQuery {
+                    sort_by: DocumentSort::Relevance,
+                    offset,
+                    ..DocumentQuery::newest(51)
+                };
+                store
+                    .search_documents(&viewer, &query, search)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(page(viewer.clone(), 0).await, 5);
+        let other = Principal {
+            user_id: "u2".into(),
+            ..viewer
+        };
+        let last = RANKED_MATCHES as u64 - 10;
+        assert_eq!(page(other.clone(), last).await, 10);
+        assert_eq!(page(other, last + 10).await, 0);
+    }
+
     #[tokio::test]
     async fn a_search_starts_from_the_full_text_index_and_joins_visible_rows() {
         let (_dir, store, viewer) = store_and_viewer().await;
