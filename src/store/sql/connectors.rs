@@ -257,14 +257,20 @@ pub(in crate::store) fn list_query(
     viewer: &Principal,
     page: &ConnectorPage,
 ) -> QueryBuilder<Db> {
-    super::visibility::visible_union(
+    let walk = super::visibility::Walk {
         prefix,
+        alias: "c",
+        viewer,
+        ownership: page.ownership,
+        order: "created_at DESC, connector_id DESC",
+        limit: i64::from(page.limit),
+        offset: 0,
+    };
+    super::visibility::visible_union(
+        &walk,
         |b| {
             b.push(format_args!("SELECT {CONNECTOR_COLUMNS} FROM connectors c"));
         },
-        "c",
-        viewer,
-        page.ownership,
         |q| {
             q.push(" AND c.state <> 'deleting'");
             if let Some(kind) = page.kind {
@@ -297,8 +303,5 @@ pub(in crate::store) fn list_query(
                     .push("))");
             }
         },
-        "created_at DESC, connector_id DESC",
-        i64::from(page.limit),
-        0,
     )
 }

@@ -4,6 +4,7 @@ use super::connectors::lock_connector;
 use super::jobs::insert_job;
 use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
+use super::visibility::{visible_matches, visible_tagged, visible_union, Walk};
 use crate::domain::connector::allows_sender;
 use crate::domain::search::{org_term, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
@@ -775,11 +776,18 @@ pub(in crate::store) fn list_query(
                 .push(after);
         }
     };
-    let (limit, offset) = (i64::from(q.limit), q.offset as i64);
+    let order_of_keys = order("");
+    let walk = Walk {
+        prefix: &prefix,
+        alias: "d",
+        viewer,
+        ownership: q.ownership,
+        order: &order_of_keys,
+        limit: i64::from(q.limit),
+        offset: q.offset as i64,
+    };
     let mut b = match tagged {
-        Some(tags) => super::visibility::visible_tagged(
-            &prefix, viewer, tags, filters, direction, limit, offset,
-        ),
+        Some(tags) => visible_tagged(&walk, tags, filters, direction),
         // A search or a connector filter narrows the list by an index of
         // its own (the full-text match; the connector's documents in
         // order), so the visibility rules are checked along it, in one pass.
@@ -787,30 +795,9 @@ pub(in crate::store) fn list_query(
         // viewer may see, so a common word ranks a bounded set.
         None if compiled.is_some() || q.connector_id.is_some() => {
             let window = (column == "relevance").then_some((DIALECT.search_newest, RANKED_MATCHES));
-            super::visibility::visible_matches(
-                &prefix,
-                select,
-                "d",
-                viewer,
-                q.ownership,
-                filters,
-                &order(""),
-                window,
-                limit,
-                offset,
-            )
+            visible_matches(&walk, select, filters, window)
         }
-        None => super::visibility::visible_union(
-            &prefix,
-            select,
-            "d",
-            viewer,
-            q.ownership,
-            filters,
-            &order(""),
-            limit,
-            offset,
-        ),
+        None => visible_union(&walk, select, filters),
     };
     b.push(format_args!(
         ") AS page {} documents d ON d.document_id = page.document_id ORDER BY {}",

@@ -150,11 +150,14 @@ mod tests {
     use crate::domain::{ConnectorKind, RequestOrigin, Timestamp};
     use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, DocumentStore, Ownership};
 
-    #[tokio::test]
-    async fn processed_content_survives_the_move_to_a_rowid_table() {
+    /// A database migrated up to `version` (not included), with foreign
+    /// keys off so that test rows may stand alone; and every migration, to
+    /// run after them.
+    async fn migrated_before(
+        version: i64,
+    ) -> (tempfile::TempDir, SqlitePool, sqlx::migrate::Migrator) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        // Foreign keys off: the row below stands alone, without its document.
         let options = SqliteConnectOptions::from_str(&url)
             .unwrap()
             .foreign_keys(false);
@@ -164,10 +167,16 @@ mod tests {
         before.migrations = all
             .migrations
             .iter()
-            .filter(|m| m.version < 11)
+            .filter(|m| m.version < version)
             .cloned()
             .collect();
         before.run(&pool).await.unwrap();
+        (dir, pool, all)
+    }
+
+    #[tokio::test]
+    async fn processed_content_survives_the_move_to_a_rowid_table() {
+        let (_dir, pool, all) = migrated_before(11).await;
         sqlx::query("INSERT INTO document_content VALUES ('d1', 'c', 'p', 'a', 7)")
             .execute(&pool)
             .await
@@ -189,22 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn tag_links_made_before_the_tag_walk_get_their_documents_created_at() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        // Foreign keys off: the rows below stand without their user.
-        let options = SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .foreign_keys(false);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        let all = sqlx::migrate!("./migrations/sqlite");
-        let mut before = sqlx::migrate!("./migrations/sqlite");
-        before.migrations = all
-            .migrations
-            .iter()
-            .filter(|m| m.version < 13)
-            .cloned()
-            .collect();
-        before.run(&pool).await.unwrap();
+        let (_dir, pool, all) = migrated_before(13).await;
         for sql in [
             "INSERT INTO documents (document_id, user_id, org_id, file_name, request_origin, \
              status, share_with_org, created_at, updated_at) \
@@ -225,21 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn search_entries_made_before_the_org_term_are_found_in_their_org_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .foreign_keys(false);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        let all = sqlx::migrate!("./migrations/sqlite");
-        let mut before = sqlx::migrate!("./migrations/sqlite");
-        before.migrations = all
-            .migrations
-            .iter()
-            .filter(|m| m.version < 14)
-            .cloned()
-            .collect();
-        before.run(&pool).await.unwrap();
+        let (_dir, pool, all) = migrated_before(14).await;
         for sql in [
             "INSERT INTO documents (document_id, user_id, org_id, file_name, request_origin, \
              status, share_with_org, created_at, updated_at) \
@@ -269,6 +249,23 @@ mod tests {
         };
         assert_eq!(found("o").await, vec!["d1".to_string()]);
         assert!(found("p").await.is_empty());
+    }
+
+    /// `(user, org)`s, and their orgs.
+    async fn add_users(store: &SqliteStore, users: &[(&str, &str)]) {
+        for (user, org) in users {
+            sqlx::query("INSERT INTO orgs VALUES ($1, 0) ON CONFLICT DO NOTHING")
+                .bind(org)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO users VALUES ($1, $2, 0)")
+                .bind(user)
+                .bind(org)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
     }
 
     /// A fresh database (gone with the returned dir) and a caller.
@@ -435,12 +432,7 @@ mod tests {
     async fn a_tag_filter_walks_the_links_of_each_tag_it_can_mean_in_order() {
         use crate::store::TagStore;
         let (_dir, store, viewer) = store_and_viewer().await;
-        for sql in [
-            "INSERT INTO orgs VALUES ('o', 0), ('p', 0)",
-            "INSERT INTO users VALUES ('u', 'o', 0), ('u2', 'o', 0), ('u3', 'p', 0)",
-        ] {
-            sqlx::query(sql).execute(&store.pool).await.unwrap();
-        }
+        add_users(&store, &[("u", "o"), ("u2", "o"), ("u3", "p")]).await;
         let now = Timestamp::now();
         for user in ["u", "u2", "u3"] {
             store.ensure_tag(user, "macro", now).await.unwrap();
@@ -524,12 +516,7 @@ mod tests {
         use crate::domain::Document;
         use crate::store::SearchIndex;
         let (_dir, store, viewer) = store_and_viewer().await;
-        for sql in [
-            "INSERT INTO orgs VALUES ('o', 0)",
-            "INSERT INTO users VALUES ('u', 'o', 0), ('u2', 'o', 0)",
-        ] {
-            sqlx::query(sql).execute(&store.pool).await.unwrap();
-        }
+        add_users(&store, &[("u", "o"), ("u2", "o")]).await;
         let now = Timestamp::now();
         let doc = |user: &str, n: i64| Document {
             user_id: user.into(),
