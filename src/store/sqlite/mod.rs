@@ -575,6 +575,16 @@ mod tests {
                 .explain_document_list(&viewer, &query, Some(&search))
                 .await
                 .unwrap();
+            // FTS5 walks its rows newest first for the window (no sort):
+            // only the window is sorted, by relevance.
+            assert_eq!(
+                details
+                    .iter()
+                    .filter(|d| d.contains("FOR ORDER BY"))
+                    .count(),
+                1,
+                "{ownership:?}: {details:?}"
+            );
             assert!(
                 details
                     .iter()
