@@ -457,13 +457,13 @@ impl Backend {
             DIALECT.join_in_order
         ));
         b.push_bind(viewer.org_id.clone());
-        match q.ownership {
-            Ownership::All => &mut b,
-            Ownership::Owned => b.push(" AND u.user_id = "),
-            Ownership::Shared => b.push(" AND u.user_id <> "),
+        let viewers_own = match q.ownership {
+            Ownership::All => None,
+            Ownership::Owned => Some(" AND u.user_id = "),
+            Ownership::Shared => Some(" AND u.user_id <> "),
         };
-        if q.ownership != Ownership::All {
-            b.push_bind(viewer.user_id.clone());
+        if let Some(condition) = viewers_own {
+            b.push(condition).push_bind(viewer.user_id.clone());
         }
         b.push(" AND ");
         push_tag_match(&mut b, &q.tags);
@@ -745,26 +745,26 @@ pub(in crate::store) fn list_query(
     let matched = compiled
         .as_deref()
         .map(|c| (DIALECT.search_in_org)(c, &org_term(&viewer.org_id)));
-    let select = |b: &mut QueryBuilder<Db>| match &compiled {
-        None => {
-            b.push(format_args!(
-                "SELECT d.document_id, d.{column} FROM documents d"
-            ));
-        }
-        Some(c) => {
-            b.push("SELECT d.document_id, ");
-            if column == "relevance" {
+    let select = |b: &mut QueryBuilder<Db>| {
+        b.push("SELECT d.document_id, ");
+        match &compiled {
+            Some(c) if column == "relevance" => {
                 let (rank, bound) = DIALECT.search_rank;
                 b.push(rank);
                 if let Some(after) = bound {
                     b.push_bind(c.clone()).push(after);
                 }
                 b.push(" AS relevance");
-            } else {
+            }
+            _ => {
                 b.push(format_args!("d.{column}"));
             }
-            b.push(format_args!(" FROM {}", DIALECT.search_from));
         }
+        let from = match compiled {
+            Some(_) => DIALECT.search_from,
+            None => "documents d",
+        };
+        b.push(format_args!(" FROM {from}"));
     };
     let filters = |b: &mut QueryBuilder<Db>| {
         push_filters(b, q, tagged.is_none());
