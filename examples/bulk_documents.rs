@@ -18,7 +18,7 @@
 
 use inlet::domain::search::SearchQuery;
 use inlet::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
-use inlet::store::{self, DocumentQuery, DocumentSort};
+use inlet::store::{self, DocumentQuery, DocumentSort, Position, SortKey};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -197,6 +197,18 @@ fn lists(users: &[User]) -> Vec<(&'static str, DocumentQuery, Option<SearchQuery
             "page_200",
             DocumentQuery {
                 offset: 199 * 50,
+                ..base.clone()
+            },
+            None,
+        ),
+        (
+            // As `page=200` asked again: it starts after the row before it.
+            "page_200_seek",
+            DocumentQuery {
+                after: Some(Position {
+                    key: SortKey::Time(Timestamp::now().as_micros()),
+                    id: DocumentId::new(),
+                }),
                 ..base.clone()
             },
             None,

@@ -171,5 +171,6 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         secret: Arc::new(secret),
         blobs,
         wake_jobs: Arc::new(tokio::sync::Notify::new()),
+        pages: Default::default(),
     }))
 }

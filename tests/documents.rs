@@ -911,3 +911,109 @@ async fn a_tag_filter_lists_own_and_shared_documents_in_order_across_pages() {
         Vec::<String>::new()
     );
 }
+
+/// A client walking `page=1, 2, …` while documents arrive and go: each page
+/// starts after the last row of the page before it, so a document added
+/// in front does not push a row seen already onto the next page, and one
+/// deleted from a page seen already does not pull an unseen row back past
+/// the boundary.
+#[tokio::test]
+async fn keyset_pages_neither_skip_nor_repeat_while_documents_are_added() {
+    let s = server().await;
+    let key = &s.admin_key;
+    let mut originals = vec![];
+    for n in 0..10 {
+        let body = json!({"file_name": format!("note {n:02}.txt"), "tags": ["walked"]});
+        originals.push(s.new_upload(key, &body).await.0);
+    }
+    let newest_first: Vec<String> = originals.iter().rev().cloned().collect();
+    // (query, the originals in its order)
+    let orders = [
+        ("page_size=3", &newest_first),
+        ("sort_order=asc&page_size=3", &originals),
+        ("sort_by=file_name&page_size=3", &newest_first),
+        ("sort_by=updated_at&page_size=3", &newest_first),
+        ("tags=walked&page_size=3", &newest_first),
+        (
+            "ownership=owned&origin=file_upload&page_size=3",
+            &newest_first,
+        ),
+    ];
+    let mut added = 0;
+    for (query, expected) in orders {
+        let mut seen: Vec<String> = vec![];
+        for page in 1.. {
+            let list = s
+                .get_json(&format!("{DOCUMENTS}?{query}&page={page}"), key)
+                .await;
+            let ids = result_ids(&list, "id");
+            assert!(ids.len() <= 3, "{query}: page {page}");
+            seen.extend(ids);
+            if list["has_more"] != json!(true) {
+                break;
+            }
+            // In front of every order above but the oldest first.
+            added += 1;
+            let body = json!({"file_name": format!("zz added {added:02}.txt"), "tags": ["walked"]});
+            s.new_upload(key, &body).await;
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "{query}: a row repeated: {seen:?}"
+        );
+        let listed: Vec<&String> = seen.iter().filter(|id| originals.contains(id)).collect();
+        assert_eq!(
+            listed,
+            expected.iter().collect::<Vec<_>>(),
+            "{query}: every original once, in order"
+        );
+    }
+
+    // A document seen on page 1 deleted before page 2: nothing is skipped.
+    let page1 = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=3&page=1"), key)
+            .await,
+        "id",
+    );
+    let everything = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=100"), key).await,
+        "id",
+    );
+    assert_eq!(page1, everything[..3]);
+    let gone = s.delete(&document_path(&page1[0]), key).await;
+    assert_eq!(gone.status(), 200);
+    let page2 = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=3&page=2"), key)
+            .await,
+        "id",
+    );
+    assert_eq!(
+        page2,
+        everything[3..6],
+        "page 2 starts after page 1's last row"
+    );
+    // Page 1 read again is the list as it is now, and page 2 follows it.
+    let page1 = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=3&page=1"), key)
+            .await,
+        "id",
+    );
+    assert_eq!(page1, everything[1..4]);
+    let page2 = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=3&page=2"), key)
+            .await,
+        "id",
+    );
+    assert_eq!(page2, everything[4..7]);
+    // A page jumped to lies by offset from the nearest page seen.
+    let page5 = result_ids(
+        &s.get_json(&format!("{DOCUMENTS}?page_size=3&page=5"), key)
+            .await,
+        "id",
+    );
+    assert_eq!(page5, everything[13..16]);
+}

@@ -402,6 +402,7 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListRequest, ApiError> {
             None => DocumentSort::CreatedAt,
         },
         descending: q.choice("sort_order", &["asc", "desc"])? != Some("asc"),
+        after: None,
         offset: u64::from(page - 1) * u64::from(page_size),
         // One extra row tells whether another page follows.
         limit: page_size + 1,

@@ -196,7 +196,9 @@ pub async fn list(
     if !connector_filter_visible(app, caller, query).await? {
         return Ok(Vec::new());
     }
-    Ok(app.store.list_documents(caller, query).await?)
+    let plan = app.pages.plan(caller, query);
+    let rows = app.store.list_documents(caller, &plan.query).await?;
+    Ok(app.pages.learn(caller, query, plan, rows))
 }
 
 /// Whether the query's connector filter, if any, names a connector the

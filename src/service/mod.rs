@@ -11,6 +11,7 @@ pub mod events;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod pages;
 pub mod processing;
 pub mod purge;
 pub mod sessions;
@@ -56,4 +57,6 @@ pub struct AppParts {
     pub ip_limiter: Arc<dyn crate::ratelimit::RateLimiter>,
     /// Wakes idle job workers when work was just enqueued.
     pub wake_jobs: Arc<tokio::sync::Notify>,
+    /// Where the pages of document lists start (keyset pagination).
+    pub pages: pages::PagePositions,
 }

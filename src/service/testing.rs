@@ -51,6 +51,7 @@ impl TestApp {
             limiter: limiter.clone(),
             ip_limiter: limiter,
             wake_jobs: Arc::new(tokio::sync::Notify::new()),
+            pages: Default::default(),
         });
         Self {
             app,

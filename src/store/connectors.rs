@@ -5,7 +5,7 @@ use crate::domain::{Connector, ConnectorKind, ConnectorState, Event, Principal, 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Ownership {
     #[default]
     All,

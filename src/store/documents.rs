@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocumentSort {
     CreatedAt,
     UpdatedAt,
@@ -21,8 +21,16 @@ pub enum DocumentSort {
     Relevance,
 }
 
+impl DocumentSort {
+    /// Whether a list in this order can start after a row (see
+    /// [`Position`]): not by a column that can be empty.
+    pub fn has_positions(self) -> bool {
+        !matches!(self, Self::RawSize | Self::ContentType)
+    }
+}
+
 /// Filters, order and page of a document list (Bigdata's query parameters).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DocumentQuery {
     pub origin: Option<RequestOrigin>,
     pub from_date: Option<Timestamp>,
@@ -36,7 +44,12 @@ pub struct DocumentQuery {
     pub tags: Vec<String>,
     pub sort_by: DocumentSort,
     pub descending: bool,
+    /// Only rows after this one in the list's order (keyset pagination);
+    /// then `offset` more are skipped.
+    pub after: Option<Position>,
     pub offset: u64,
+    /// Lists ask for one row more than their page shows: that row only
+    /// tells whether another page follows.
     pub limit: u32,
 }
 
@@ -55,9 +68,46 @@ impl DocumentQuery {
             tags: vec![],
             sort_by: DocumentSort::CreatedAt,
             descending: true,
+            after: None,
             offset: 0,
             limit,
         }
+    }
+}
+
+/// A row's place in a list's order: its sort column's value and the id
+/// that breaks ties.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Position {
+    pub key: SortKey,
+    pub id: DocumentId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    /// Microseconds since the epoch.
+    Time(i64),
+    Text(String),
+}
+
+impl Position {
+    /// Where `doc` stands in a list sorted by `sort` (without a search);
+    /// `None` where the order has no positions: such lists page by offset.
+    pub fn of(doc: &Document, sort: DocumentSort) -> Option<Self> {
+        let key = match sort {
+            DocumentSort::CreatedAt | DocumentSort::Relevance => {
+                SortKey::Time(doc.created_at.as_micros())
+            }
+            DocumentSort::UpdatedAt => SortKey::Time(doc.updated_at.as_micros()),
+            DocumentSort::FileName => SortKey::Text(doc.file_name.clone()),
+            DocumentSort::Status => SortKey::Text(doc.status.as_str().to_string()),
+            // As `has_positions` says.
+            DocumentSort::RawSize | DocumentSort::ContentType => return None,
+        };
+        Some(Self {
+            key,
+            id: doc.id.clone(),
+        })
     }
 }
 

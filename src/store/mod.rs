@@ -20,8 +20,8 @@ mod tags;
 
 pub use connectors::{ConnectorPage, ConnectorStore, Ownership};
 pub use documents::{
-    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, Processed, ProcessedContent,
-    ReprocessQuery,
+    DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, Position, Processed,
+    ProcessedContent, ReprocessQuery, SortKey,
 };
 pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};

@@ -11,7 +11,7 @@ use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timest
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
 use crate::store::{
     DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Ownership, Processed,
-    ProcessedContent, ReprocessQuery, StoreError, StoreResult,
+    ProcessedContent, ReprocessQuery, SortKey, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -732,14 +732,14 @@ pub(in crate::store) fn list_query(
         DocumentSort::Relevance => "created_at",
     };
     let direction = if q.descending { "DESC" } else { "ASC" };
-    // The id breaks ties, so pages never overlap or skip.
-    let order = |of: &str| {
-        let (before, after) = match q.sort_by {
-            DocumentSort::FileName => DIALECT.file_name_order,
-            _ => ("", ""),
-        };
-        format!("{before}{of}{column}{after} {direction}, {of}document_id {direction}")
+    // How the sort column is compared: file names regardless of case.
+    let (before, after) = match q.sort_by {
+        DocumentSort::FileName => DIALECT.file_name_order,
+        _ => ("", ""),
     };
+    // The id breaks ties, so pages never overlap or skip.
+    let order =
+        |of: &str| format!("{before}{of}{column}{after} {direction}, {of}document_id {direction}");
     let prefix = format!("{prefix}SELECT {DOCUMENT_COLUMNS} FROM (");
     let compiled = search.map(DIALECT.search_syntax);
     let matched = compiled
@@ -774,6 +774,21 @@ pub(in crate::store) fn list_query(
                 .push(before)
                 .push_bind(c.clone())
                 .push(after);
+        }
+        if let Some(position) = &q.after {
+            // A tag walk seeks along its links, so each range starts there.
+            let of = if tagged.is_some() { "dt." } else { "d." };
+            let beyond = if q.descending { "<" } else { ">" };
+            b.push(format_args!(
+                " AND ({before}{of}{column}{after}, {of}document_id) {beyond} ({before}"
+            ));
+            match &position.key {
+                SortKey::Time(t) => b.push_bind(*t),
+                SortKey::Text(t) => b.push_bind(t.clone()),
+            };
+            b.push(format_args!("{after}, "))
+                .push_bind(position.id.as_str().to_string())
+                .push(")");
         }
     };
     let order_of_keys = order("");

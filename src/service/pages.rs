@@ -1,0 +1,320 @@
+//! Bigdata's `page`/`page_size` on keyset pagination.
+//!
+//! A document list remembers, per viewer and query, the last row of each
+//! page it served. The next page then starts just after that row (an index
+//! seek: the cost of one page) instead of skipping every row before it (the
+//! cost of its depth), and documents added or removed in between neither
+//! repeat a row on it nor skip one. A page with no remembered start is
+//! found by offset from the nearest remembered one before it, reading its
+//! predecessor row as well, so that page is remembered too.
+//!
+//! Positions are hints of this process, never data: a replica without
+//! them pages by offset, and the position of a row deleted since still
+//! marks a place in the order. Bounded: the lists first seen longest ago
+//! are forgotten first.
+
+use crate::domain::{Document, Principal};
+use crate::store::{DocumentQuery, Position};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Lists remembered at most, and pages per list.
+const MOST_LISTS: usize = 1024;
+const MOST_PAGES: usize = 32;
+
+#[derive(Default)]
+pub struct PagePositions {
+    lists: Mutex<Lists>,
+}
+
+#[derive(Default)]
+struct Lists {
+    /// Per list, by offset: the row just before the page that starts there.
+    starts: HashMap<ListKey, BTreeMap<u64, Position>>,
+    /// First seen first.
+    seen: VecDeque<ListKey>,
+}
+
+/// One viewer's list: the query without its page.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ListKey {
+    user_id: String,
+    org_id: String,
+    query: DocumentQuery,
+}
+
+impl ListKey {
+    fn new(viewer: &Principal, query: &DocumentQuery) -> Self {
+        Self {
+            user_id: viewer.user_id.clone(),
+            org_id: viewer.org_id.clone(),
+            query: DocumentQuery {
+                after: None,
+                offset: 0,
+                limit: 0,
+                ..query.clone()
+            },
+        }
+    }
+}
+
+/// How one page is read.
+pub struct Plan {
+    pub query: DocumentQuery,
+    /// Rows read before the page (its predecessor, to remember).
+    lead: usize,
+}
+
+impl PagePositions {
+    /// The store query for `query`'s page.
+    pub fn plan(&self, viewer: &Principal, query: &DocumentQuery) -> Plan {
+        let unchanged = Plan {
+            query: query.clone(),
+            lead: 0,
+        };
+        if query.offset == 0 || !query.sort_by.has_positions() || query.after.is_some() {
+            return unchanged;
+        }
+        let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        let nearest = lists
+            .starts
+            .get(&ListKey::new(viewer, query))
+            .and_then(|starts| starts.range(..=query.offset).next_back());
+        match nearest {
+            Some((&start, position)) if start == query.offset => Plan {
+                query: DocumentQuery {
+                    after: Some(position.clone()),
+                    offset: 0,
+                    ..query.clone()
+                },
+                lead: 0,
+            },
+            nearest => Plan {
+                query: DocumentQuery {
+                    after: nearest.map(|(_, position)| position.clone()),
+                    offset: query.offset - nearest.map_or(0, |(&start, _)| start) - 1,
+                    limit: query.limit + 1,
+                    ..query.clone()
+                },
+                lead: 1,
+            },
+        }
+    }
+
+    /// Remembers where the page read by `plan` and the one after it start,
+    /// and returns the page's rows.
+    pub fn learn(
+        &self,
+        viewer: &Principal,
+        query: &DocumentQuery,
+        plan: Plan,
+        mut rows: Vec<Document>,
+    ) -> Vec<Document> {
+        if !query.sort_by.has_positions() {
+            return rows;
+        }
+        let lead = plan.lead.min(rows.len());
+        let shown = query.limit.saturating_sub(1) as usize;
+        let at = |i: usize| Position::of(&rows[i], query.sort_by);
+        let mut learnt = Vec::with_capacity(2);
+        if lead == 1 {
+            learnt.extend(at(0).map(|p| (query.offset, p)));
+        }
+        let end = query.offset + shown as u64;
+        if shown > 0 && rows.len() - lead > shown {
+            learnt.extend(at(lead + shown - 1).map(|p| (end, p)));
+        }
+        self.remember(ListKey::new(viewer, query), learnt, end);
+        rows.drain(..lead);
+        rows
+    }
+
+    /// Records `learnt` and forgets the starts after `end`: they were
+    /// learnt by an earlier walk, whose pages may no longer follow this one.
+    fn remember(&self, key: ListKey, learnt: Vec<(u64, Position)>, end: u64) {
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        let lists = &mut *lists;
+        if let Some(starts) = lists.starts.get_mut(&key) {
+            starts.split_off(&(end + 1));
+        } else if learnt.is_empty() {
+            return;
+        } else {
+            if lists.seen.len() >= MOST_LISTS {
+                if let Some(oldest) = lists.seen.pop_front() {
+                    lists.starts.remove(&oldest);
+                }
+            }
+            lists.seen.push_back(key.clone());
+        }
+        let starts = lists.starts.entry(key).or_default();
+        starts.extend(learnt);
+        // Walks go forward: the first pages are the cheapest to find again.
+        while starts.len() > MOST_PAGES {
+            starts.pop_first();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DocumentId, DocumentStatus, RequestOrigin, Timestamp};
+    use crate::store::SortKey;
+
+    fn viewer(user: &str) -> Principal {
+        Principal {
+            user_id: user.into(),
+            org_id: "org".into(),
+            key_id: "key".into(),
+        }
+    }
+
+    /// Documents created at 1..=n µs, newest first, as the default list.
+    fn rows(created: impl Iterator<Item = i64>) -> Vec<Document> {
+        created
+            .map(|t| Document {
+                id: DocumentId::parse(&format!("{t:032X}")).unwrap(),
+                user_id: "u".into(),
+                org_id: "org".into(),
+                connector_id: None,
+                rp_collection_id: None,
+                file_name: format!("{t}.txt"),
+                raw_size: None,
+                content_type: None,
+                request_origin: RequestOrigin::FileUpload,
+                status: DocumentStatus::Completed,
+                error_code: None,
+                share_with_org: false,
+                published_at: None,
+                created_at: Timestamp::from_micros(t),
+                updated_at: Timestamp::from_micros(t),
+                file_metadata: Default::default(),
+                sha256: None,
+                blob_key: None,
+                tags: vec![],
+            })
+            .collect()
+    }
+
+    fn page(offset: u64) -> DocumentQuery {
+        DocumentQuery {
+            offset,
+            ..DocumentQuery::newest(11)
+        }
+    }
+
+    #[test]
+    fn a_page_starts_after_the_last_row_of_the_page_before_it() {
+        let pages = PagePositions::default();
+        let alice = viewer("alice");
+        let first = pages.plan(&alice, &page(0));
+        assert_eq!(first.query, page(0));
+        // Ten shown (100..=91), the eleventh tells another page follows.
+        let shown = pages.learn(&alice, &page(0), first, rows((90..=100).rev()));
+        assert_eq!(shown.len(), 11);
+
+        let second = pages.plan(&alice, &page(10));
+        assert_eq!(second.query.offset, 0);
+        assert_eq!(second.query.limit, 11);
+        let after = second.query.after.clone().unwrap();
+        assert_eq!(after.key, SortKey::Time(91));
+        // Another viewer, or another order, has no such position.
+        assert_eq!(pages.plan(&viewer("bob"), &page(10)).query.after, None);
+        let ascending = DocumentQuery {
+            descending: false,
+            ..page(10)
+        };
+        assert_eq!(pages.plan(&alice, &ascending).query.after, None);
+    }
+
+    #[test]
+    fn a_page_found_by_offset_reads_its_predecessor_and_is_remembered() {
+        let pages = PagePositions::default();
+        let alice = viewer("alice");
+        let plan = pages.plan(&alice, &page(30));
+        assert_eq!((plan.query.offset, plan.query.limit), (29, 12));
+        assert_eq!(plan.query.after, None);
+        // Rows at offsets 29..=40 of a list 100, 99, …
+        let shown = pages.learn(&alice, &page(30), plan, rows((60..=71).rev()));
+        assert_eq!(shown.first().unwrap().created_at.as_micros(), 70);
+        assert_eq!(shown.len(), 11);
+
+        let again = pages.plan(&alice, &page(30)).query;
+        assert_eq!(
+            (again.offset, again.after.unwrap().key),
+            (0, SortKey::Time(71))
+        );
+        let next = pages.plan(&alice, &page(40)).query;
+        assert_eq!(
+            (next.offset, next.after.unwrap().key),
+            (0, SortKey::Time(61))
+        );
+        // Further on, by offset from the nearest remembered start.
+        let later = pages.plan(&alice, &page(60)).query;
+        assert_eq!((later.offset, later.limit), (19, 12));
+        assert_eq!(later.after.unwrap().key, SortKey::Time(61));
+    }
+
+    #[test]
+    fn reading_a_page_forgets_the_starts_an_earlier_walk_learnt_after_it() {
+        let pages = PagePositions::default();
+        let alice = viewer("alice");
+        for offset in [0, 10, 20] {
+            let plan = pages.plan(&alice, &page(offset));
+            pages.learn(&alice, &page(offset), plan, rows((1..=11).rev()));
+        }
+        assert!(pages.plan(&alice, &page(30)).query.after.is_some());
+        let plan = pages.plan(&alice, &page(0));
+        pages.learn(&alice, &page(0), plan, rows((50..=60).rev()));
+        let jump = pages.plan(&alice, &page(30)).query;
+        assert_eq!(
+            (jump.offset, jump.after.unwrap().key),
+            (19, SortKey::Time(51))
+        );
+    }
+
+    #[test]
+    fn the_last_page_and_sorts_by_a_column_that_can_be_empty_remember_nothing() {
+        let pages = PagePositions::default();
+        let alice = viewer("alice");
+        let plan = pages.plan(&alice, &page(0));
+        pages.learn(&alice, &page(0), plan, rows((1..=4).rev()));
+        assert_eq!(pages.plan(&alice, &page(10)).query.after, None);
+
+        let by_size = DocumentQuery {
+            sort_by: crate::store::DocumentSort::RawSize,
+            ..page(10)
+        };
+        let plan = pages.plan(&alice, &by_size);
+        assert_eq!(plan.query, by_size);
+        pages.learn(&alice, &by_size, plan, rows((1..=11).rev()));
+        assert_eq!(pages.plan(&alice, &by_size).query, by_size);
+    }
+
+    #[test]
+    fn lists_are_forgotten_first_seen_first_and_pages_first_page_first() {
+        let pages = PagePositions::default();
+        for n in 0..=MOST_LISTS {
+            let user = viewer(&format!("user{n}"));
+            let plan = pages.plan(&user, &page(0));
+            pages.learn(&user, &page(0), plan, rows((1..=11).rev()));
+        }
+        assert_eq!(pages.plan(&viewer("user0"), &page(10)).query.after, None);
+        assert!(pages
+            .plan(&viewer("user1"), &page(10))
+            .query
+            .after
+            .is_some());
+
+        let alice = viewer("alice");
+        for n in 0..=MOST_PAGES as u64 {
+            let query = page(n * 10);
+            let plan = pages.plan(&alice, &query);
+            pages.learn(&alice, &query, plan, rows((1..=12).rev()));
+        }
+        let lists = pages.lists.lock().unwrap();
+        let starts = &lists.starts[&ListKey::new(&alice, &page(0))];
+        assert_eq!(starts.len(), MOST_PAGES);
+        assert!(!starts.contains_key(&10));
+    }
+}
