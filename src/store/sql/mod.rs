@@ -119,7 +119,14 @@ pub(super) const POSTGRES: Dialect = Dialect {
     row_lock: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     tag_prefix: "starts_with(t.name, $2)",
-    search_from: "search_documents s JOIN documents d ON d.document_id = s.search_document_id",
+    // The matches most recently indexed first, then each one's document by
+    // key in that order, so a ranked search stops after its window. Left
+    // to itself the planner hashes a sequential scan of every document
+    // (`ORDER BY` and `OFFSET 0` keep both subqueries from being
+    // flattened into that join).
+    search_from: "(SELECT * FROM search_documents ORDER BY search_key DESC) AS s \
+                  CROSS JOIN LATERAL (SELECT * FROM documents \
+                  WHERE documents.document_id = s.search_document_id OFFSET 0) AS d",
     search_newest: "s.search_key DESC",
     search_match: ("s.search_vector @@ CAST(", " AS tsquery)"),
     search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
