@@ -79,7 +79,8 @@ def corpus(path, start, count, connectors):
 def fts5(q):
     """The FTS5 expressions the server compiles these queries to, within
     the corpus's org (`domain::search::org_term`)."""
-    words = {"rare": f'(("{RARE}"))', "common": '(("market"))', "phrase": '(("lithium price"))',
+    # The index holds stems, as the server compiles them ("zyxolite" -> "zyxolit").
+    words = {"rare": '(("zyxolit"))', "common": '(("market"))', "phrase": '(("lithium price"))',
              "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
     return f'{words} AND search_org : "§{"default".encode().hex()}"'
 
