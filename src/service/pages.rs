@@ -158,7 +158,8 @@ impl PagePositions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DocumentId, DocumentStatus, RequestOrigin, Timestamp};
+    use crate::domain::document::document_fixture;
+    use crate::domain::{DocumentId, Timestamp};
     use crate::store::SortKey;
 
     fn viewer(user: &str) -> Principal {
@@ -169,29 +170,12 @@ mod tests {
         }
     }
 
-    /// Documents created at 1..=n µs, newest first, as the default list.
+    /// Documents created at these µs, in the order given.
     fn rows(created: impl Iterator<Item = i64>) -> Vec<Document> {
         created
             .map(|t| Document {
                 id: DocumentId::parse(&format!("{t:032X}")).unwrap(),
-                user_id: "u".into(),
-                org_id: "org".into(),
-                connector_id: None,
-                rp_collection_id: None,
-                file_name: format!("{t}.txt"),
-                raw_size: None,
-                content_type: None,
-                request_origin: RequestOrigin::FileUpload,
-                status: DocumentStatus::Completed,
-                error_code: None,
-                share_with_org: false,
-                published_at: None,
-                created_at: Timestamp::from_micros(t),
-                updated_at: Timestamp::from_micros(t),
-                file_metadata: Default::default(),
-                sha256: None,
-                blob_key: None,
-                tags: vec![],
+                ..document_fixture(Timestamp::from_micros(t))
             })
             .collect()
     }
