@@ -198,7 +198,7 @@ pub async fn list(
     }
     let plan = app.pages.plan(caller, query);
     let rows = app.store.list_documents(caller, &plan.query).await?;
-    Ok(app.pages.learn(caller, query, plan, rows))
+    Ok(app.pages.learn(query, plan, rows))
 }
 
 /// Whether the query's connector filter, if any, names a connector the

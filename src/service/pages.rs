@@ -63,56 +63,71 @@ pub struct Plan {
     pub query: DocumentQuery,
     /// Rows read before the page (its predecessor, to remember).
     lead: usize,
+    /// The list whose positions it learns; `None` in an order without them.
+    list: Option<ListKey>,
 }
 
 impl PagePositions {
     /// The store query for `query`'s page.
     pub fn plan(&self, viewer: &Principal, query: &DocumentQuery) -> Plan {
-        let unchanged = Plan {
-            query: query.clone(),
-            lead: 0,
-        };
-        if query.offset == 0 || !query.sort_by.has_positions() || query.after.is_some() {
-            return unchanged;
+        if !query.sort_by.has_positions() || query.after.is_some() {
+            return Plan {
+                query: query.clone(),
+                lead: 0,
+                list: None,
+            };
+        }
+        let list = ListKey::new(viewer, query);
+        if query.offset == 0 {
+            return Plan {
+                query: query.clone(),
+                lead: 0,
+                list: Some(list),
+            };
         }
         let lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
         let nearest = lists
             .starts
-            .get(&ListKey::new(viewer, query))
+            .get(&list)
             .and_then(|starts| starts.range(..=query.offset).next_back());
-        match nearest {
-            Some((&start, position)) if start == query.offset => Plan {
-                query: DocumentQuery {
+        let (query, lead) = match nearest {
+            Some((&start, position)) if start == query.offset => (
+                DocumentQuery {
                     after: Some(position.clone()),
                     offset: 0,
                     ..query.clone()
                 },
-                lead: 0,
-            },
-            nearest => Plan {
-                query: DocumentQuery {
+                0,
+            ),
+            nearest => (
+                DocumentQuery {
                     after: nearest.map(|(_, position)| position.clone()),
                     offset: query.offset - nearest.map_or(0, |(&start, _)| start) - 1,
                     limit: query.limit + 1,
                     ..query.clone()
                 },
-                lead: 1,
-            },
+                1,
+            ),
+        };
+        drop(lists);
+        Plan {
+            query,
+            lead,
+            list: Some(list),
         }
     }
 
-    /// Remembers where the page read by `plan` and the one after it start,
-    /// and returns the page's rows.
+    /// Remembers where the page `query` asked for (read by `plan`) and the
+    /// one after it start, and returns the page's rows.
     pub fn learn(
         &self,
-        viewer: &Principal,
         query: &DocumentQuery,
         plan: Plan,
         mut rows: Vec<Document>,
     ) -> Vec<Document> {
-        if !query.sort_by.has_positions() {
+        let Some(list) = plan.list else {
             return rows;
-        }
+        };
         let lead = plan.lead.min(rows.len());
         let shown = query.limit.saturating_sub(1) as usize;
         let at = |i: usize| Position::of(&rows[i], query.sort_by);
@@ -124,7 +139,7 @@ impl PagePositions {
         if shown > 0 && rows.len() - lead > shown {
             learnt.extend(at(lead + shown - 1).map(|p| (end, p)));
         }
-        self.remember(ListKey::new(viewer, query), learnt, end);
+        self.remember(list, learnt, end);
         rows.drain(..lead);
         rows
     }
@@ -194,7 +209,7 @@ mod tests {
         let first = pages.plan(&alice, &page(0));
         assert_eq!(first.query, page(0));
         // Ten shown (100..=91), the eleventh tells another page follows.
-        let shown = pages.learn(&alice, &page(0), first, rows((90..=100).rev()));
+        let shown = pages.learn(&page(0), first, rows((90..=100).rev()));
         assert_eq!(shown.len(), 11);
 
         let second = pages.plan(&alice, &page(10));
@@ -219,7 +234,7 @@ mod tests {
         assert_eq!((plan.query.offset, plan.query.limit), (29, 12));
         assert_eq!(plan.query.after, None);
         // Rows at offsets 29..=40 of a list 100, 99, …
-        let shown = pages.learn(&alice, &page(30), plan, rows((60..=71).rev()));
+        let shown = pages.learn(&page(30), plan, rows((60..=71).rev()));
         assert_eq!(shown.first().unwrap().created_at.as_micros(), 70);
         assert_eq!(shown.len(), 11);
 
@@ -245,11 +260,11 @@ mod tests {
         let alice = viewer("alice");
         for offset in [0, 10, 20] {
             let plan = pages.plan(&alice, &page(offset));
-            pages.learn(&alice, &page(offset), plan, rows((1..=11).rev()));
+            pages.learn(&page(offset), plan, rows((1..=11).rev()));
         }
         assert!(pages.plan(&alice, &page(30)).query.after.is_some());
         let plan = pages.plan(&alice, &page(0));
-        pages.learn(&alice, &page(0), plan, rows((50..=60).rev()));
+        pages.learn(&page(0), plan, rows((50..=60).rev()));
         let jump = pages.plan(&alice, &page(30)).query;
         assert_eq!(
             (jump.offset, jump.after.unwrap().key),
@@ -262,7 +277,7 @@ mod tests {
         let pages = PagePositions::default();
         let alice = viewer("alice");
         let plan = pages.plan(&alice, &page(0));
-        pages.learn(&alice, &page(0), plan, rows((1..=4).rev()));
+        pages.learn(&page(0), plan, rows((1..=4).rev()));
         assert_eq!(pages.plan(&alice, &page(10)).query.after, None);
 
         let by_size = DocumentQuery {
@@ -271,7 +286,7 @@ mod tests {
         };
         let plan = pages.plan(&alice, &by_size);
         assert_eq!(plan.query, by_size);
-        pages.learn(&alice, &by_size, plan, rows((1..=11).rev()));
+        pages.learn(&by_size, plan, rows((1..=11).rev()));
         assert_eq!(pages.plan(&alice, &by_size).query, by_size);
     }
 
@@ -281,7 +296,7 @@ mod tests {
         for n in 0..=MOST_LISTS {
             let user = viewer(&format!("user{n}"));
             let plan = pages.plan(&user, &page(0));
-            pages.learn(&user, &page(0), plan, rows((1..=11).rev()));
+            pages.learn(&page(0), plan, rows((1..=11).rev()));
         }
         assert_eq!(pages.plan(&viewer("user0"), &page(10)).query.after, None);
         assert!(pages
@@ -294,7 +309,7 @@ mod tests {
         for n in 0..=MOST_PAGES as u64 {
             let query = page(n * 10);
             let plan = pages.plan(&alice, &query);
-            pages.learn(&alice, &query, plan, rows((1..=12).rev()));
+            pages.learn(&query, plan, rows((1..=12).rev()));
         }
         let lists = pages.lists.lock().unwrap();
         let starts = &lists.starts[&ListKey::new(&alice, &page(0))];
