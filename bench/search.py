@@ -77,28 +77,28 @@ def corpus(path, start, count, connectors):
 
 
 def fts5(q):
-    """The FTS5 expressions the server compiles these queries to, within
-    the corpus's org (`domain::search::org_term`)."""
+    """The FTS5 expressions the server compiles these queries to."""
     # The index holds stems, as the server compiles them ("zyxolite" -> "zyxolit").
-    words = {"rare": '(("zyxolit"))', "common": '(("market"))', "phrase": '(("lithium price"))',
-             "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
-    return f'{words} AND search_org : "§{"default".encode().hex()}"'
+    return {"rare": '(("zyxolit"))', "common": '(("market"))', "phrase": '(("lithium price"))',
+            "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
 
 
 def direct(db, cls, connector, seconds):
     """Queries per second of the server's SQL for this class, run by the
     sqlite3 CLI from one process per core for about `seconds`."""
-    # The server's statement: the visible matches, most recently indexed
-    # first, up to the ranked window; ranked; the page's rows read last.
+    # The server's statement: the visible matches within the org's range of
+    # keys, most recently indexed first, up to the ranked window; ranked;
+    # the page's rows read last.
     sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
            "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
            "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key FROM ("
-           "SELECT * FROM (SELECT d.document_id, -bm25(search_fts, 1.0, 0.0) AS relevance FROM search_fts "
-           "CROSS JOIN search_documents s ON s.search_key = search_fts.rowid CROSS "
-           "JOIN documents d ON d.document_id = s.search_document_id "
-           f"WHERE +d.user_id = 'admin' AND search_fts MATCH '{fts5(cls)}'"
-           + (f" AND d.connector_id = '{connector}'" if cls == "connector" else "")
-           + f" ORDER BY search_fts.rowid DESC LIMIT {RANKED_MATCHES}) AS visible "
+           "SELECT * FROM (SELECT s.document_id, -bm25(search_fts) AS relevance FROM search_fts_orgs o "
+           "CROSS JOIN search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid "
+           "WHERE +s.user_id = 'admin'"
+           + (f" AND s.connector_id = '{connector}'" if cls == "connector" else "")
+           + f" AND o.org_id = 'default' AND search_fts MATCH '{fts5(cls)}'"
+           " AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last"
+           f" ORDER BY search_fts.rowid DESC LIMIT {RANKED_MATCHES}) AS visible "
            "ORDER BY relevance DESC, document_id DESC LIMIT 51) AS page CROSS JOIN documents d "
            "ON d.document_id = page.document_id ORDER BY page.relevance DESC, page.document_id DESC;\n")
     # Calibrate: how many runs fill `seconds` in one process.

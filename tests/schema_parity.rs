@@ -17,10 +17,11 @@
 //!   are STRICT, where (as on PostgreSQL) key columns are NOT NULL. A
 //!   non-STRICT table added later would show up here.
 //! - The full-text index itself is each database's own (contract 11): on
-//!   SQLite the FTS5 table `search_fts` and the shadow tables FTS5 keeps
-//!   for it; on PostgreSQL the `tsvector` column `search_documents.
-//!   search_vector` and its GIN index. The table they index,
-//!   `search_documents`, is compared like any other.
+//!   SQLite the FTS5 table `search_fts`, the shadow tables FTS5 keeps for
+//!   it and `search_fts_orgs` (each org's range of its keys); on
+//!   PostgreSQL the `tsvector` column `search_documents.search_vector` and
+//!   its GIN index. The tables they index, `search_documents` and
+//!   `search_texts`, are compared like any other.
 
 mod common;
 

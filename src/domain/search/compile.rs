@@ -66,12 +66,6 @@ pub fn to_tsquery(q: &SearchQuery) -> String {
     parts.join(" & ")
 }
 
-/// `fts5`, a compiled query, among the documents of the org whose
-/// [`super::org_term`] is `org` (a column of its own, weighed 0 in ranking).
-pub fn fts5_in_org(fts5: &str, org: &str) -> String {
-    format!("{fts5} AND search_org : {}", fts5_string(org))
-}
-
 /// `tsquery`, a compiled query, among the documents of the org whose
 /// [`super::org_term`] is `org` (the rank is of `tsquery` alone).
 pub fn tsquery_in_org(tsquery: &str, org: &str) -> String {
@@ -148,10 +142,6 @@ mod tests {
     fn a_query_within_an_org_needs_its_term_beside_the_whole_query() {
         let q = SearchQuery::parse("lithium OR cobalt -china").unwrap();
         let org = crate::domain::search::org_term("o");
-        assert_eq!(
-            fts5_in_org(&to_fts5(&q), &org),
-            r#"((("lithium" OR "cobalt")) NOT "china") AND search_org : "§6f""#
-        );
         assert_eq!(
             tsquery_in_org(&to_tsquery(&q), &org),
             "(('lithium' | 'cobalt') & !'china') & '§6f'"

@@ -34,11 +34,12 @@ pub fn searchable_text(doc: &Document, text: &str) -> String {
     .join("\n")
 }
 
-/// The term every index entry of an org's documents carries, beside its
-/// words: a search looks only among the caller's org (every document they
-/// may see is in it), so what other orgs hold costs it nothing, in time
-/// either. `§` is neither a letter nor a digit, so no word of a text or a
-/// query is ever this term; FTS5's `ascii` tokenizer keeps it whole.
+/// The term every PostgreSQL index entry of an org's documents carries,
+/// beside its words: a search looks only among the caller's org (every
+/// document they may see is in it), so what other orgs hold costs it
+/// nothing, in time either. `§` is neither a letter nor a digit, so no word
+/// of a text or a query is ever this term. (SQLite narrows to the org by
+/// a range of keys instead.)
 pub fn org_term(org_id: &str) -> String {
     format!("§{}", hex::encode(org_id))
 }
@@ -68,7 +69,7 @@ pub struct IndexEntry {
     pub text: String,
     tokens: Vec<text::Token>,
     /// The [`org_term`] of the document's org.
-    pub org: String,
+    org: String,
 }
 
 impl IndexEntry {

@@ -742,11 +742,17 @@ pub(in crate::store) fn list_query(
         |of: &str| format!("{before}{of}{column}{after} {direction}, {of}document_id {direction}");
     let prefix = format!("{prefix}SELECT {DOCUMENT_COLUMNS} FROM (");
     let compiled = search.map(DIALECT.search_syntax);
-    let matched = compiled
-        .as_deref()
-        .map(|c| (DIALECT.search_in_org)(c, &org_term(&viewer.org_id)));
+    let matched = compiled.as_deref().map(|c| match DIALECT.search_in_org {
+        Some(in_org) => in_org(c, &org_term(&viewer.org_id)),
+        None => c.to_string(),
+    });
+    // A ranked search whose filters its index entries carry reads no
+    // document before the page: the entries hold what the visibility rules
+    // and those filters read.
+    let entries_only = compiled.is_some() && column == "relevance" && entries_carry_filters(q);
+    let of = if entries_only { "s" } else { "d" };
     let select = |b: &mut QueryBuilder<Db>| {
-        b.push("SELECT d.document_id, ");
+        b.push(format_args!("SELECT {of}.document_id, "));
         match &compiled {
             Some(c) if column == "relevance" => {
                 let (rank, bound) = DIALECT.search_rank;
@@ -761,17 +767,20 @@ pub(in crate::store) fn list_query(
             }
         }
         let from = match compiled {
+            Some(_) if entries_only => DIALECT.search_entries,
             Some(_) => DIALECT.search_from,
             None => "documents d",
         };
         b.push(format_args!(" FROM {from}"));
     };
     let filters = |b: &mut QueryBuilder<Db>| {
-        push_filters(b, q, tagged.is_none());
+        push_filters(b, q, of, tagged.is_none());
         if let Some(c) = &matched {
-            let (before, after) = DIALECT.search_match;
+            let (before, between, after) = DIALECT.search_match;
             b.push(" AND ")
                 .push(before)
+                .push_bind(viewer.org_id.clone())
+                .push(between)
                 .push_bind(c.clone())
                 .push(after);
         }
@@ -794,7 +803,7 @@ pub(in crate::store) fn list_query(
     let order_of_keys = order("");
     let walk = Walk {
         prefix: &prefix,
-        alias: "d",
+        alias: of,
         viewer,
         ownership: q.ownership,
         order: &order_of_keys,
@@ -841,41 +850,56 @@ fn walks_tags(q: &DocumentQuery, search: Option<&SearchQuery>) -> bool {
         && matches!(q.sort_by, DocumentSort::CreatedAt | DocumentSort::Relevance)
 }
 
-/// Bigdata's filters, on the documents aliased `d`.
+/// Whether a list's filters are all on columns a search entry carries
+/// (`search_documents`: the owner and the connector, beside what the
+/// visibility rules read).
+fn entries_carry_filters(q: &DocumentQuery) -> bool {
+    q.origin.is_none()
+        && q.from_date.is_none()
+        && q.file_name.is_none()
+        && q.rp_collection_id.is_none()
+        && q.tags.is_empty()
+        && q.after.is_none()
+}
+
+/// Bigdata's filters, on the rows aliased `of`: the documents `d`, or their
+/// search entries `s` where [`entries_carry_filters`].
 /// `with_tags`: the tag filter too (a tag walk applies it by its ranges).
-fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery, with_tags: bool) {
+fn push_filters(b: &mut QueryBuilder<Db>, q: &DocumentQuery, of: &str, with_tags: bool) {
     if let Some(origin) = q.origin {
-        b.push(" AND d.request_origin = ")
+        b.push(format_args!(" AND {of}.request_origin = "))
             .push_bind(origin.as_str().to_string());
     }
     if let Some(from) = q.from_date {
-        b.push(" AND d.created_at >= ").push_bind(from.as_micros());
+        b.push(format_args!(" AND {of}.created_at >= "))
+            .push_bind(from.as_micros());
     }
     if let Some(owner) = &q.owner {
-        b.push(" AND d.user_id = ").push_bind(owner.clone());
+        b.push(format_args!(" AND {of}.user_id = "))
+            .push_bind(owner.clone());
     }
     if let Some(name) = &q.file_name {
         let escaped = name
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        b.push(format_args!(" AND d.file_name {} ", DIALECT.like))
+        b.push(format_args!(" AND {of}.file_name {} ", DIALECT.like))
             .push_bind(format!("%{escaped}%"))
             .push(" ESCAPE '\\'");
     }
     if let Some(collection) = &q.rp_collection_id {
-        b.push(" AND d.rp_collection_id = ")
+        b.push(format_args!(" AND {of}.rp_collection_id = "))
             .push_bind(collection.clone());
     }
     if let Some(connector) = q.connector_id {
-        b.push(" AND d.connector_id = ")
+        b.push(format_args!(" AND {of}.connector_id = "))
             .push_bind(connector.to_string());
     }
     if with_tags && !q.tags.is_empty() {
-        b.push(
+        b.push(format_args!(
             " AND EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
-             WHERE dt.document_id = d.document_id AND ",
-        );
+             WHERE dt.document_id = {of}.document_id AND "
+        ));
         push_tag_match(b, &q.tags);
         b.push(")");
     }

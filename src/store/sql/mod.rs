@@ -63,20 +63,25 @@ pub(super) struct Dialect {
     pub skip_locked: &'static str,
     /// `t.name` starts with the second argument.
     pub tag_prefix: &'static str,
-    /// The search index joined to `documents d`.
+    /// The search index's matches and their entries `s`
+    /// (`search_documents`, which carry the visibility rules' columns).
+    pub search_entries: &'static str,
+    /// The same, each joined to its document `d`.
     pub search_from: &'static str,
     /// The order of the search index's rows, most recently indexed first
     /// (SQLite's FTS5 walks its rowids that way and stops at the limit).
     pub search_newest: &'static str,
-    /// The full-text predicate, before and after the bound query.
-    pub search_match: (&'static str, &'static str),
+    /// The full-text predicate among one org's documents: before the bound
+    /// org id, between it and the bound query, and after that.
+    pub search_match: (&'static str, &'static str, &'static str),
     /// The relevance of a row (higher is better): before and, when the
     /// query is bound into it, after that bind.
     pub search_rank: (&'static str, Option<&'static str>),
     /// A parsed query in this database's syntax.
     pub search_syntax: fn(&SearchQuery) -> String,
-    /// A query in that syntax, among one org's documents (its term).
-    pub search_in_org: fn(&str, &str) -> String,
+    /// A query in that syntax as it is matched among one org's documents
+    /// (given the org's term), where the org is a term of the index.
+    pub search_in_org: Option<fn(&str, &str) -> String>,
     /// Whether the index row carries a `tsvector` (PostgreSQL).
     pub search_vector: bool,
     /// Written before a column so that no index on it drives the plan
@@ -95,17 +100,26 @@ pub(super) const SQLITE: Dialect = Dialect {
     row_lock: "",
     skip_locked: "",
     tag_prefix: "substr(t.name, 1, length($2)) = $2",
-    // CROSS JOIN fixes the order: the full-text match first, then each
-    // match's rows by key. The planner may otherwise walk the viewer's
-    // documents and run the whole match again for every one of them.
-    search_from: "search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
-                  CROSS JOIN documents d ON d.document_id = s.search_document_id",
+    // CROSS JOIN fixes the order: the org's key range, the full-text match
+    // within it, then each match's entry by key. The planner may otherwise
+    // walk the viewer's documents and run the whole match again for every
+    // one of them.
+    search_entries: "search_fts_orgs o CROSS JOIN search_fts \
+                     CROSS JOIN search_documents s ON s.search_key = search_fts.rowid",
+    search_from: "search_fts_orgs o CROSS JOIN search_fts \
+                  CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
+                  CROSS JOIN documents d ON d.document_id = s.document_id",
     search_newest: "search_fts.rowid DESC",
-    search_match: ("search_fts MATCH ", ""),
-    // bm25: lower is better. The org's column counts for nothing.
-    search_rank: ("-bm25(search_fts, 1.0, 0.0)", None),
+    search_match: (
+        "o.org_id = ",
+        " AND search_fts MATCH ",
+        " AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last",
+    ),
+    // bm25: lower is better.
+    search_rank: ("-bm25(search_fts)", None),
     search_syntax: compile::to_fts5,
-    search_in_org: compile::fts5_in_org,
+    // The org is a range of keys (search_fts_orgs), not a term.
+    search_in_org: None,
     search_vector: false,
     not_indexed: "+",
     explain: ("EXPLAIN QUERY PLAN ", 3),
@@ -119,19 +133,25 @@ pub(super) const POSTGRES: Dialect = Dialect {
     row_lock: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     tag_prefix: "starts_with(t.name, $2)",
-    // The matches most recently indexed first, then each one's document by
-    // key in that order, so a ranked search stops after its window. Left
-    // to itself the planner hashes a sequential scan of every document
-    // (`ORDER BY` and `OFFSET 0` keep both subqueries from being
-    // flattened into that join).
+    // The matches most recently indexed first, then (for `search_from`)
+    // each one's document by key in that order, so a ranked search stops
+    // after its window. Left to itself the planner hashes a sequential scan
+    // of every document (`ORDER BY` and `OFFSET 0` keep both subqueries
+    // from being flattened into that join).
+    search_entries: "(SELECT * FROM search_documents ORDER BY search_key DESC) AS s",
     search_from: "(SELECT * FROM search_documents ORDER BY search_key DESC) AS s \
                   CROSS JOIN LATERAL (SELECT * FROM documents \
-                  WHERE documents.document_id = s.search_document_id OFFSET 0) AS d",
+                  WHERE documents.document_id = s.document_id OFFSET 0) AS d",
     search_newest: "s.search_key DESC",
-    search_match: ("s.search_vector @@ CAST(", " AS tsquery)"),
+    // The org's lexeme narrows the vector's GIN index to the org.
+    search_match: (
+        "s.org_id = ",
+        " AND s.search_vector @@ CAST(",
+        " AS tsquery)",
+    ),
     search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
     search_syntax: compile::to_tsquery,
-    search_in_org: compile::tsquery_in_org,
+    search_in_org: Some(compile::tsquery_in_org),
     search_vector: true,
     not_indexed: "",
     explain: ("EXPLAIN ", 0),

@@ -43,8 +43,8 @@ impl Backend {
             return Ok(HashMap::new());
         }
         let mut q: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT search_document_id, search_text FROM search_documents \
-             WHERE search_document_id IN (",
+            "SELECT s.document_id, t.search_text FROM search_documents s \
+             JOIN search_texts t ON t.search_key = s.search_key WHERE s.document_id IN (",
         );
         let mut list = q.separated(", ");
         for d in docs {
@@ -79,7 +79,8 @@ pub(super) async fn index_document_in(
         Some(given) => given,
         None => {
             let indexed: String = sqlx::query_scalar(
-                "SELECT search_text FROM search_documents WHERE search_document_id = $1",
+                "SELECT t.search_text FROM search_documents s \
+                 JOIN search_texts t ON t.search_key = s.search_key WHERE s.document_id = $1",
             )
             .bind(id.as_str())
             .fetch_optional(&mut *conn)
@@ -114,7 +115,7 @@ pub(super) async fn write_index_entry(
     text: String,
     tokens: TextTokens,
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM search_documents WHERE search_document_id = $1")
+    sqlx::query("DELETE FROM search_documents WHERE document_id = $1")
         .bind(doc.id.as_str())
         .execute(&mut *conn)
         .await?;
@@ -122,26 +123,56 @@ pub(super) async fn write_index_entry(
         return Ok(());
     }
     let entry = IndexEntry::of(doc, text, tokens);
-    let insert = if DIALECT.search_vector {
+    let connector = doc.connector_id.map(|c| c.to_string());
+    if DIALECT.search_vector {
         sqlx::query(
-            "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
-             search_org, search_vector) VALUES ($1, $2, $3, $4, CAST($5 AS tsvector))",
+            "INSERT INTO search_documents (document_id, user_id, org_id, share_with_org, \
+             connector_id, search_vector) VALUES ($1, $2, $3, $4, $5, CAST($6 AS tsvector))",
         )
         .bind(doc.id.as_str())
-        .bind(&entry.text)
-        .bind(entry.terms())
-        .bind(&entry.org)
+        .bind(&doc.user_id)
+        .bind(&doc.org_id)
+        .bind(doc.share_with_org)
+        .bind(connector)
         .bind(entry.vector())
+        .execute(&mut *conn)
+        .await?;
     } else {
+        // The org's range of keys, taken the first time it has an entry
+        // (SQLite has one writer, so the highest key is not raced for).
         sqlx::query(
-            "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
-             search_org) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO search_fts_orgs (org_id, search_org_first, search_org_last) \
+             SELECT $1, first, first + 1099511627775 FROM (SELECT \
+             COALESCE(MAX(search_org_first), 0) + 1099511627776 AS first FROM search_fts_orgs) \
+             WHERE true ON CONFLICT (org_id) DO NOTHING",
+        )
+        .bind(&doc.org_id)
+        .execute(&mut *conn)
+        .await?;
+        // The next key of the range, so the org's newest entry is its last.
+        sqlx::query(
+            "INSERT INTO search_documents (search_key, document_id, user_id, org_id, \
+             share_with_org, connector_id) SELECT COALESCE((SELECT MAX(search_key) + 1 \
+             FROM search_documents WHERE search_key BETWEEN o.search_org_first \
+             AND o.search_org_last), o.search_org_first), $1, $2, $3, $4, $5 \
+             FROM search_fts_orgs o WHERE o.org_id = $3",
         )
         .bind(doc.id.as_str())
-        .bind(&entry.text)
-        .bind(entry.terms())
-        .bind(&entry.org)
-    };
-    insert.execute(&mut *conn).await?;
+        .bind(&doc.user_id)
+        .bind(&doc.org_id)
+        .bind(doc.share_with_org)
+        .bind(connector)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO search_texts (search_key, search_text, search_terms) \
+         SELECT search_key, $2, $3 FROM search_documents WHERE document_id = $1",
+    )
+    .bind(doc.id.as_str())
+    .bind(&entry.text)
+    .bind(entry.terms())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

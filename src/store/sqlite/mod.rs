@@ -218,37 +218,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn search_entries_made_before_the_org_term_are_found_in_their_org_only() {
-        let (_dir, pool, all) = migrated_before(14).await;
-        for sql in [
-            "INSERT INTO documents (document_id, user_id, org_id, file_name, request_origin, \
-             status, share_with_org, created_at, updated_at) \
-             VALUES ('d1', 'u', 'o', 'f', 'file_upload', 'completed', 0, 1, 1)",
-            "INSERT INTO search_documents (search_document_id, search_text, search_terms) \
-             VALUES ('d1', 'Lithium', 'lithium')",
+    async fn search_entries_move_to_their_orgs_key_ranges_in_their_order() {
+        let (_dir, pool, all) = migrated_before(15).await;
+        // Three entries of two orgs, made before the ranges: keys 1, 2, 3.
+        for (id, org, shared, text) in [
+            ("d1", "o", 0, "lithium"),
+            ("d2", "p", 1, "lithium"),
+            ("d3", "o", 1, "cobalt lithium"),
         ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO documents (document_id, user_id, org_id, file_name, \
+                 request_origin, status, share_with_org, created_at, updated_at) \
+                 VALUES ($1, 'u', $2, 'f', 'file_upload', 'completed', $3, 1, 1)",
+            )
+            .bind(id)
+            .bind(org)
+            .bind(shared)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO search_documents (search_document_id, search_text, search_terms, \
+                 search_org) VALUES ($1, $2, $2, $3)",
+            )
+            .bind(id)
+            .bind(text)
+            .bind(crate::domain::search::org_term(org))
+            .execute(&pool)
+            .await
+            .unwrap();
         }
         all.run(&pool).await.unwrap();
-        let found = |org: &str| {
-            let query = crate::domain::search::compile::fts5_in_org(
-                "\"lithium\"",
-                &crate::domain::search::org_term(org),
-            );
+        let found = |org: &'static str, words: &'static str| {
             let pool = pool.clone();
             async move {
-                sqlx::query_scalar::<_, String>(
-                    "SELECT s.search_document_id FROM search_fts CROSS JOIN search_documents s \
-                     ON s.search_key = search_fts.rowid WHERE search_fts MATCH $1",
+                sqlx::query_as::<_, (String, bool)>(
+                    "SELECT s.document_id, s.share_with_org FROM search_fts_orgs o \
+                     CROSS JOIN search_fts CROSS JOIN search_documents s \
+                     ON s.search_key = search_fts.rowid WHERE o.org_id = $1 \
+                     AND search_fts MATCH $2 \
+                     AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last \
+                     ORDER BY search_fts.rowid DESC",
                 )
-                .bind(query)
+                .bind(org)
+                .bind(words)
                 .fetch_all(&pool)
                 .await
                 .unwrap()
             }
         };
-        assert_eq!(found("o").await, vec!["d1".to_string()]);
-        assert!(found("p").await.is_empty());
+        let o = |id: &str, shared| (id.to_string(), shared);
+        assert_eq!(
+            found("o", "lithium").await,
+            vec![o("d3", true), o("d1", false)]
+        );
+        assert_eq!(found("p", "lithium").await, vec![o("d2", true)]);
+        assert_eq!(found("p", "cobalt").await, vec![]);
+        assert_eq!(found("q", "lithium").await, vec![]);
+        // A change of the document's sharing reaches its entry.
+        sqlx::query("UPDATE documents SET share_with_org = 0 WHERE document_id = 'd3'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(found("o", "cobalt").await, vec![o("d3", false)]);
     }
 
     /// `(user, org)`s, and their orgs.
