@@ -235,7 +235,11 @@ pub async fn search(
     Ok(hits
         .into_iter()
         .map(|hit| Found {
-            highlights: highlights(search, &searchable_text(&hit.document, &hit.text)),
+            highlights: highlights(
+                search,
+                &searchable_text(&hit.document, &hit.text),
+                &hit.terms,
+            ),
             document: hit.document,
         })
         .collect())

@@ -7,11 +7,13 @@ use crate::domain::search::SearchQuery;
 use crate::domain::{Document, Principal};
 use async_trait::async_trait;
 
-/// A result: the document and its indexed text (what highlights are cut from).
+/// A result: the document, its indexed text (what highlights are cut
+/// from) and the terms its entry holds, in order.
 #[derive(Debug, Clone)]
 pub struct SearchHit {
     pub document: Document,
     pub text: String,
+    pub terms: String,
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 //! and no markup ever comes from content.
 
 use super::query::{SearchQuery, Term};
-use super::text::{token_stream, Token};
+use super::text::{indexed_token_stream, Token};
 use std::collections::VecDeque;
 
 /// At most this many snippets per result.
@@ -20,10 +20,12 @@ pub struct Highlight {
     pub matches: Vec<(usize, usize)>,
 }
 
-/// The snippets of `content` around what `query` matched. Words are read
+/// The snippets of `content` around what `query` matched; `indexed` is
+/// the content's terms as its index entry holds them (see
+/// [`indexed_token_stream`]; empty: every word is stemmed). Words are read
 /// only until the last snippet is full: the first matches of a long text
 /// cost what a short one does.
-pub fn highlights(query: &SearchQuery, content: &str) -> Vec<Highlight> {
+pub fn highlights(query: &SearchQuery, content: &str, indexed: &str) -> Vec<Highlight> {
     let wanted: Vec<&Term> = query.wanted().collect();
     // Tokens wait here until no phrase ending later can still mark them.
     let keep = wanted
@@ -38,7 +40,7 @@ pub fn highlights(query: &SearchQuery, content: &str) -> Vec<Highlight> {
     let mut pending: VecDeque<(Token, bool)> = VecDeque::with_capacity(keep + 1);
     let mut snippets = Snippets::new(content);
     let mut chars = CharOffsets::new(content);
-    for token in token_stream(content) {
+    for token in indexed_token_stream(content, indexed) {
         let hit = wanted
             .iter()
             .any(|t| matches!(t, Term::Prefix(p) if token.term.starts_with(p.as_str())));
@@ -197,6 +199,7 @@ mod tests {
         let h = highlights(
             &q,
             "Note.pdf\nÉmissions: lithium price rose; <b>LITHIUM PRICES</b>",
+            "",
         );
         assert_eq!(h.len(), 1);
         assert_eq!(
@@ -211,24 +214,24 @@ mod tests {
         let filler = "x ".repeat(400);
         let content = format!("copper {filler} copper {filler} copper {filler} copper");
         let q = SearchQuery::parse("copper").unwrap();
-        let h = highlights(&q, &content);
+        let h = highlights(&q, &content, "");
         assert_eq!(h.len(), 3);
         for s in &h {
             assert!(s.text.chars().count() <= SNIPPET_CHARS);
             assert_eq!(marked(s), ["copper"]);
         }
-        assert!(highlights(&SearchQuery::parse("nickel").unwrap(), &content).is_empty());
+        assert!(highlights(&SearchQuery::parse("nickel").unwrap(), &content, "").is_empty());
     }
 
     #[test]
     fn phrases_are_marked_whole_wherever_they_fall() {
         let q = SearchQuery::parse("\"lithium price outlook\" cobalt").unwrap();
-        let h = highlights(&q, "lithium price outlook");
+        let h = highlights(&q, "lithium price outlook", "");
         assert_eq!(marked(&h[0]), ["lithium price outlook"]);
         // A partial phrase is no match; a phrase at the very end is.
-        let h = highlights(&q, "lithium price. cobalt x lithium prices outlook");
+        let h = highlights(&q, "lithium price. cobalt x lithium prices outlook", "");
         assert_eq!(marked(&h[0]), ["cobalt", "lithium prices outlook"]);
-        assert!(highlights(&q, "lithium price").is_empty());
+        assert!(highlights(&q, "lithium price", "").is_empty());
     }
 
     #[test]
@@ -236,7 +239,7 @@ mod tests {
         let filler = "x ".repeat(400);
         let tail = "copper ".repeat(200_000);
         let content = format!("copper {filler} copper {filler} copper {filler} {tail}");
-        let h = highlights(&SearchQuery::parse("copper").unwrap(), &content);
+        let h = highlights(&SearchQuery::parse("copper").unwrap(), &content, "");
         assert_eq!(h.len(), 3);
         assert_eq!(h.iter().map(|s| s.matches.len()).sum::<usize>(), 3);
     }

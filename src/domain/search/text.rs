@@ -56,11 +56,15 @@ pub fn fold(word: &str) -> Option<String> {
 
 /// The term a word is indexed as, if it is indexed at all.
 pub fn term(word: &str) -> Option<String> {
-    let folded = fold(word)?;
-    Some(match stemmer().stem(&folded) {
+    fold(word).map(stem)
+}
+
+/// The term of a folded word.
+fn stem(folded: String) -> String {
+    match stemmer().stem(&folded) {
         Cow::Borrowed(unchanged) if unchanged == folded => folded,
         stemmed => stemmed.into_owned(),
-    })
+    }
 }
 
 /// Byte spans of the words of `text` (runs of letters, digits and
@@ -92,6 +96,41 @@ pub fn token_stream(text: &str) -> impl Iterator<Item = Token> + '_ {
         .take(MAX_TOKENS)
 }
 
+/// [`token_stream`] of a text whose terms, as indexed, are `indexed`
+/// (space-separated, in order): each word takes its stored term instead
+/// of being stemmed again, the bulk of a search's highlighting. Once the
+/// terms do not fit the words (they run out, or one is not a stem of its
+/// word: stems keep a word's first letter and never lengthen it), the
+/// rest is stemmed.
+pub fn indexed_token_stream<'a>(
+    text: &'a str,
+    indexed: &'a str,
+) -> impl Iterator<Item = Token> + 'a {
+    let mut stored = indexed.split(' ').filter(|t| !t.is_empty());
+    let mut fits = true;
+    words(text)
+        .filter_map(move |(start, end)| {
+            let folded = fold(&text[start..end])?;
+            if fits {
+                match stored.next() {
+                    Some(t)
+                        if t.len() <= folded.len() && t.as_bytes()[0] == folded.as_bytes()[0] =>
+                    {
+                        let term = t.to_string();
+                        return Some(Token { start, end, term });
+                    }
+                    _ => fits = false,
+                }
+            }
+            Some(Token {
+                start,
+                end,
+                term: stem(folded),
+            })
+        })
+        .take(MAX_TOKENS)
+}
+
 /// Every indexable word of `text`, in order (at most `MAX_TOKENS`).
 pub fn tokens(text: &str) -> Vec<Token> {
     token_stream(text).collect()
@@ -115,6 +154,28 @@ mod tests {
         assert_eq!(terms("e\u{301}tude"), ["etud"]); // combining accent
         assert_eq!(terms("$AAPL 3.5% 2026"), ["aapl", "3", "5", "2026"]);
         assert!(terms("... --- \u{0} ").is_empty());
+    }
+
+    #[test]
+    fn stored_terms_stand_for_their_words_until_they_do_not_fit() {
+        let text = "Lithium PRICES fell; Café-Crème déjà vu, ﬁnancing";
+        let indexed = terms(text).join(" ");
+        let stored: Vec<Token> = indexed_token_stream(text, &indexed).collect();
+        assert_eq!(stored, tokens(text));
+        // Another text's terms, too few terms, none: the words are stemmed.
+        for other in ["zinc price", "lithium price", ""] {
+            assert_eq!(
+                indexed_token_stream(text, other).collect::<Vec<_>>(),
+                tokens(text),
+                "{other:?}"
+            );
+        }
+        // The terms are taken as given while they fit: a stored term is
+        // what the index matched, even if the stemmer changed since.
+        let given: Vec<String> = indexed_token_stream("prices rose", "pric rose")
+            .map(|t| t.term)
+            .collect();
+        assert_eq!(given, ["pric", "rose"]);
     }
 
     #[test]

@@ -28,22 +28,30 @@ impl SearchIndex for Backend {
         let mut texts = self.indexed_texts(&docs).await?;
         Ok(docs
             .into_iter()
-            .map(|document| SearchHit {
-                text: texts.remove(document.id.as_str()).unwrap_or_default(),
-                document,
+            .map(|document| {
+                let (text, terms) = texts.remove(document.id.as_str()).unwrap_or_default();
+                SearchHit {
+                    text,
+                    terms,
+                    document,
+                }
             })
             .collect())
     }
 }
 
 impl Backend {
-    /// The indexed text of a page of documents, by id, with one query.
-    async fn indexed_texts(&self, docs: &[Document]) -> StoreResult<HashMap<String, String>> {
+    /// The indexed text and terms of a page of documents, by id, with one
+    /// query.
+    async fn indexed_texts(
+        &self,
+        docs: &[Document],
+    ) -> StoreResult<HashMap<String, (String, String)>> {
         if docs.is_empty() {
             return Ok(HashMap::new());
         }
         let mut q: QueryBuilder<Db> = QueryBuilder::new(
-            "SELECT s.document_id, t.search_text FROM search_documents s \
+            "SELECT s.document_id, t.search_text, t.search_terms FROM search_documents s \
              JOIN search_texts t ON t.search_key = s.search_key WHERE s.document_id IN (",
         );
         let mut list = q.separated(", ");
@@ -51,8 +59,11 @@ impl Backend {
             list.push_bind(d.id.as_str().to_string());
         }
         q.push(")");
-        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().collect())
+        let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, text, terms)| (id, (text, terms)))
+            .collect())
     }
 }
 
