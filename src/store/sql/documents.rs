@@ -766,12 +766,14 @@ pub(in crate::store) fn list_query(
                 b.push(format_args!("d.{column}"));
             }
         }
-        let from = match compiled {
-            Some(_) if entries_only => DIALECT.search_entries,
-            Some(_) => DIALECT.search_from,
-            None => "documents d",
+        match compiled {
+            Some(_) if entries_only => b.push(format_args!(" FROM {}", DIALECT.search_entries)),
+            Some(_) => b.push(format_args!(
+                " FROM {} {}",
+                DIALECT.search_entries, DIALECT.search_document
+            )),
+            None => b.push(" FROM documents d"),
         };
-        b.push(format_args!(" FROM {from}"));
     };
     let filters = |b: &mut QueryBuilder<Db>| {
         push_filters(b, q, of, tagged.is_none());

@@ -66,8 +66,8 @@ pub(super) struct Dialect {
     /// The search index's matches and their entries `s`
     /// (`search_documents`, which carry the visibility rules' columns).
     pub search_entries: &'static str,
-    /// The same, each joined to its document `d`.
-    pub search_from: &'static str,
+    /// What joins each entry `s` to its document `d`, in the entries' order.
+    pub search_document: &'static str,
     /// The order of the search index's rows, most recently indexed first
     /// (SQLite's FTS5 walks its rowids that way and stops at the limit).
     pub search_newest: &'static str,
@@ -106,9 +106,7 @@ pub(super) const SQLITE: Dialect = Dialect {
     // one of them.
     search_entries: "search_fts_orgs o CROSS JOIN search_fts \
                      CROSS JOIN search_documents s ON s.search_key = search_fts.rowid",
-    search_from: "search_fts_orgs o CROSS JOIN search_fts \
-                  CROSS JOIN search_documents s ON s.search_key = search_fts.rowid \
-                  CROSS JOIN documents d ON d.document_id = s.document_id",
+    search_document: "CROSS JOIN documents d ON d.document_id = s.document_id",
     search_newest: "search_fts.rowid DESC",
     search_match: (
         "o.org_id = ",
@@ -133,15 +131,14 @@ pub(super) const POSTGRES: Dialect = Dialect {
     row_lock: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     tag_prefix: "starts_with(t.name, $2)",
-    // The matches most recently indexed first, then (for `search_from`)
+    // The matches most recently indexed first, then (`search_document`)
     // each one's document by key in that order, so a ranked search stops
     // after its window. Left to itself the planner hashes a sequential scan
     // of every document (`ORDER BY` and `OFFSET 0` keep both subqueries
     // from being flattened into that join).
     search_entries: "(SELECT * FROM search_documents ORDER BY search_key DESC) AS s",
-    search_from: "(SELECT * FROM search_documents ORDER BY search_key DESC) AS s \
-                  CROSS JOIN LATERAL (SELECT * FROM documents \
-                  WHERE documents.document_id = s.document_id OFFSET 0) AS d",
+    search_document: "CROSS JOIN LATERAL (SELECT * FROM documents \
+                      WHERE documents.document_id = s.document_id OFFSET 0) AS d",
     search_newest: "s.search_key DESC",
     // The org's lexeme narrows the vector's GIN index to the org.
     search_match: (

@@ -134,20 +134,10 @@ pub(super) async fn write_index_entry(
         return Ok(());
     }
     let entry = IndexEntry::of(doc, text, tokens);
-    let connector = doc.connector_id.map(|c| c.to_string());
-    if DIALECT.search_vector {
-        sqlx::query(
-            "INSERT INTO search_documents (document_id, user_id, org_id, share_with_org, \
-             connector_id, search_vector) VALUES ($1, $2, $3, $4, $5, CAST($6 AS tsvector))",
-        )
-        .bind(doc.id.as_str())
-        .bind(&doc.user_id)
-        .bind(&doc.org_id)
-        .bind(doc.share_with_org)
-        .bind(connector)
-        .bind(entry.vector())
-        .execute(&mut *conn)
-        .await?;
+    let insert = if DIALECT.search_vector {
+        "INSERT INTO search_documents (document_id, user_id, org_id, share_with_org, \
+         connector_id, search_vector) VALUES ($1, $2, $3, $4, $5, CAST($6 AS tsvector)) \
+         RETURNING search_key"
     } else {
         // The org's range of keys, taken the first time it has an entry
         // (SQLite has one writer, so the highest key is not raced for).
@@ -161,26 +151,26 @@ pub(super) async fn write_index_entry(
         .execute(&mut *conn)
         .await?;
         // The next key of the range, so the org's newest entry is its last.
-        sqlx::query(
-            "INSERT INTO search_documents (search_key, document_id, user_id, org_id, \
-             share_with_org, connector_id) SELECT COALESCE((SELECT MAX(search_key) + 1 \
-             FROM search_documents WHERE search_key BETWEEN o.search_org_first \
-             AND o.search_org_last), o.search_org_first), $1, $2, $3, $4, $5 \
-             FROM search_fts_orgs o WHERE o.org_id = $3",
-        )
+        "INSERT INTO search_documents (search_key, document_id, user_id, org_id, \
+         share_with_org, connector_id) SELECT COALESCE((SELECT MAX(search_key) + 1 \
+         FROM search_documents WHERE search_key BETWEEN o.search_org_first \
+         AND o.search_org_last), o.search_org_first), $1, $2, $3, $4, $5 \
+         FROM search_fts_orgs o WHERE o.org_id = $3 RETURNING search_key"
+    };
+    let mut insert = sqlx::query_scalar(insert)
         .bind(doc.id.as_str())
         .bind(&doc.user_id)
         .bind(&doc.org_id)
         .bind(doc.share_with_org)
-        .bind(connector)
-        .execute(&mut *conn)
-        .await?;
+        .bind(doc.connector_id.map(|c| c.to_string()));
+    if DIALECT.search_vector {
+        insert = insert.bind(entry.vector());
     }
+    let key: i64 = insert.fetch_one(&mut *conn).await?;
     sqlx::query(
-        "INSERT INTO search_texts (search_key, search_text, search_terms) \
-         SELECT search_key, $2, $3 FROM search_documents WHERE document_id = $1",
+        "INSERT INTO search_texts (search_key, search_text, search_terms) VALUES ($1, $2, $3)",
     )
-    .bind(doc.id.as_str())
+    .bind(key)
     .bind(&entry.text)
     .bind(entry.terms())
     .execute(&mut *conn)
