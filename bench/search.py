@@ -77,10 +77,11 @@ def corpus(path, start, count, connectors):
 
 
 def fts5(q):
-    """The FTS5 expressions the server compiles these queries to."""
+    """The FTS5 expression the server compiles this query to, and its phrases."""
     # The index holds stems, as the server compiles them ("zyxolite" -> "zyxolit").
-    return {"rare": '(("zyxolit"))', "common": '(("market"))', "phrase": '(("lithium price"))',
-            "prefix": '(("lith"*))', "connector": '(("market"))'}[q]
+    phrase = {"rare": '"zyxolit"', "common": '"market"', "phrase": '"lithium price"',
+              "prefix": '"lith"*', "connector": '"market"'}[q]
+    return f"(({phrase}))", [phrase]
 
 
 def direct(db, cls, connector, seconds):
@@ -89,14 +90,25 @@ def direct(db, cls, connector, seconds):
     # The server's statement: the visible matches within the org's range of
     # keys, most recently indexed first, up to the ranked window; ranked;
     # the page's rows read last.
+    # The phrases are weighed among the org's newest 5,000 entries (table w).
+    expression, phrases = fts5(cls)
+    holding = "".join(f", (SELECT count(*) FROM search_fts f WHERE f.search_fts MATCH '{p}' "
+                      f"AND f.rowid BETWEEN keys.lo AND keys.hi) AS holding_{i}" for i, p in enumerate(phrases))
     sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
            "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
            "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key FROM ("
-           "SELECT * FROM (SELECT s.document_id, -bm25(search_fts) AS relevance FROM search_fts_orgs o "
+           "SELECT * FROM (SELECT s.document_id, inlet_rank(search_fts, w.entries"
+           + "".join(f", w.holding_{i}" for i in range(len(phrases)))
+           + ") AS relevance FROM search_fts_orgs o "
            "CROSS JOIN search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid "
+           "CROSS JOIN (SELECT keys.hi - keys.lo + 1 AS entries" + holding
+           + " FROM (SELECT max(o.search_org_first, n.search_key - 4999) AS lo, n.search_key AS hi "
+           "FROM search_fts_orgs o CROSS JOIN search_documents n WHERE o.org_id = 'default' "
+           "AND n.search_key BETWEEN o.search_org_first AND o.search_org_last "
+           "ORDER BY n.search_key DESC LIMIT 1) AS keys LIMIT 1) AS w "
            "WHERE +s.user_id = 'admin'"
            + (f" AND s.connector_id = '{connector}'" if cls == "connector" else "")
-           + f" AND o.org_id = 'default' AND search_fts MATCH '{fts5(cls)}'"
+           + f" AND o.org_id = 'default' AND search_fts MATCH '{expression}'"
            " AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last"
            f" ORDER BY search_fts.rowid DESC LIMIT {RANKED_MATCHES}) AS visible "
            "ORDER BY relevance DESC, document_id DESC LIMIT 51) AS page CROSS JOIN documents d "

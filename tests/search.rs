@@ -397,6 +397,44 @@ async fn search_never_shows_what_the_caller_may_not_see() {
     assert!(found(&s, &carol, "lithium").await.is_empty());
 }
 
+/// How words are weighed is a matter of the caller's org: another org's
+/// documents never reorder its results (nor, so, time its searches).
+#[tokio::test]
+async fn another_orgs_documents_never_reorder_a_search() {
+    let s = TestServer::start().await;
+    let alice = s.create_key("acme", "alice");
+    let carol = s.create_key("globex", "carol");
+    // In acme "beta" is common and "alpha" rare, so alpha weighs more:
+    // the note that says alpha three times comes first.
+    upload(&s, &alice, "alpha alpha alpha beta.pdf", &[], false).await;
+    upload(&s, &alice, "alpha beta beta beta.pdf", &[], false).await;
+    for i in 0..3 {
+        upload(&s, &alice, &format!("beta note {i}.pdf"), &[], false).await;
+    }
+    for i in 0..10 {
+        upload(&s, &alice, &format!("gamma note {i}.pdf"), &[], false).await;
+    }
+    let order = |page: Value| -> Vec<String> {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["file_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = order(search_page(&s, &alice, "alpha beta", "").await);
+    assert_eq!(before.len(), 2, "{before:?}");
+    // In globex, alpha is everywhere: counted over every org, it would
+    // weigh nothing and beta would lead acme's results.
+    for i in 0..20 {
+        upload(&s, &carol, &format!("alpha memo {i}.pdf"), &[], true).await;
+    }
+    assert_eq!(
+        order(search_page(&s, &alice, "alpha beta", "").await),
+        before
+    );
+}
+
 #[tokio::test]
 async fn a_purged_connector_leaves_nothing_to_find() {
     let s = TestServer::start().await;

@@ -29,6 +29,7 @@ pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
 pub use search::{SearchHit, SearchIndex};
 pub use sessions::{ConsoleSession, SessionStore};
+pub use sqlite::rank::register as register_sqlite_rank;
 pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
 pub use tags::TagStore;

@@ -51,6 +51,17 @@ pub fn to_fts5(q: &SearchQuery) -> String {
     out
 }
 
+/// The phrases of [`to_fts5`]'s expression in the order FTS5 numbers
+/// them (as written), each an FTS5 expression of its own.
+pub fn fts5_phrases(q: &SearchQuery) -> Vec<String> {
+    q.all
+        .iter()
+        .flatten()
+        .chain(&q.none)
+        .map(fts5_term)
+        .collect()
+}
+
 /// The same query as a `tsquery` literal (cast with `CAST($n AS tsquery)`,
 /// which takes lexemes as they are written: no second normalisation).
 pub fn to_tsquery(q: &SearchQuery) -> String {
@@ -113,6 +124,17 @@ mod tests {
         assert_eq!(
             to_tsquery(&q),
             "('lithium') & (('price' <-> 'cut')) & ('copper' | 'nickel') & ('batter':*) & !'china'"
+        );
+        assert_eq!(
+            fts5_phrases(&q),
+            [
+                r#""lithium""#,
+                r#""price cut""#,
+                r#""copper""#,
+                r#""nickel""#,
+                r#""batter"*"#,
+                r#""china""#
+            ]
         );
     }
 

@@ -6,9 +6,10 @@ use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
 use super::visibility::{visible_matches, visible_tagged, visible_union, Walk};
 use crate::domain::connector::allows_sender;
-use crate::domain::search::{org_term, SearchQuery, TextTokens};
+use crate::domain::search::{compile, org_term, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
 use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
+use crate::store::sql::SearchRank;
 use crate::store::{
     DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Ownership, Processed,
     ProcessedContent, ReprocessQuery, SortKey, StoreError, StoreResult,
@@ -751,16 +752,25 @@ pub(in crate::store) fn list_query(
     // and those filters read.
     let entries_only = compiled.is_some() && column == "relevance" && entries_carry_filters(q);
     let of = if entries_only { "s" } else { "d" };
+    // The phrases that weigh a ranked search, where the database weighs
+    // them itself (SQLite).
+    let weighed = match (search, &DIALECT.search_rank) {
+        (Some(s), SearchRank::Weighed { .. }) if column == "relevance" => compile::fts5_phrases(s),
+        _ => vec![],
+    };
     let select = |b: &mut QueryBuilder<Db>| {
         b.push(format_args!("SELECT {of}.document_id, "));
-        match &compiled {
-            Some(c) if column == "relevance" => {
-                let (rank, bound) = DIALECT.search_rank;
-                b.push(rank);
-                if let Some(after) = bound {
-                    b.push_bind(c.clone()).push(after);
-                }
+        match (&compiled, &DIALECT.search_rank) {
+            (Some(c), SearchRank::OfQuery(before, after)) if column == "relevance" => {
+                b.push(before).push_bind(c.clone()).push(after);
                 b.push(" AS relevance");
+            }
+            (Some(_), SearchRank::Weighed { .. }) if column == "relevance" => {
+                b.push("inlet_rank(search_fts, w.entries");
+                for i in 0..weighed.len() {
+                    b.push(format_args!(", w.holding_{i}"));
+                }
+                b.push(") AS relevance");
             }
             _ => {
                 b.push(format_args!("d.{column}"));
@@ -774,6 +784,25 @@ pub(in crate::store) fn list_query(
             )),
             None => b.push(" FROM documents d"),
         };
+        // Last, so that the matches still lead in their order.
+        if let SearchRank::Weighed {
+            entries,
+            holding,
+            window,
+        } = &DIALECT.search_rank
+        {
+            if !weighed.is_empty() {
+                b.push(" CROSS JOIN ").push(entries);
+                for (i, phrase) in weighed.iter().enumerate() {
+                    b.push(holding.0)
+                        .push_bind(phrase.clone())
+                        .push(format_args!("{} AS holding_{i}", holding.1));
+                }
+                b.push(window.0)
+                    .push_bind(viewer.org_id.clone())
+                    .push(window.1);
+            }
+        }
     };
     let filters = |b: &mut QueryBuilder<Db>| {
         push_filters(b, q, of, tagged.is_none());

@@ -74,9 +74,8 @@ pub(super) struct Dialect {
     /// The full-text predicate among one org's documents: before the bound
     /// org id, between it and the bound query, and after that.
     pub search_match: (&'static str, &'static str, &'static str),
-    /// The relevance of a row (higher is better): before and, when the
-    /// query is bound into it, after that bind.
-    pub search_rank: (&'static str, Option<&'static str>),
+    /// How a match's relevance is computed (higher is better).
+    pub search_rank: SearchRank,
     /// A parsed query in this database's syntax.
     pub search_syntax: fn(&SearchQuery) -> String,
     /// A query in that syntax as it is matched among one org's documents
@@ -90,6 +89,25 @@ pub(super) struct Dialect {
     /// What turns a statement into its plan, and the column of the plan's
     /// rows that describes each step.
     pub explain: (&'static str, usize),
+}
+
+/// How a database ranks a search's matches.
+pub(super) enum SearchRank {
+    /// Of the row and the whole query, bound between the two parts
+    /// (PostgreSQL's `ts_rank`, which weighs no word by its frequency).
+    OfQuery(&'static str, &'static str),
+    /// BM25 with each phrase weighed among the viewer's org's newest
+    /// entries (SQLite's `inlet_rank`, store/sqlite/rank.rs), counted by a
+    /// table `w` of one row joined after the matches.
+    Weighed {
+        /// Opens `w`: the number of keys counted (`entries`).
+        entries: &'static str,
+        /// One column `holding_N` per phrase: before and after its FTS5
+        /// expression, bound.
+        holding: (&'static str, &'static str),
+        /// Closes `w`: its window of keys, before and after the bound org.
+        window: (&'static str, &'static str),
+    },
 }
 
 pub(super) const SQLITE: Dialect = Dialect {
@@ -113,8 +131,23 @@ pub(super) const SQLITE: Dialect = Dialect {
         " AND search_fts MATCH ",
         " AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last",
     ),
-    // bm25: lower is better.
-    search_rank: ("-bm25(search_fts)", None),
+    // The org's 5,000 newest keys weigh the phrases: a bounded count, of
+    // the org's own documents (FTS5's bm25() counts the whole table).
+    search_rank: SearchRank::Weighed {
+        // Keys of deleted entries count too: the weights are a sample.
+        entries: "(SELECT keys.hi - keys.lo + 1 AS entries",
+        holding: (
+            ", (SELECT count(*) FROM search_fts f WHERE f.search_fts MATCH ",
+            " AND f.rowid BETWEEN keys.lo AND keys.hi)",
+        ),
+        window: (
+            " FROM (SELECT max(o.search_org_first, n.search_key - 4999) AS lo, \
+             n.search_key AS hi FROM search_fts_orgs o CROSS JOIN search_documents n \
+             WHERE o.org_id = ",
+            " AND n.search_key BETWEEN o.search_org_first AND o.search_org_last \
+             ORDER BY n.search_key DESC LIMIT 1) AS keys LIMIT 1) AS w",
+        ),
+    },
     search_syntax: compile::to_fts5,
     // The org is a range of keys (search_fts_orgs), not a term.
     search_in_org: None,
@@ -146,7 +179,7 @@ pub(super) const POSTGRES: Dialect = Dialect {
         " AND s.search_vector @@ CAST(",
         " AS tsquery)",
     ),
-    search_rank: ("ts_rank(s.search_vector, CAST(", Some(" AS tsquery))")),
+    search_rank: SearchRank::OfQuery("ts_rank(s.search_vector, CAST(", " AS tsquery))"),
     search_syntax: compile::to_tsquery,
     search_in_org: Some(compile::tsquery_in_org),
     search_vector: true,

@@ -4,6 +4,7 @@
 //! (`reads`).
 
 mod group_commit;
+pub(super) mod rank;
 mod reads;
 
 use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX};
@@ -56,7 +57,7 @@ impl SqliteStore {
             // An in-process database has no link to test: the ping would only
             // add a round trip to the connection's thread on every query.
             .test_before_acquire(false)
-            .after_connect(|conn, _| Box::pin(plan_without_bound_values(conn)))
+            .after_connect(|conn, _| Box::pin(configure_connection(conn)))
             .connect_with(options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {url}: {e}"))?;
@@ -124,12 +125,15 @@ fn configure_process() {
     });
 }
 
-/// Plans that do not depend on bound values (SQLite's query planner
-/// stability guarantee). Otherwise a bound `LIMIT` is read while planning,
-/// so every execution with new bindings compiled the statement again: a
-/// fifth of a list's time. Every predicate a partial index needs is written
-/// as a literal, so no plan loses an index by it.
-async fn plan_without_bound_values(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+/// What every connection of the pool needs before its first statement:
+///
+/// - plans that do not depend on bound values (SQLite's query planner
+///   stability guarantee). Otherwise a bound `LIMIT` is read while planning,
+///   so every execution with new bindings compiled the statement again: a
+///   fifth of a list's time. Every predicate a partial index needs is
+///   written as a literal, so no plan loses an index by it;
+/// - the searches' ranking function ([`rank`]).
+async fn configure_connection(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     let mut handle = conn.lock_handle().await?;
     // SAFETY: the handle is locked for this scope, and the connection made
     // from it borrows it without closing it when dropped.
@@ -140,6 +144,7 @@ async fn plan_without_bound_values(conn: &mut SqliteConnection) -> Result<(), sq
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
             true,
         )
+        .and_then(|_| rank::register(&borrowed))
         .map_err(|e| sqlx::Error::Configuration(e.into()))?;
     Ok(())
 }
