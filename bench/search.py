@@ -13,13 +13,15 @@ document, 16 at a time), which is the indexing throughput measured.
 
 Query classes: rare word, common word, phrase, prefix, and the common word
 with a connector filter; a page of 50 (the store asks for 51). The ceiling
-is the same SQL, with the same LIMIT, run by the sqlite3 CLI on the same
-database file from as many processes as there are cores.
+is the same SQL, with the same LIMIT, run on the same database file by
+examples/search_direct.rs (the server's SQLite library and its ranking
+function, which the sqlite3 CLI does not have) from as many threads as
+there are cores.
 
 Usage: python3 bench/search.py [--seconds 10] [--sizes 10000,100000]
-Needs wrk and sqlite3 (Debian packages; installed here when missing).
+Needs wrk (a Debian package; installed here when missing).
 """
-import argparse, itertools, json, os, random, shutil, subprocess, tempfile, time, urllib.parse
+import argparse, itertools, json, os, random, shutil, subprocess, tempfile, urllib.parse
 from common import Inlet, apt_install, build, http, wrk
 
 INLET_HTTP, INLET_SMTP = 18987, 18927
@@ -84,20 +86,20 @@ def fts5(q):
     return f"(({phrase}))", [phrase]
 
 
-def direct(db, cls, connector, seconds):
-    """Queries per second of the server's SQL for this class, run by the
-    sqlite3 CLI from one process per core for about `seconds`."""
+def direct(release, db, cls, connector, seconds, work):
+    """Queries per second of the server's SQL for this class, run straight
+    on the database from one thread per core for about `seconds`."""
     # The server's statement: the visible matches within the org's range of
-    # keys, most recently indexed first, up to the ranked window; ranked;
-    # the page's rows read last.
-    # The phrases are weighed among the org's newest 5,000 entries (table w).
+    # keys, most recently indexed first, up to the ranked window; ranked,
+    # each phrase weighed among the org's newest 5,000 keys (table w); the
+    # page's rows read last.
     expression, phrases = fts5(cls)
     holding = "".join(f", (SELECT count(*) FROM search_fts f WHERE f.search_fts MATCH '{p}' "
                       f"AND f.rowid BETWEEN keys.lo AND keys.hi) AS holding_{i}" for i, p in enumerate(phrases))
     sql = ("SELECT d.document_id, d.user_id, d.org_id, d.connector_id, d.rp_collection_id, d.file_name, "
            "d.raw_size, d.content_type, d.request_origin, d.status, d.error_code, d.share_with_org, "
            "d.published_at, d.created_at, d.updated_at, d.file_metadata, d.sha256, d.blob_key FROM ("
-           "SELECT * FROM (SELECT s.document_id, inlet_rank(search_fts, w.entries"
+           "SELECT * FROM (SELECT s.document_id, inlet_rank(search_fts, s.search_length, w.entries"
            + "".join(f", w.holding_{i}" for i in range(len(phrases)))
            + ") AS relevance FROM search_fts_orgs o "
            "CROSS JOIN search_fts CROSS JOIN search_documents s ON s.search_key = search_fts.rowid "
@@ -112,29 +114,14 @@ def direct(db, cls, connector, seconds):
            " AND search_fts.rowid BETWEEN o.search_org_first AND o.search_org_last"
            f" ORDER BY search_fts.rowid DESC LIMIT {RANKED_MATCHES}) AS visible "
            "ORDER BY relevance DESC, document_id DESC LIMIT 51) AS page CROSS JOIN documents d "
-           "ON d.document_id = page.document_id ORDER BY page.relevance DESC, page.document_id DESC;\n")
-    # Calibrate: how many runs fill `seconds` in one process.
-    n, took = 1, 0.0
-    while took < 0.5:
-        n *= 4
-        took = run_sqlite(db, sql, n, 1)
-    n = max(1, int(n * seconds / took))
-    cores = os.cpu_count() or 1
-    took = run_sqlite(db, sql, n, cores)
-    return n * cores / took
-
-
-def run_sqlite(db, sql, n, processes):
-    script = ".output /dev/null\n" + sql * n
-    started = time.monotonic()
-    procs = [subprocess.Popen(["sqlite3", "-readonly", db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-             for _ in range(processes)]
-    for p in procs:
-        p.stdin.write(script.encode())
-        p.stdin.close()
-    for p in procs:
-        assert p.wait() == 0
-    return time.monotonic() - started
+           "ON d.document_id = page.document_id ORDER BY page.relevance DESC, page.document_id DESC")
+    path = os.path.join(work, "direct.sql")
+    with open(path, "w") as f:
+        f.write(sql)
+    out = subprocess.run([os.path.join(release, "examples", "search_direct"), db, path,
+                          str(os.cpu_count() or 1), str(seconds)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.strip())
 
 
 def main():
@@ -143,8 +130,8 @@ def main():
     ap.add_argument("--sizes", default="10000,100000")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    apt_install("wrk", "sqlite3", commands=["wrk", "sqlite3"])
-    release = build("--example", "search_index")
+    apt_install("wrk", commands=["wrk"])
+    release = build("--example", "search_index", "--example", "search_direct")
     work = tempfile.mkdtemp(prefix="inlet-search-bench-")
     try:
         with Inlet(INLET_HTTP, INLET_SMTP, "[jobs]\nworkers = 0\n") as inlet:
@@ -170,11 +157,11 @@ def main():
                     assert status == 200, (status, body)
                     hits = len(json.loads(body)["results"])
                     rps, p99 = wrk(url, args.seconds, key, work=work, connections=CONNECTIONS)
-                    ceiling = direct(db, cls, connectors[0], args.seconds)
+                    ceiling = direct(release, db, cls, connectors[0], args.seconds, work)
                     rows.append((size, cls, hits, rps, p99, ceiling, indexing))
             rss = inlet.peak_rss_mb()
-        print(f"\n{CONNECTIONS} connections, {args.seconds} s per class; ceiling: sqlite3 CLI, "
-              f"{os.cpu_count()} processes, same SQL and LIMIT\n")
+        print(f"\n{CONNECTIONS} connections, {args.seconds} s per class; ceiling: search_direct, "
+              f"{os.cpu_count()} threads, same SQL and LIMIT\n")
         print("| documents | query | results on page 1 | API req/s | API p99 ms | direct req/s | API / direct | indexing docs/s |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for size, cls, hits, rps, p99, ceiling, indexing in rows:

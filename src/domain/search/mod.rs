@@ -73,6 +73,11 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
+    /// How many terms the entry indexes.
+    pub fn length(&self) -> usize {
+        self.tokens.len()
+    }
+
     pub fn new(doc: &Document, text: &str) -> Self {
         Self::of(doc, text.to_string(), TextTokens::new(text))
     }

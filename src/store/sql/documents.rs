@@ -766,7 +766,7 @@ pub(in crate::store) fn list_query(
                 b.push(" AS relevance");
             }
             (Some(_), SearchRank::Weighed { .. }) if column == "relevance" => {
-                b.push("inlet_rank(search_fts, w.entries");
+                b.push("inlet_rank(search_fts, s.search_length, w.entries");
                 for i in 0..weighed.len() {
                     b.push(format_args!(", w.holding_{i}"));
                 }

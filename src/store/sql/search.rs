@@ -136,8 +136,8 @@ pub(super) async fn write_index_entry(
     let entry = IndexEntry::of(doc, text, tokens);
     let insert = if DIALECT.search_vector {
         "INSERT INTO search_documents (document_id, user_id, org_id, share_with_org, \
-         connector_id, search_vector) VALUES ($1, $2, $3, $4, $5, CAST($6 AS tsvector)) \
-         RETURNING search_key"
+         connector_id, search_length, search_vector) \
+         VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS tsvector)) RETURNING search_key"
     } else {
         // The org's range of keys, taken the first time it has an entry
         // (SQLite has one writer, so the highest key is not raced for).
@@ -152,9 +152,9 @@ pub(super) async fn write_index_entry(
         .await?;
         // The next key of the range, so the org's newest entry is its last.
         "INSERT INTO search_documents (search_key, document_id, user_id, org_id, \
-         share_with_org, connector_id) SELECT COALESCE((SELECT MAX(search_key) + 1 \
-         FROM search_documents WHERE search_key BETWEEN o.search_org_first \
-         AND o.search_org_last), o.search_org_first), $1, $2, $3, $4, $5 \
+         share_with_org, connector_id, search_length) SELECT COALESCE((SELECT \
+         MAX(search_key) + 1 FROM search_documents WHERE search_key BETWEEN \
+         o.search_org_first AND o.search_org_last), o.search_org_first), $1, $2, $3, $4, $5, $6 \
          FROM search_fts_orgs o WHERE o.org_id = $3 RETURNING search_key"
     };
     let mut insert = sqlx::query_scalar(insert)
@@ -162,7 +162,8 @@ pub(super) async fn write_index_entry(
         .bind(&doc.user_id)
         .bind(&doc.org_id)
         .bind(doc.share_with_org)
-        .bind(doc.connector_id.map(|c| c.to_string()));
+        .bind(doc.connector_id.map(|c| c.to_string()))
+        .bind(entry.length() as i64);
     if DIALECT.search_vector {
         insert = insert.bind(entry.vector());
     }

@@ -280,6 +280,15 @@ mod tests {
         assert_eq!(found("p", "lithium").await, vec![o("d2", true)]);
         assert_eq!(found("p", "cobalt").await, vec![]);
         assert_eq!(found("q", "lithium").await, vec![]);
+        // Each entry's length in terms, as the ranking reads it (0016).
+        let lengths: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT document_id, search_length FROM search_documents ORDER BY document_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let l = |id: &str, n| (id.to_string(), n);
+        assert_eq!(lengths, vec![l("d1", 1), l("d2", 1), l("d3", 2)]);
         // A change of the document's sharing reaches its entry.
         sqlx::query("UPDATE documents SET share_with_org = 0 WHERE document_id = 'd3'")
             .execute(&pool)

@@ -8,8 +8,10 @@
 //! half its time there, in proportion to the whole index, and other orgs'
 //! documents weighed the words and timed the search, which contract §11
 //! forbids. The statement counts among the org's newest entries instead
-//! (a bounded cost; see `search_weights` in the store's SQL) and calls
-//! `inlet_rank(search_fts, entries, holding phrase 0, holding phrase 1, …)`.
+//! (a bounded cost; `SearchRank::Weighed` in the store's SQL) and calls
+//! `inlet_rank(search_fts, row length, entries, holding phrase 0, …)`; the
+//! row's length in tokens comes from its entry, which the search reads
+//! anyway, instead of a seek into FTS5's docsize table for every match.
 
 use rusqlite::ffi;
 use std::ffi::{c_int, c_void};
@@ -105,8 +107,8 @@ unsafe fn relevance(
     argv: *mut *mut ffi::sqlite3_value,
 ) -> Result<f64, &'static std::ffi::CStr> {
     let fail = c"inlet_rank: FTS5 could not read the row";
-    let (Some(get_auxdata), Some(inst_count), Some(inst), Some(column_size)) =
-        (api.xGetAuxdata, api.xInstCount, api.xInst, api.xColumnSize)
+    let (Some(get_auxdata), Some(inst_count), Some(inst)) =
+        (api.xGetAuxdata, api.xInstCount, api.xInst)
     else {
         return Err(fail);
     };
@@ -119,15 +121,12 @@ unsafe fn relevance(
     // SAFETY: not null, and alive as long as the statement.
     let weights = unsafe { &*weights };
 
+    // SAFETY: `statement_weights` checked that there are arguments.
+    let length = unsafe { ffi::sqlite3_value_double(*argv) };
     let mut instances: c_int = 0;
-    let mut length: c_int = 0;
-    // SAFETY: FTS5's own calls on the row it is ranking.
-    unsafe {
-        if inst_count(fts, &mut instances) != ffi::SQLITE_OK
-            || column_size(fts, -1, &mut length) != ffi::SQLITE_OK
-        {
-            return Err(fail);
-        }
+    // SAFETY: FTS5's own call on the row it is ranking.
+    if unsafe { inst_count(fts, &mut instances) } != ffi::SQLITE_OK {
+        return Err(fail);
     }
     let mut frequency = vec![0.0f64; weights.phrases.len()];
     for i in 0..instances {
@@ -140,7 +139,7 @@ unsafe fn relevance(
             *f += 1.0;
         }
     }
-    let norm = K1 * (1.0 - B + B * f64::from(length) / weights.average);
+    let norm = K1 * (1.0 - B + B * length / weights.average);
     Ok(frequency
         .iter()
         .zip(&weights.phrases)
@@ -167,8 +166,10 @@ unsafe fn statement_weights(
     };
     // SAFETY: FTS5's own calls; SQLite passes `argc` values.
     let phrases = unsafe { phrase_count(fts) }.max(0) as usize;
-    if argc < 1 || argc as usize != phrases + 1 {
-        return Err(c"inlet_rank: needs the entries counted and how many hold each phrase");
+    if argc < 2 || argc as usize != phrases + 2 {
+        return Err(
+            c"inlet_rank: needs the row's length, the entries counted and how many hold each phrase",
+        );
     }
     let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
     let value = |i: usize| unsafe { ffi::sqlite3_value_double(args[i]) };
@@ -180,9 +181,11 @@ unsafe fn statement_weights(
             return Err(fail);
         }
     }
-    let entries = value(0).max(1.0);
+    let entries = value(1).max(1.0);
     let weights = Box::into_raw(Box::new(Weights {
-        phrases: (1..=phrases).map(|i| weight(entries, value(i))).collect(),
+        phrases: (2..phrases + 2)
+            .map(|i| weight(entries, value(i)))
+            .collect(),
         average: (tokens as f64 / rows.max(1) as f64).max(1.0),
     }));
     // SAFETY: FTS5 owns the box from here and drops it with `drop_weights`
