@@ -398,9 +398,10 @@ async fn search_never_shows_what_the_caller_may_not_see() {
 }
 
 /// How words are weighed is a matter of the caller's org: another org's
-/// documents never reorder its results (nor, so, time its searches).
+/// documents never reorder its results by weighing its words (nor time
+/// its searches by being counted).
 #[tokio::test]
-async fn another_orgs_documents_never_reorder_a_search() {
+async fn another_orgs_documents_never_weigh_a_searchs_words() {
     let s = TestServer::start().await;
     let alice = s.create_key("acme", "alice");
     let carol = s.create_key("globex", "carol");
