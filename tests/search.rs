@@ -231,6 +231,11 @@ async fn malformed_queries_are_400_naming_q() {
     // Not UTF-8 once decoded.
     let resp = s.get(&format!("{DOCUMENTS}?q=%FF"), &key).await;
     assert_invalid_request(resp, "q", "q=%FF").await;
+    // The most terms a query may have are still ranked, one weight each.
+    upload(&s, &key, "w31 note.pdf", &[], false).await;
+    let most: Vec<String> = (0..32).map(|i| format!("w{i}")).collect();
+    let page = search_page(&s, &key, &most.join(" OR "), "").await;
+    assert_eq!(page["results"].as_array().unwrap().len(), 1, "{page}");
 }
 
 #[tokio::test]

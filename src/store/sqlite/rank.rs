@@ -13,6 +13,7 @@
 //! row's length in tokens comes from its entry, which the search reads
 //! anyway, instead of a seek into FTS5's docsize table for every match.
 
+use crate::domain::search::query::MAX_TERMS;
 use rusqlite::ffi;
 use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
@@ -128,7 +129,9 @@ unsafe fn relevance(
     if unsafe { inst_count(fts, &mut instances) } != ffi::SQLITE_OK {
         return Err(fail);
     }
-    let mut frequency = vec![0.0f64; weights.phrases.len()];
+    // On the stack: this runs for every ranked match, and a query has at
+    // most `MAX_TERMS` phrases (`statement_weights` checks).
+    let mut frequency = [0.0f64; MAX_TERMS];
     for i in 0..instances {
         let (mut phrase, mut column, mut offset) = (0, 0, 0);
         // SAFETY: `i` is below the row's instance count.
@@ -166,9 +169,9 @@ unsafe fn statement_weights(
     };
     // SAFETY: FTS5's own calls; SQLite passes `argc` values.
     let phrases = unsafe { phrase_count(fts) }.max(0) as usize;
-    if argc < 2 || argc as usize != phrases + 2 {
+    if phrases > MAX_TERMS || argc < 2 || argc as usize != phrases + 2 {
         return Err(
-            c"inlet_rank: needs the row's length, the entries counted and how many hold each phrase",
+            c"inlet_rank: needs the row's length, the entries counted and how many hold each of at most 32 phrases",
         );
     }
     let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
