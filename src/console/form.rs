@@ -1,9 +1,9 @@
 //! Form bodies (`application/x-www-form-urlencoded`), read with a bound,
 //! and the CSRF check every state-changing form passes.
 
-use super::session::Session;
+use super::session::{Session, SIGN_IN_COOKIE};
 use super::ConsoleError;
-use crate::service::AppState;
+use crate::service::{sessions, AppState};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use subtle::ConstantTimeEq;
@@ -81,17 +81,39 @@ async fn read_fields(request: Request) -> Result<Fields, ConsoleError> {
     Ok(Fields::parse(&bytes))
 }
 
-/// A form sent without a session (sign-in): same-origin checked only.
-pub struct PublicForm(pub Fields);
+/// The sign-in form: sent from this site, carrying the token that its
+/// page made for the nonce in the browser's sign-in cookie (see
+/// `sessions::sign_in_token`). There is no session to bind a token to yet;
+/// without this, another site could sign a visitor in as the attacker.
+pub struct SignInForm(pub Fields);
 
-impl FromRequest<AppState> for PublicForm {
+impl FromRequest<AppState> for SignInForm {
     type Rejection = ConsoleError;
 
-    async fn from_request(request: Request, _: &AppState) -> Result<Self, ConsoleError> {
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, ConsoleError> {
         let (parts, body) = request.into_parts();
         same_origin(&parts)?;
-        Ok(Self(read_fields(Request::from_parts(parts, body)).await?))
+        let nonce = cookie_value(&parts, SIGN_IN_COOKIE).ok_or(ConsoleError::Forged)?;
+        let fields = read_fields(Request::from_parts(parts, body)).await?;
+        if !sessions::sign_in_token_fits(app, &nonce, fields.text("csrf")) {
+            return Err(ConsoleError::Forged);
+        }
+        Ok(Self(fields))
     }
+}
+
+/// The value of cookie `name` when it has the shape of our 256-bit hex
+/// values; anything else is as good as no cookie.
+pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+        .find(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 /// A state-changing form of a signed-in user: the session, and fields that

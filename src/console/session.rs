@@ -1,18 +1,21 @@
 //! Sign-in, sign-out and the session cookie.
 
-use super::form::{PublicForm, SignedForm};
-use super::page::{html, ok, Nav};
+use super::form::{cookie_value, SignInForm, SignedForm};
+use super::page::{html, Nav};
 use super::ConsoleError;
 use crate::domain::Principal;
 use crate::service::{sessions, AppState};
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::Extension;
 use std::net::SocketAddr;
 
 const COOKIE: &str = "inlet_session";
+/// The sign-in form's nonce, sent back only to the sign-in form's path.
+pub const SIGN_IN_COOKIE: &str = "inlet_sign_in";
+const SIGN_IN_PATH: &str = "/console/sign-in";
 
 /// A signed-in user: who, the session's CSRF token, and the browser's
 /// session id (to end it).
@@ -33,24 +36,11 @@ impl Session {
     }
 }
 
-/// The session id the browser sent, if it has the shape of one.
-fn cookie_value(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-        .find(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_string)
-}
-
 impl FromRequestParts<AppState> for Session {
     type Rejection = ConsoleError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ConsoleError> {
-        let id = cookie_value(parts).ok_or(ConsoleError::SignIn)?;
+        let id = cookie_value(parts, COOKIE).ok_or(ConsoleError::SignIn)?;
         let session = sessions::resolve(app, &id)
             .await?
             .ok_or(ConsoleError::SignIn)?;
@@ -79,15 +69,15 @@ impl OptionalFromRequestParts<AppState> for Session {
 }
 
 /// `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's
-/// page sends it), only for `/console`, `Secure` behind an https
-/// `public_url`. No `Max-Age`: the server ends idle sessions itself.
-fn set_cookie(app: &AppState, value: &str, clear: bool) -> HeaderValue {
-    let secure = app
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
-    let mut cookie = format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/console");
+/// page sends it), only for its `path`, `Secure` behind an https
+/// `public_url`. No `Max-Age`: the server ends idle sessions itself, and a
+/// sign-in nonce is good until the browser closes.
+fn set_cookie(app: &AppState, name: &str, value: &str, path: &str, clear: bool) -> HeaderValue {
+    let secure = app.config.public_url.as_deref().is_some_and(|u| {
+        u.get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    });
+    let mut cookie = format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}");
     if secure {
         cookie.push_str("; Secure");
     }
@@ -100,6 +90,7 @@ fn set_cookie(app: &AppState, value: &str, clear: bool) -> HeaderValue {
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
 struct SignInPage {
+    csrf: String,
     error: Option<&'static str>,
 }
 
@@ -111,8 +102,26 @@ pub async fn home(session: Option<Session>) -> Response {
     }
 }
 
-pub async fn sign_in_page() -> Response {
-    ok(SignInPage { error: None })
+/// The form, with a fresh nonce in the browser's sign-in cookie and its
+/// token in the form.
+pub async fn sign_in_page(State(app): State<AppState>) -> Response {
+    sign_in_form(&app, StatusCode::OK, None)
+}
+
+fn sign_in_form(app: &AppState, status: StatusCode, error: Option<&'static str>) -> Response {
+    let token = sessions::sign_in_token(app);
+    let mut response = html(
+        status,
+        SignInPage {
+            csrf: token.token,
+            error,
+        },
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(app, SIGN_IN_COOKIE, &token.nonce, SIGN_IN_PATH, false),
+    );
+    response
 }
 
 /// Every attempt counts against the client address's allowance for
@@ -120,7 +129,7 @@ pub async fn sign_in_page() -> Response {
 pub async fn sign_in(
     State(app): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    PublicForm(fields): PublicForm,
+    SignInForm(fields): SignInForm,
 ) -> Result<Response, ConsoleError> {
     let ip = peer.map_or_else(|| "unknown".to_string(), |c| c.0 .0.ip().to_string());
     let decision = app.ip_limiter.check(&ip).await;
@@ -130,18 +139,23 @@ pub async fn sign_in(
     }
     match sessions::sign_in(&app, fields.text("api_key")).await? {
         Some(opened) => Ok((
-            [(
-                header::SET_COOKIE,
-                set_cookie(&app, &opened.session_id, false),
-            )],
+            AppendHeaders([
+                (
+                    header::SET_COOKIE,
+                    set_cookie(&app, COOKIE, &opened.session_id, "/console", false),
+                ),
+                (
+                    header::SET_COOKIE,
+                    set_cookie(&app, SIGN_IN_COOKIE, "", SIGN_IN_PATH, true),
+                ),
+            ]),
             Redirect::to("/console/connectors"),
         )
             .into_response()),
-        None => Ok(html(
+        None => Ok(sign_in_form(
+            &app,
             StatusCode::UNAUTHORIZED,
-            SignInPage {
-                error: Some("That API key is not valid (unknown or revoked)."),
-            },
+            Some("That API key is not valid (unknown or revoked)."),
         )),
     }
 }
@@ -152,7 +166,10 @@ pub async fn sign_out(
 ) -> Result<Response, ConsoleError> {
     sessions::sign_out(&app, &form.session.id).await?;
     Ok((
-        [(header::SET_COOKIE, set_cookie(&app, "", true))],
+        [(
+            header::SET_COOKIE,
+            set_cookie(&app, COOKIE, "", "/console", true),
+        )],
         Redirect::to("/console/sign-in"),
     )
         .into_response())

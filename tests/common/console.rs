@@ -1,6 +1,6 @@
 //! A browser-like client for the web console over real HTTP: it keeps the
-//! session cookie, follows nothing by itself, and sends each form with the
-//! CSRF token of the last page it read.
+//! session and sign-in cookies, follows nothing by itself, and sends each
+//! form with the CSRF token of the last page it read.
 
 use super::TestServer;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
@@ -40,6 +40,8 @@ pub struct Console {
     http: Client,
     /// `inlet_session=<id>`, once signed in.
     pub cookie: Option<String>,
+    /// `inlet_sign_in=<nonce>`, sent back to the sign-in form only.
+    pub sign_in_cookie: Option<String>,
     pub csrf: Option<String>,
 }
 
@@ -52,6 +54,7 @@ impl Console {
                 .build()
                 .unwrap(),
             cookie: None,
+            sign_in_cookie: None,
             csrf: None,
         }
     }
@@ -70,9 +73,14 @@ impl Console {
     async fn read(&mut self, resp: reqwest::Response) -> Page {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        if let Some(set) = headers.get(SET_COOKIE) {
+        for set in headers.get_all(SET_COOKIE) {
             let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
+            let kept = (!pair.ends_with('=')).then(|| pair.clone());
+            if pair.starts_with("inlet_sign_in=") {
+                self.sign_in_cookie = kept;
+            } else {
+                self.cookie = kept;
+            }
         }
         let page = Page {
             status,
@@ -87,8 +95,15 @@ impl Console {
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(cookie) = &self.cookie {
-            req = req.header(COOKIE, cookie);
+        let sign_in = self.sign_in_cookie.as_ref().filter(|_| path == SIGN_IN);
+        let cookies: Vec<&str> = self
+            .cookie
+            .iter()
+            .chain(sign_in)
+            .map(String::as_str)
+            .collect();
+        if !cookies.is_empty() {
+            req = req.header(COOKIE, cookies.join("; "));
         }
         req
     }
@@ -102,8 +117,10 @@ impl Console {
         self.read(resp).await
     }
 
+    /// Reads the sign-in page (its cookie and token), then sends the form.
     pub async fn sign_in(&mut self, key: &str) -> Page {
-        self.post_raw(SIGN_IN, &[("api_key", key)], &[]).await
+        self.get(SIGN_IN).await;
+        self.post(SIGN_IN, &[("api_key", key)]).await
     }
 
     /// A form as the console's own page sends it (with the token).
