@@ -122,6 +122,8 @@ struct ListPage {
     nav: Nav,
     notice: Option<&'static str>,
     rows: Vec<Row>,
+    /// No cursor: the newest connectors.
+    first: bool,
     next: Option<String>,
 }
 
@@ -131,12 +133,14 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ConsoleError> {
     let fields = Fields::parse(raw.as_deref().unwrap_or_default().as_bytes());
+    let after = fields.get("cursor").map(decode_cursor).transpose()?;
+    let first = after.is_none();
     let page = ConnectorPage {
         kind: None,
         archived: None,
         state: None,
         ownership: Ownership::All,
-        after: fields.get("cursor").map(decode_cursor).transpose()?,
+        after,
         limit: PAGE_SIZE + 1,
     };
     let mut found = service::list(&app, &session.principal, &page).await?;
@@ -149,6 +153,7 @@ pub async fn list(
     Ok(ok(ListPage {
         notice: notice(raw.as_deref()),
         rows: found.iter().map(|c| Row::new(&app, &session, c)).collect(),
+        first,
         next,
         nav: session.nav("connectors"),
     }))
