@@ -235,6 +235,65 @@ async fn forged_cross_site_posts_are_refused() {
 }
 
 #[tokio::test]
+async fn sign_in_forms_from_elsewhere_are_refused() {
+    let s = TestServer::start().await;
+    let key = s.admin_key.as_str();
+    // The form's page hands the browser a nonce for the sign-in form alone.
+    let mut console = Console::new(&s);
+    let form = console.get(SIGN_IN).await;
+    let cookie = form.header("set-cookie");
+    for flag in [
+        "inlet_sign_in=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console/sign-in",
+    ] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+    let token = console.csrf.clone().expect("the form carries its token");
+
+    // What another site's page can send: no cookie, no token.
+    let page = Console::new(&s)
+        .post_raw(SIGN_IN, &[("api_key", key)], &[])
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("Request refused"));
+    // The token of this browser's page with another browser's nonce, and
+    // a nonce the attacker chose with a token made up for it.
+    let mut other = Console::new(&s);
+    other.get(SIGN_IN).await;
+    let page = other
+        .post_raw(SIGN_IN, &[("api_key", key), ("csrf", &token)], &[])
+        .await;
+    assert_eq!(page.status, 403, "a token fits its own nonce only");
+    other.sign_in_cookie = Some(format!("inlet_sign_in={}", "a".repeat(64)));
+    let made_up = "b".repeat(64);
+    let page = other
+        .post_raw(SIGN_IN, &[("api_key", key), ("csrf", &made_up)], &[])
+        .await;
+    assert_eq!(page.status, 403, "a planted nonce needs the server's MAC");
+    // The right pair, sent from another site.
+    let page = console
+        .post_raw(
+            SIGN_IN,
+            &[("api_key", key), ("csrf", &token)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(
+        console.cookie.is_none(),
+        "no forged request opened a session"
+    );
+
+    // From the console's own page it signs in, and the nonce is dropped.
+    let page = console.post(SIGN_IN, &[("api_key", key)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(console.cookie.is_some());
+    assert!(console.sign_in_cookie.is_none(), "the nonce is cleared");
+}
+
+#[tokio::test]
 async fn everything_shown_is_escaped() {
     let s = TestServer::start().await;
     let key = &s.admin_key;
@@ -375,6 +434,62 @@ async fn other_tenants_objects_are_not_found() {
 }
 
 #[tokio::test]
+async fn a_colleague_sees_a_shared_connector_and_changes_nothing() {
+    let s = TestServer::start().await;
+    let owner = &s.admin_key;
+    let connector = s.create_email_connector(owner, "Team desk", true).await;
+    let cid = connector_id(&connector).to_string();
+    let colleague = s.create_key("default", "carol");
+    let mut console = Console::signed_in(&s, &colleague).await;
+
+    let page = console.get(&format!("/console/connectors/{cid}")).await;
+    assert_eq!(page.status, 200, "shared with the org: visible");
+    assert!(page.body.contains("Team desk"));
+    for control in [
+        r#"id="pause""#,
+        r#"id="archive""#,
+        r#"id="delete""#,
+        "/edit\"",
+    ] {
+        assert!(
+            !page.body.contains(control),
+            "{control} offered to a non-owner"
+        );
+    }
+    let absent = console
+        .get(&format!("/console/connectors/{}", uuid::Uuid::now_v7()))
+        .await;
+    for path in [
+        format!("/console/connectors/{cid}/edit"),
+        format!("/console/connectors/{cid}/delete"),
+    ] {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert_eq!(page.body, absent.body, "{path}: as if absent");
+    }
+    for action in ["pause", "resume", "archive", "delete", "sync"] {
+        let page = console
+            .post(
+                &format!("/console/connectors/{cid}/{action}"),
+                &[("date_limit", "2026-01-01")],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{action}");
+    }
+    let page = console
+        .post(
+            &format!("/console/connectors/{cid}"),
+            &[("label", "Carol's now"), ("allowed_emails", common::DESK)],
+        )
+        .await;
+    assert_eq!(page.status, 404, "update");
+    let api = s.get_json(&common::connector_path(&connector), owner).await;
+    assert_eq!(api["label"], "Team desk");
+    assert_eq!(api["state"], "active");
+    assert_eq!(api["share_with_org"], true);
+}
+
+#[tokio::test]
 async fn sign_in_attempts_are_rate_limited() {
     let s = TestServer::builder()
         .unauthenticated_per_minute(6)
@@ -463,6 +578,19 @@ async fn connector_flows_use_the_apis_rules() {
 
     // Edit, then the state changes; what the API refuses is refused here.
     console.get(&format!("{path}/edit")).await;
+    let page = console
+        .post(&path, &[("label", " "), ("allowed_emails", common::DESK)])
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body
+            .contains(r#"aria-invalid="true" aria-describedby="label-error""#)
+            && page
+                .body
+                .contains(r#"<div id="label-error"><p class="field-error">"#),
+        "the problem is tied to its field: {}",
+        page.body
+    );
     let page = console
         .post(
             &path,
@@ -624,4 +752,94 @@ async fn research_syncs_are_created_started_and_canceled() {
         .get_json(&format!("{}/{job}", common::SYNC_JOBS), key)
         .await;
     assert_eq!(job["status"], "canceled");
+}
+
+/// The page's "Next page" link, as the browser would follow it.
+fn next_page(page: &common::console::Page) -> Option<String> {
+    let re = regex::Regex::new(r#"<a href="([^"]+)" rel="next" id="next-page">"#).unwrap();
+    re.captures(&page.body)
+        .map(|c| c[1].replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// Follows "Next page" from `start` to the end; every name `found` picks
+/// out of a page, in order.
+async fn walk(console: &mut Console, start: &str, found: &regex::Regex) -> (Vec<String>, usize) {
+    let (mut names, mut pages, mut at) = (vec![], 0, Some(start.to_string()));
+    while let Some(path) = at {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        names.extend(found.captures_iter(&page.body).map(|c| c[1].to_string()));
+        pages += 1;
+        at = next_page(&page);
+        assert!(pages < 10, "the pages end");
+    }
+    (names, pages)
+}
+
+#[tokio::test]
+async fn long_lists_page_without_skipping_or_repeating() {
+    let s = TestServer::start().await;
+    let key = &s.admin_key;
+    for i in 0..52 {
+        s.create_email_connector(key, &format!("Desk {i:02}"), false)
+            .await;
+        s.upload(key, &format!("note-{i:02}.txt"), b"words", json!({}))
+            .await;
+    }
+    for i in 0..103 {
+        let resp = s
+            .post_json(
+                "/contents/v1/tags",
+                key,
+                &json!({"tag_name": format!("t{i:03}")}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let mut console = Console::signed_in(&s, key).await;
+    let unique = |names: &[String]| {
+        let mut sorted = names.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        sorted.len()
+    };
+
+    let labels = regex::Regex::new(r">(Desk \d\d)</a>").unwrap();
+    let (names, pages) = walk(&mut console, "/console/connectors", &labels).await;
+    assert_eq!(
+        (names.len(), unique(&names), pages),
+        (52, 52, 2),
+        "{names:?}"
+    );
+    assert_eq!(names[0], "Desk 51", "newest first");
+    let first = console.get("/console/connectors").await;
+    let second = console.get(&next_page(&first).unwrap()).await;
+    assert!(second.body.contains(r#"id="first-page""#), "a way back");
+
+    let files = regex::Regex::new(r">(note-\d\d\.txt)</a>").unwrap();
+    let (names, pages) = walk(&mut console, "/console/documents", &files).await;
+    assert_eq!(
+        (names.len(), unique(&names), pages),
+        (52, 52, 2),
+        "{names:?}"
+    );
+
+    let tags = regex::Regex::new(r">(t\d\d\d)</a>").unwrap();
+    let (names, pages) = walk(&mut console, "/console/tags", &tags).await;
+    assert_eq!((names.len(), unique(&names), pages), (103, 103, 2));
+    // Narrowed by a prefix, the pages keep it.
+    let (names, pages) = walk(&mut console, "/console/tags?prefix=t0", &tags).await;
+    assert_eq!((names.len(), pages), (100, 1), "t000–t099 fit one page");
+    let (names, _) = walk(&mut console, "/console/tags?prefix=t10", &tags).await;
+    assert_eq!(names, ["t100", "t101", "t102"]);
+    let past = console.get("/console/tags?page=9").await;
+    assert!(
+        past.body.contains(r#"id="no-tags""#),
+        "past the end: {}",
+        past.body
+    );
+    for bad in ["0", "-1", "x", "99999999999999999999999"] {
+        let page = console.get(&format!("/console/tags?page={bad}")).await;
+        assert_eq!(page.status, 400, "page={bad}");
+    }
 }

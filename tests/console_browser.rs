@@ -7,6 +7,7 @@ mod common;
 
 use common::smtp::Smtp;
 use common::{free_port, TestServer, DESK};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,6 +23,8 @@ struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
+    /// Where the browser saves what it downloads.
+    downloads: tempfile::TempDir,
 }
 
 impl Driver {
@@ -46,6 +49,7 @@ impl Driver {
             child,
             port,
             _profile: tempfile::tempdir().unwrap(),
+            downloads: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -68,9 +72,13 @@ impl Driver {
         .chain([format!("--user-data-dir={profile}")])
         .collect();
         let mut caps = serde_json::Map::new();
+        let prefs = serde_json::json!({
+            "download.default_directory": self.downloads.path(),
+            "download.prompt_for_download": false,
+        });
         caps.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({"binary": CHROMIUM, "args": args}),
+            serde_json::json!({"binary": CHROMIUM, "args": args, "prefs": prefs}),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         ClientBuilder::new(connector)
@@ -185,6 +193,23 @@ async fn path(b: &Client) -> String {
     b.current_url().await.unwrap().path().to_string()
 }
 
+/// The bytes of `name` once the browser has finished saving it in `dir`
+/// (Chromium writes `<name>.crdownload` first and renames it when done).
+async fn downloaded(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            return bytes;
+        }
+        let seen: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(Instant::now() < deadline, "{name} not downloaded: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     let s = TestServer::start().await;
@@ -196,8 +221,16 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     b.goto(&format!("{base}/console")).await.unwrap();
     assert_eq!(path(&b).await, "/console/sign-in");
     shot(&b, "01-sign-in").await;
-    type_into(&b, "#api_key", &s.admin_key).await;
-    click(&b, "form.stack button[type=submit]").await;
+    // By keyboard alone: the key field has the focus, Enter sends the form.
+    let focused = b.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("api_key")
+    );
+    focused
+        .send_keys(&format!("{}{}", s.admin_key, Key::Enter))
+        .await
+        .unwrap();
     text_until(&b, "main", |t| t.contains("No connectors yet")).await;
     at_path(&b, "/console/connectors").await;
 
@@ -261,30 +294,41 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     let id = path(&b).await.rsplit('/').next().unwrap().to_string();
     assert!(text(&b, "#text").await.contains("margins widen"));
     shot(&b, "06-document").await;
-    let href = b
-        .find(Locator::Css("#download"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
-    let session = b.get_named_cookie("inlet_session").await.unwrap();
-    assert_eq!(session.http_only(), Some(true));
-    let bytes = reqwest::Client::new()
-        .get(format!("{base}{href}"))
-        .header("cookie", format!("inlet_session={}", session.value()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bytes.status(), 200);
-    let bytes = bytes.bytes().await.unwrap();
+    // The browser downloads it as the file it was, with the name it had.
+    click(&b, "#download").await;
+    let bytes = downloaded(driver.downloads.path(), "forecast.txt").await;
     assert!(String::from_utf8_lossy(&bytes).contains("margins widen in Q3"));
     assert_eq!(
         bytes,
         s.download(&s.admin_key, &id).await,
         "the API's bytes"
     );
+    let session = b.get_named_cookie("inlet_session").await.unwrap();
+    assert_eq!(session.http_only(), Some(true));
+
+    // Create a tag; ingestion's own tags are listed beside it, and each
+    // leads to its documents.
+    b.goto(&format!("{base}/console/tags")).await.unwrap();
+    type_into(&b, "#tag_name", "q3-margins").await;
+    click(&b, "#create-tag").await;
+    let tags = text_until(&b, "#tag-list", |t| t.contains("q3-margins")).await;
+    assert!(tags.contains("label:Morning desk"), "{tags}");
+    shot(&b, "10-tags").await;
+    b.find(Locator::LinkText("label:Morning desk"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(&b, "#documents", |t| t.contains("forecast.txt")).await;
+
+    // Edit the connector: a description shows on its page.
+    b.goto(&connector_page).await.unwrap();
+    click(&b, "a.button[href$='/edit']").await;
+    type_into(&b, "#description", "Calls from the morning desk").await;
+    shot(&b, "11-edit").await;
+    click(&b, "#save").await;
+    text_until(&b, "main", |t| t.contains("Calls from the morning desk")).await;
 
     // Pause, resume, archive.
     b.goto(&connector_page).await.unwrap();
@@ -307,11 +351,22 @@ async fn an_analyst_sets_up_an_inbox_and_reads_what_arrived() {
     click(&b, "#confirm-delete").await;
     text_until(&b, "[role=status]", |t| t.contains("Hard delete accepted")).await;
 
-    // Sign out, and be refused.
+    // Sign out, and be refused: in the browser, and with the old cookie.
     click(&b, "#sign-out").await;
     at_path(&b, "/console/sign-in").await;
     b.goto(&format!("{base}/console/documents")).await.unwrap();
     assert_eq!(path(&b).await, "/console/sign-in");
+    let replayed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{base}/console/documents"))
+        .header("cookie", format!("inlet_session={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 303, "the ended session is refused");
+    assert_eq!(replayed.headers()["location"], "/console/sign-in");
     b.close().await.unwrap();
     drop(driver);
 }
