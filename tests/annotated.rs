@@ -232,6 +232,10 @@ async fn a_processed_upload_is_annotated_and_its_signed_url_serves_the_same() {
         "PRIVATE_CONTENT_NOT_FOUND",
     )
     .await;
+    // Not only unreachable: the processed content is gone from the store.
+    let state = s.open_state().await;
+    let id = inlet::domain::DocumentId::parse(id).unwrap();
+    assert!(state.store.processed_content(&id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -358,13 +362,14 @@ async fn pdf_pages_and_office_structure_are_kept() {
                {"type": "paragraph", "text": "Buy $IBM.", "page": null}])
     );
     // HTML table rows are table blocks, one per row.
-    let html = b"<html><head><title>Ratings</title></head><body><h1>Ratings</h1>\
+    let html = b"<html lang=\"en-gb\"><head><title>Ratings</title></head><body><h1>Ratings</h1>\
         <table><tr><th>Ticker</th><th>Rating</th></tr><tr><td>AAPL</td><td><p>Buy</p></td></tr></table>\
         <p>Prices as of the close.</p></body></html>";
     let doc = s.upload(key, "ratings.html", html, json!({})).await;
     assert_eq!(doc["content_type"], "text/html");
     let a = annotated(&s, key, doc["id"].as_str().unwrap()).await;
     assert_eq!(a["profiling"]["extractor"], "html");
+    assert_eq!(a["content"]["language"], "en-GB", "from <html lang>");
     assert_eq!(
         a["content"]["body"],
         json!([{"type": "heading", "text": "Ratings", "page": null},
@@ -664,24 +669,25 @@ async fn reprocess_processes_documents_stored_before_processing_existed() {
         )
         .await;
     }
+    // How many it queued (stdout), and its progress (stderr).
     let reprocess = |args: &[&str]| {
         let mut all = vec!["admin", "reprocess"];
         all.extend(args);
         let out = s.cli(&all);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
+        let progress = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{progress}");
+        let queued = String::from_utf8(out.stdout)
             .unwrap()
             .trim()
             .parse::<u64>()
-            .unwrap()
+            .unwrap();
+        (queued, progress)
     };
     let connector = c["connector_id"].as_str().unwrap();
-    assert_eq!(reprocess(&["--connector", connector]), 3);
-    assert_eq!(s.get_document(key, &ids[0]).await["status"], "processing");
+    let (queued, progress) = reprocess(&["--connector", connector]);
+    assert_eq!(queued, 3);
+    assert!(progress.lines().any(|l| l == "queued 3"), "{progress}");
+    assert_eq!(s.get_document(key, &ids[0]).await["status"], "completed");
     s.run_jobs();
     for id in &ids {
         let a = annotated(&s, key, id).await;
@@ -694,17 +700,33 @@ async fn reprocess_processes_documents_stored_before_processing_existed() {
     )
     .await;
     // Resumable: what is done is not done again; the rest is.
-    assert_eq!(reprocess(&[]), 2);
+    assert_eq!(reprocess(&[]).0, 2);
     s.run_jobs();
-    assert_eq!(reprocess(&[]), 0);
-    // --force takes processed documents again.
+    assert_eq!(reprocess(&[]).0, 0);
+
+    // --force takes processed documents again. They stay completed, with
+    // their earlier content readable, until the new content is written.
     let before = annotated(&s, key, &ids[0]).await["profiling"]["finished_at"].clone();
-    assert_eq!(reprocess(&["--force"]), 5);
+    let (queued, progress) = reprocess(&["--force", "--connector", connector]);
+    assert_eq!(queued, 3);
+    let started = progress
+        .lines()
+        .find_map(|l| l.split("resume with --force --before ").nth(1))
+        .unwrap_or_else(|| panic!("the time to resume from: {progress}"))
+        .to_string();
+    assert_eq!(s.get_document(key, &ids[0]).await["status"], "completed");
+    let meanwhile = annotated(&s, key, &ids[0]).await;
+    assert_eq!(meanwhile["profiling"]["finished_at"], before);
+    assert_eq!(meanwhile["document"]["status"], "completed");
+    // Say that run stopped there. Resumed from its start, for every
+    // connector, it queues the other two, and none of the three twice.
+    assert_eq!(reprocess(&["--force", "--before", &started]).0, 2);
     s.run_jobs();
     let after = annotated(&s, key, &ids[0]).await["profiling"]["finished_at"].clone();
     assert_ne!(before, after);
+    assert_eq!(reprocess(&["--force", "--before", &started]).0, 0);
     assert_eq!(
-        reprocess(&["--force", "--before", "2000-01-01T00:00:00Z"]),
+        reprocess(&["--force", "--before", "2000-01-01T00:00:00Z"]).0,
         0
     );
 }

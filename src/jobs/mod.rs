@@ -168,6 +168,11 @@ impl Runner {
                     .await
                     .map(|()| Step::Done)
             }
+            JobSpec::ReprocessDocument { document_id } => {
+                processing::reprocess_document(app, &document_id)
+                    .await
+                    .map(|()| Step::Done)
+            }
             JobSpec::ExtractAttachments { document_id } => {
                 attachments::extract_attachments(app, &document_id)
                     .await

@@ -15,6 +15,9 @@ use uuid::Uuid;
 pub enum JobSpec {
     /// Size, hash and type of an uploaded document's bytes.
     ProcessDocument { document_id: DocumentId },
+    /// A completed document processed again (`inlet admin reprocess`); it
+    /// stays `completed`, with its earlier content, until the new is written.
+    ReprocessDocument { document_id: DocumentId },
     /// A stored e-mail's attachments become documents.
     ExtractAttachments { document_id: DocumentId },
     /// The hard delete of a connector, after it turned `deleting`.
@@ -67,6 +70,7 @@ impl JobSpec {
     /// Every kind the queue may hold.
     pub const KINDS: &'static [&'static str] = &[
         "process_document",
+        "reprocess_document",
         "extract_attachments",
         "purge_connector",
         "run_sync",
@@ -75,6 +79,7 @@ impl JobSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::ProcessDocument { .. } => "process_document",
+            Self::ReprocessDocument { .. } => "reprocess_document",
             Self::ExtractAttachments { .. } => "extract_attachments",
             Self::PurgeConnector { .. } => "purge_connector",
             Self::RunSync { .. } => "run_sync",
@@ -84,9 +89,9 @@ impl JobSpec {
     /// What the job is about: at most one is pending per kind and subject.
     fn subject(&self) -> String {
         match self {
-            Self::ProcessDocument { document_id } | Self::ExtractAttachments { document_id } => {
-                document_id.to_string()
-            }
+            Self::ProcessDocument { document_id }
+            | Self::ReprocessDocument { document_id }
+            | Self::ExtractAttachments { document_id } => document_id.to_string(),
             Self::PurgeConnector { connector_id } => connector_id.to_string(),
             Self::RunSync { sync_job_id } => sync_job_id.to_string(),
         }
@@ -94,7 +99,9 @@ impl JobSpec {
 
     fn max_attempts(&self, jobs: &JobsConfig) -> i64 {
         match self {
-            Self::ProcessDocument { .. } | Self::ExtractAttachments { .. } => jobs.max_attempts,
+            Self::ProcessDocument { .. }
+            | Self::ReprocessDocument { .. }
+            | Self::ExtractAttachments { .. } => jobs.max_attempts,
             Self::RunSync { .. } => SYNC_ATTEMPTS,
             // A connector must not stay `deleting` for good because storage
             // failed for a while: its retries back off to once an hour.
@@ -167,6 +174,9 @@ mod tests {
     fn one_of_each() -> Vec<JobSpec> {
         vec![
             JobSpec::ProcessDocument {
+                document_id: DocumentId::new(),
+            },
+            JobSpec::ReprocessDocument {
                 document_id: DocumentId::new(),
             },
             JobSpec::ExtractAttachments {

@@ -2,7 +2,8 @@
 //! bytes, then its text extracted (bounded: see `extract::isolate`), its
 //! entities and counts, all recorded with `completed` in one transaction
 //! (or `failed` with an `error_code`). Idempotent: a document already
-//! processed, or gone, is left alone.
+//! processed, or gone, is left alone. Reprocessing runs the same steps on a
+//! `completed` document, which stays readable until its new content lands.
 
 use super::jobs::JobError;
 use super::AppState;
@@ -17,11 +18,22 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// A document whose bytes were just stored (`processing`).
 pub async fn process_document(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
+    process(app, id, DocumentStatus::Processing).await
+}
+
+/// A `completed` document again, after an extractor upgrade or for one
+/// stored before processing existed.
+pub async fn reprocess_document(app: &AppState, id: &DocumentId) -> Result<(), JobError> {
+    process(app, id, DocumentStatus::Completed).await
+}
+
+async fn process(app: &AppState, id: &DocumentId, from: DocumentStatus) -> Result<(), JobError> {
     let Some(doc) = app.store.document(id).await.map_err(JobError::transient)? else {
         return Ok(()); // deleted before it was processed
     };
-    if doc.status != DocumentStatus::Processing {
+    if doc.status != from {
         return Ok(());
     }
     let Some(key) = doc.blob_key.as_deref() else {
@@ -156,10 +168,10 @@ pub struct Reprocess {
     pub processed_before: Option<Timestamp>,
 }
 
-/// Queues processing for every completed document `what` selects, one
-/// transaction each (status back to `processing` and its job), a page at a
-/// time; `progress` hears the running count. Safe to interrupt and run
-/// again: a document already queued is no longer `completed`, and one
+/// Queues reprocessing for every completed document `what` selects, a page
+/// at a time; `progress` hears the running count. The documents stay
+/// `completed` and readable meanwhile. Safe to interrupt and run again: a
+/// document whose job is still pending is not queued twice, and one
 /// processed since is no longer selected.
 pub async fn reprocess(
     app: &AppState,
@@ -177,13 +189,13 @@ pub async fn reprocess(
     loop {
         let ids = app.store.reprocess_candidates(&query).await?;
         for id in &ids {
-            let job = super::jobs::JobSpec::ProcessDocument {
+            let job = super::jobs::JobSpec::ReprocessDocument {
                 document_id: id.clone(),
             }
             .new_job(&app.config.jobs);
             if app
                 .store
-                .requeue_processing(id, &job, Timestamp::now())
+                .queue_reprocessing(id, &job, Timestamp::now())
                 .await?
             {
                 queued += 1;

@@ -246,9 +246,10 @@ pub trait DocumentStore: Send + Sync {
     async fn processed_content(&self, id: &DocumentId) -> StoreResult<Option<ProcessedContent>>;
     /// Completed documents with bytes that `query` selects, ids ascending.
     async fn reprocess_candidates(&self, query: &ReprocessQuery) -> StoreResult<Vec<DocumentId>>;
-    /// Moves a completed document back to `processing` and enqueues its
-    /// processing, in one transaction; `false` when it is not completed.
-    async fn requeue_processing(
+    /// Enqueues `job`, the reprocessing of a completed document, which
+    /// stays completed; `false` when the document is not completed or a
+    /// job of the same dedupe key is already pending.
+    async fn queue_reprocessing(
         &self,
         id: &DocumentId,
         process: &NewJob,

@@ -144,8 +144,24 @@ impl DocumentStore for Backend {
         at: Timestamp,
         process: &NewJob,
     ) -> StoreResult<bool> {
-        self.to_processing(id, "pending", Some(blob_key), process, at)
-            .await
+        // The bytes are stored: the document moves to `processing` and its
+        // job is queued together, or neither (it was not pending).
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE documents SET status = 'processing', blob_key = $1, updated_at = $2 \
+             WHERE document_id = $3 AND status = 'pending'",
+        )
+        .bind(blob_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, process, at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn record_processing(
@@ -221,13 +237,33 @@ impl DocumentStore for Backend {
             .collect()
     }
 
-    async fn requeue_processing(
+    async fn queue_reprocessing(
         &self,
         id: &DocumentId,
-        process: &NewJob,
+        job: &NewJob,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        self.to_processing(id, "completed", None, process, at).await
+        // One statement: a job only for a document that is still completed,
+        // and none while one for it is pending (its dedupe key is unique
+        // among jobs that are not dead).
+        let done = sqlx::query(
+            "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
+             dedupe_key, created_at, updated_at) \
+             SELECT $1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7 WHERE EXISTS \
+             (SELECT 1 FROM documents WHERE document_id = $8 AND status = 'completed') \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(&job.kind)
+        .bind(job.payload.to_string())
+        .bind(job.run_at.as_micros())
+        .bind(job.max_attempts)
+        .bind(&job.dedupe_key)
+        .bind(at.as_micros())
+        .bind(id.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn expire_uploads(
@@ -409,36 +445,6 @@ async fn record_processing_in(
 }
 
 impl Backend {
-    /// Moves a document from status `from` to `processing` (recording its
-    /// blob when given) and enqueues `process`, in one transaction; `false`
-    /// when it was not in `from`.
-    async fn to_processing(
-        &self,
-        id: &DocumentId,
-        from: &str,
-        blob_key: Option<&str>,
-        process: &NewJob,
-        at: Timestamp,
-    ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE documents SET status = 'processing', blob_key = COALESCE($1, blob_key), \
-             updated_at = $2 WHERE document_id = $3 AND status = $4",
-        )
-        .bind(blob_key)
-        .bind(at.as_micros())
-        .bind(id.as_str())
-        .bind(from)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_job(&mut tx, process, at).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// The tags a list walks for its tag filter (see [`walks_tags`]): those
     /// of the filter's names or ids that the viewer's own documents or their
     /// org's shared ones can carry, each with the rule its documents are
