@@ -1,14 +1,16 @@
 """PDF text extraction against poppler's pdftotext: pages per second, peak
-RSS and word-level agreement (F1 of the word multisets).
+RSS and word-level agreement (F1 of the word multisets; and of adjacent
+word pairs, which a wrong reading order of two columns loses).
 
 Makes its corpus with reportlab: research-like notes with headings,
 paragraphs, tables, and half of them set in two columns. Each file is
 extracted the way the server does it, by `inlet extract` (the child process
-every extraction runs in), and by `pdftotext`; times and peak RSS come from
+every extraction runs in, sent one framed request; a process per file, its
+start counted, as pdftotext's is), and by `pdftotext`; times and peak RSS come from
 GNU time. Needs Debian's poppler-utils and reportlab
 (python3-reportlab, or `pip install reportlab`); run with a Python that
 has reportlab, e.g. `/usr/bin/python3 bench/extract.py`."""
-import argparse, collections, json, os, random, re, statistics, subprocess, sys, tempfile, time
+import argparse, collections, json, os, random, re, statistics, struct, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -84,12 +86,38 @@ def run(cmd, stdin_path):
     return p.stdout, wall, int(lines[-1]) / 1024
 
 
+def framed(path, content_type="application/pdf"):
+    """`inlet extract`'s input for one file: the content type, the bytes in
+    frames of at most 1 MiB, then an empty frame (src/extract/isolate.rs)."""
+    data = open(path, "rb").read()
+    out = struct.pack("<I", len(content_type)) + content_type.encode()
+    for at in range(0, len(data), 1 << 20):
+        chunk = data[at:at + (1 << 20)]
+        out += struct.pack("<I", len(chunk)) + chunk
+    return out + struct.pack("<I", 0)
+
+
+def answer(out):
+    """The one reply of `inlet extract`: a u64 length, then JSON."""
+    (n,) = struct.unpack("<Q", out[:8])
+    if len(out) != 8 + n:
+        raise SystemExit(f"a malformed reply of {len(out)} bytes")
+    return json.loads(out[8:])
+
+
 def words(text):
     return collections.Counter(re.findall(r"\w+", text.lower()))
 
 
-def f1(ours, anchor):
-    a, b = words(ours), words(anchor)
+def bigrams(text):
+    """Adjacent word pairs: a reading order that interleaves two columns
+    keeps every word but loses these."""
+    w = re.findall(r"\w+", text.lower())
+    return collections.Counter(zip(w, w[1:]))
+
+
+def f1(ours, anchor, count=words):
+    a, b = count(ours), count(anchor)
     common_n = sum((a & b).values())
     if not a or not b:
         return 0.0
@@ -118,20 +146,25 @@ def main():
         for path in files:
             info = subprocess.run(["pdfinfo", path], capture_output=True, text=True).stdout
             pages += int(re.search(r"Pages:\s+(\d+)", info).group(1))
-        ours_cmd = [inlet, "extract", "--content-type", "application/pdf",
+        requests = {}
+        for path in files:
+            requests[path] = path + ".request"
+            with open(requests[path], "wb") as f:
+                f.write(framed(path))
+        ours_cmd = [inlet, "extract",
                     "--max-text-bytes", str(10 << 20), "--max-unpacked-bytes", str(256 << 20),
                     "--max-entries", "10000", "--max-memory-bytes", str(1 << 30), "--cpu-seconds", "61"]
         anchor_cmd = ["pdftotext", "-", "-"]
         times = {"inlet": [], "pdftotext": []}
         rss = {"inlet": 0.0, "pdftotext": 0.0}
-        scores = []
+        scores, order_scores = [], []
         for run_i in range(args.runs):
             total = {"inlet": 0.0, "pdftotext": 0.0}
             for path in files:
-                out, t, m = run(ours_cmd, path)
+                out, t, m = run(ours_cmd, requests[path])
                 total["inlet"] += t
                 rss["inlet"] = max(rss["inlet"], m)
-                reply = json.loads(out)
+                reply = answer(out)
                 if reply["outcome"] != "done":
                     raise SystemExit(f"{path}: {reply}")
                 ours = "\n\n".join(b["text"] for b in reply["extracted"]["body"])
@@ -139,16 +172,20 @@ def main():
                 total["pdftotext"] += t
                 rss["pdftotext"] = max(rss["pdftotext"], m)
                 if run_i == 0:
-                    scores.append(f1(ours, anchor.decode("utf-8", "replace")))
+                    anchor = anchor.decode("utf-8", "replace")
+                    scores.append(f1(ours, anchor))
+                    order_scores.append(f1(ours, anchor, bigrams))
             for k in total:
                 times[k].append(total[k])
         speed = {k: pages / statistics.median(v) for k, v in times.items()}
         print(f"corpus: {args.docs} PDFs, {pages} pages (half in two columns), runs: {args.runs}\n")
-        print("| extractor | pages/s (median) | peak RSS MB | word F1 vs pdftotext (mean / min) |")
-        print("| --- | --- | --- | --- |")
+        print("| extractor | pages/s (median) | peak RSS MB | word F1 vs pdftotext (mean / min) "
+              "| word-pair F1 (mean / min) |")
+        print("| --- | --- | --- | --- | --- |")
         print(f"| inlet extract (pdf-extract) | {speed['inlet']:.1f} | {rss['inlet']:.1f} | "
-              f"{statistics.mean(scores):.4f} / {min(scores):.4f} |")
-        print(f"| pdftotext (poppler) | {speed['pdftotext']:.1f} | {rss['pdftotext']:.1f} | 1 |")
+              f"{statistics.mean(scores):.4f} / {min(scores):.4f} | "
+              f"{statistics.mean(order_scores):.4f} / {min(order_scores):.4f} |")
+        print(f"| pdftotext (poppler) | {speed['pdftotext']:.1f} | {rss['pdftotext']:.1f} | 1 | 1 |")
         print(f"\nspeed ratio inlet/pdftotext: {speed['inlet'] / speed['pdftotext']:.2f}")
 
 

@@ -70,7 +70,7 @@ impl Extractor for Email {
         let language = msg
             .content_language()
             .as_text_list()
-            .and_then(|l| l.first().map(|s| s.to_string()));
+            .and_then(|l| l.first().and_then(|s| super::language_tag(s)));
         Ok(Extracted {
             title: subject.filter(|s| !s.is_empty()),
             language,

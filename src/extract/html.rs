@@ -40,12 +40,13 @@ impl Extractor for Html {
         "html"
     }
     fn version(&self) -> &'static str {
-        "2"
+        "3"
     }
     fn extract(&self, bytes: &[u8], _: &Limits) -> Result<Extracted, ExtractError> {
         let html = decode(bytes);
         Ok(Extracted {
             title: title(&html),
+            language: language(&html),
             body: blocks(&html)?,
             ..Default::default()
         })
@@ -339,9 +340,61 @@ fn title(html: &str) -> Option<String> {
     (!t.is_empty()).then_some(t)
 }
 
+/// The `lang` of the `<html>` element, when it is a language tag.
+fn language(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.match_indices("<html").find_map(|(at, _)| {
+        let next = lower.as_bytes().get(at + 5)?;
+        (next.is_ascii_whitespace() || *next == b'>').then_some(at)
+    })?;
+    let tag = &lower[start..start + lower[start..].find('>')?];
+    let at = tag.match_indices("lang").map(|(at, _)| at).find(|&at| {
+        let before = tag.as_bytes()[at - 1];
+        let after = tag[at + 4..].trim_start();
+        before.is_ascii_whitespace() && after.starts_with('=')
+    })?;
+    let value = tag[at + 4..].trim_start()[1..].trim_start();
+    let value = match value.as_bytes().first()? {
+        q @ (b'"' | b'\'') => &value[1..1 + value[1..].find(*q as char)?],
+        _ => value
+            .split(|c: char| c.is_ascii_whitespace() || c == '/')
+            .next()?,
+    };
+    // Tags are case-insensitive; their usual spelling is `en-GB`.
+    let tag = super::language_tag(value)?;
+    let mut parts = tag.split('-');
+    let primary = parts.next()?.to_string();
+    Some(parts.fold(primary, |out, sub| match sub.len() {
+        2 => format!("{out}-{}", sub.to_ascii_uppercase()),
+        _ => format!("{out}-{sub}"),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documents_language_comes_from_its_html_element() {
+        let lang = |html: &str| language(html);
+        assert_eq!(
+            lang(r#"<!doctype html><HTML LANG="en-gb"><p>x"#).as_deref(),
+            Some("en-GB")
+        );
+        assert_eq!(lang("<html class=a lang='de'>").as_deref(), Some("de"));
+        assert_eq!(lang("<html lang=pt-BR>").as_deref(), Some("pt-BR"));
+        assert_eq!(
+            lang(r#"<html xml:lang="fr" lang = "fr">"#).as_deref(),
+            Some("fr")
+        );
+        // Not a language: nothing rather than something made up.
+        assert_eq!(lang(r#"<html lang="<script>">"#), None);
+        assert_eq!(lang(r#"<html lang="">"#), None);
+        assert_eq!(lang(r#"<html data-lang="en">"#), None);
+        assert_eq!(lang(r#"<htmlx lang="en"><p lang="en">"#), None);
+        assert_eq!(lang("<p>no html element</p>"), None);
+        assert_eq!(lang(r#"<html lang="en"#), None, "an unclosed tag");
+    }
 
     #[test]
     fn headings_lists_and_paragraphs_are_kept() {

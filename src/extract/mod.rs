@@ -55,6 +55,18 @@ pub struct Extracted {
     pub pages: Option<u32>,
 }
 
+/// A language tag as a document declares it (`en`, `en-GB`, `pt-BR`), when
+/// it has the shape of one (BCP 47: alphanumeric subtags joined by `-`).
+pub fn language_tag(declared: &str) -> Option<String> {
+    let tag = declared.trim();
+    let ok = (2..=35).contains(&tag.len())
+        && tag.as_bytes()[0].is_ascii_alphabetic()
+        && tag.split('-').all(|sub| {
+            (1..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    ok.then(|| tag.to_string())
+}
+
 impl Extracted {
     /// The plain text: blocks separated by blank lines.
     pub fn text(&self) -> String {
