@@ -832,6 +832,20 @@ async fn long_lists_page_without_skipping_or_repeating() {
     assert_eq!((names.len(), pages), (100, 1), "t000–t099 fit one page");
     let (names, _) = walk(&mut console, "/console/tags?prefix=t10", &tags).await;
     assert_eq!(names, ["t100", "t101", "t102"]);
+    // A tag's documents, as the tags page links them, with the filter kept.
+    s.upload(key, "tagged.txt", b"words", json!({"tags": ["t001"]}))
+        .await;
+    let page = console.get("/console/documents?tags=t000&tags=t001").await;
+    let (names, _) = walk(&mut console, "/console/documents?tags=t001", &files).await;
+    assert!(names.is_empty(), "{names:?}");
+    assert!(page.body.contains(">tagged.txt</a>"), "{}", page.body);
+    assert!(!page.body.contains(">note-00.txt</a>"));
+    assert!(page
+        .body
+        .contains(r#"<input id="tags" name="tags" value="t000""#));
+    assert!(page
+        .body
+        .contains(r#"<input type="hidden" name="tags" value="t001">"#));
     let past = console.get("/console/tags?page=9").await;
     assert!(
         past.body.contains(r#"id="no-tags""#),
