@@ -1,7 +1,7 @@
 // Documents (compiled per backend by `statements!`).
 
 use super::connectors::lock_connector;
-use super::jobs::insert_job;
+use super::jobs::{bind_new_job, insert_job};
 use super::search::{index_document_in, write_index_entry};
 use super::tags::ensure_tags_in;
 use super::visibility::{visible_matches, visible_tagged, visible_union, Walk};
@@ -246,20 +246,17 @@ impl DocumentStore for Backend {
         // One statement: a job only for a document that is still completed,
         // and none while one for it is pending (its dedupe key is unique
         // among jobs that are not dead).
-        let done = sqlx::query(
-            "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
-             dedupe_key, created_at, updated_at) \
-             SELECT $1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7 WHERE EXISTS \
-             (SELECT 1 FROM documents WHERE document_id = $8 AND status = 'completed') \
-             ON CONFLICT DO NOTHING",
+        let done = bind_new_job(
+            sqlx::query(
+                "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, \
+                 max_attempts, dedupe_key, created_at, updated_at) \
+                 SELECT $1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7 WHERE EXISTS \
+                 (SELECT 1 FROM documents WHERE document_id = $8 AND status = 'completed') \
+                 ON CONFLICT DO NOTHING",
+            ),
+            job,
+            at,
         )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&job.kind)
-        .bind(job.payload.to_string())
-        .bind(job.run_at.as_micros())
-        .bind(job.max_attempts)
-        .bind(&job.dedupe_key)
-        .bind(at.as_micros())
         .bind(id.as_str())
         .execute(self.pool())
         .await?;

@@ -187,19 +187,33 @@ pub(in crate::store) async fn insert_job(
     job: &NewJob,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
-         dedupe_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7)",
+    bind_new_job(
+        sqlx::query(
+            "INSERT INTO jobs (job_id, kind, payload, state, run_at, attempts, max_attempts, \
+             dedupe_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $7, $7)",
+        ),
+        job,
+        now,
     )
-    .bind(Uuid::now_v7().to_string())
-    .bind(&job.kind)
-    .bind(job.payload.to_string())
-    .bind(job.run_at.as_micros())
-    .bind(job.max_attempts)
-    .bind(&job.dedupe_key)
-    .bind(now.as_micros())
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Binds a new job's values as `$1`–`$7`: its id, kind, payload, due time,
+/// attempts allowed, dedupe key, and `now` for both timestamps.
+pub(in crate::store) fn bind_new_job<'q>(
+    query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
+    job: &'q NewJob,
+    now: Timestamp,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
+    query
+        .bind(Uuid::now_v7().to_string())
+        .bind(&job.kind)
+        .bind(job.payload.to_string())
+        .bind(job.run_at.as_micros())
+        .bind(job.max_attempts)
+        .bind(&job.dedupe_key)
+        .bind(now.as_micros())
 }
