@@ -3,7 +3,7 @@
 
 use super::session::{Session, SIGN_IN_COOKIE};
 use super::ConsoleError;
-use crate::service::{sessions, AppState};
+use crate::service::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use subtle::ConstantTimeEq;
@@ -81,25 +81,32 @@ async fn read_fields(request: Request) -> Result<Fields, ConsoleError> {
     Ok(Fields::parse(&bytes))
 }
 
-/// The sign-in form: sent from this site, carrying the token that its
-/// page made for the nonce in the browser's sign-in cookie (see
-/// `sessions::sign_in_token`). There is no session to bind a token to yet;
-/// without this, another site could sign a visitor in as the attacker.
+/// The sign-in form: sent from this site, carrying the nonce its page put
+/// in the browser's sign-in cookie too. There is no session to bind a
+/// token to yet; without this, another site could sign a visitor in under
+/// the attacker's key. That site's page can neither read the cookie nor
+/// make the browser send it (`SameSite=Strict`).
 pub struct SignInForm(pub Fields);
 
 impl FromRequest<AppState> for SignInForm {
     type Rejection = ConsoleError;
 
-    async fn from_request(request: Request, app: &AppState) -> Result<Self, ConsoleError> {
+    async fn from_request(request: Request, _: &AppState) -> Result<Self, ConsoleError> {
         let (parts, body) = request.into_parts();
         same_origin(&parts)?;
         let nonce = cookie_value(&parts, SIGN_IN_COOKIE).ok_or(ConsoleError::Forged)?;
         let fields = read_fields(Request::from_parts(parts, body)).await?;
-        if !sessions::sign_in_token_fits(app, &nonce, fields.text("csrf")) {
+        if !same_token(fields.text("csrf"), &nonce) {
             return Err(ConsoleError::Forged);
         }
         Ok(Self(fields))
     }
+}
+
+/// Whether a form sent back `expected`, compared in constant time.
+fn same_token(sent: &str, expected: &str) -> bool {
+    let (sent, expected) = (sent.as_bytes(), expected.as_bytes());
+    sent.len() == expected.len() && bool::from(sent.ct_eq(expected))
 }
 
 /// The value of cookie `name` when it has the shape of our 256-bit hex
@@ -132,9 +139,7 @@ impl FromRequest<AppState> for SignedForm {
             <Session as FromRequestParts<AppState>>::from_request_parts(&mut parts, app).await?;
         same_origin(&parts)?;
         let fields = read_fields(Request::from_parts(parts, body)).await?;
-        let sent = fields.text("csrf").as_bytes();
-        let expected = session.csrf.as_bytes();
-        if sent.len() != expected.len() || !bool::from(sent.ct_eq(expected)) {
+        if !same_token(fields.text("csrf"), &session.csrf) {
             return Err(ConsoleError::Forged);
         }
         Ok(Self { session, fields })

@@ -102,25 +102,18 @@ pub async fn home(session: Option<Session>) -> Response {
     }
 }
 
-/// The form, with a fresh nonce in the browser's sign-in cookie and its
-/// token in the form.
+/// The form, with a fresh nonce both in it and in the browser's sign-in
+/// cookie. Always a new one: a nonce the browser brings could have been
+/// planted.
 pub async fn sign_in_page(State(app): State<AppState>) -> Response {
     sign_in_form(&app, StatusCode::OK, None)
 }
 
 fn sign_in_form(app: &AppState, status: StatusCode, error: Option<&'static str>) -> Response {
-    let token = sessions::sign_in_token(app);
-    let mut response = html(
-        status,
-        SignInPage {
-            csrf: token.token,
-            error,
-        },
-    );
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(app, SIGN_IN_COOKIE, &token.nonce, SIGN_IN_PATH, false),
-    );
+    let nonce = crate::crypto::os_random_hex();
+    let cookie = set_cookie(app, SIGN_IN_COOKIE, &nonce, SIGN_IN_PATH, false);
+    let mut response = html(status, SignInPage { csrf: nonce, error });
+    response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
 

@@ -65,29 +65,6 @@ pub async fn sign_out(app: &AppState, session_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The sign-in form's CSRF pair, before there is a session: a random
-/// nonce the browser keeps in a cookie, and the form's token, the nonce's
-/// MAC under the server key. A page of another site can neither read the
-/// cookie nor compute the token for a nonce it planted.
-pub struct SignInToken {
-    pub nonce: String,
-    pub token: String,
-}
-
-pub fn sign_in_token(app: &AppState) -> SignInToken {
-    let nonce = os_random_hex();
-    let token = app.secret.sign_url(SIGN_IN_PURPOSE, &nonce, 0);
-    SignInToken { nonce, token }
-}
-
-/// Whether `token` was made for `nonce` by this server (constant time).
-pub fn sign_in_token_fits(app: &AppState, nonce: &str, token: &str) -> bool {
-    app.secret.verify_url(SIGN_IN_PURPOSE, nonce, 0, token)
-}
-
-/// Keeps sign-in tokens apart from every other MAC the server key makes.
-const SIGN_IN_PURPOSE: &str = "console-sign-in";
-
 fn idle_cutoff(app: &AppState, now: Timestamp) -> Timestamp {
     let idle: Duration = app.config.console.session_idle();
     Timestamp::from_micros(now.as_micros() - idle.as_micros() as i64)
