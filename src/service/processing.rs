@@ -80,7 +80,21 @@ async fn process(app: &AppState, id: &DocumentId, from: DocumentStatus) -> Resul
         Err(e) => return Err(JobError::transient(e)),
     };
     if processed.status == DocumentStatus::Completed {
-        extract_into(app, &doc, key, &mut processed).await?;
+        let outcome = extract_into(app, &doc, key, &mut processed).await?;
+        // A reprocessing run that could not extract (a timeout on a busy
+        // machine, a regression) does not wipe content that was read.
+        if from == DocumentStatus::Completed
+            && matches!(outcome, Status::Failed | Status::Timeout)
+            && app
+                .store
+                .processed_content(id)
+                .await
+                .map_err(JobError::transient)?
+                .is_some()
+        {
+            tracing::warn!(document_id = %id, status = ?outcome, "reprocessing did not extract; the earlier content stays");
+            return Ok(());
+        }
     }
     let (status, size) = (processed.status, processed.raw_size);
     app.store
@@ -93,12 +107,13 @@ async fn process(app: &AppState, id: &DocumentId, from: DocumentStatus) -> Resul
 
 /// Extracts the document's text within the configured bounds and fills in
 /// what is recorded of it; a file that cannot be extracted still completes.
+/// Returns how the extraction went.
 async fn extract_into(
     app: &AppState,
     doc: &Document,
     key: &str,
     processed: &mut Processed,
-) -> Result<(), JobError> {
+) -> Result<Status, JobError> {
     let started_at = Timestamp::now();
     let run = if for_content_type(&processed.content_type).is_none() {
         Run {
@@ -156,7 +171,7 @@ async fn extract_into(
     });
     processed.file_metadata = Some(metadata);
     processed.text = text;
-    Ok(())
+    Ok(status)
 }
 
 /// What `inlet admin reprocess` selects.
@@ -303,5 +318,35 @@ mod tests {
             // Processed once: a second run leaves it alone.
             process_document(&t.app, &id).await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn reprocessing_replaces_content_but_a_failed_run_keeps_what_was_read() {
+        let t = TestApp::new().await;
+        let processed_at = |id: DocumentId| {
+            let app = t.app.clone();
+            async move {
+                let c = app.store.processed_content(&id).await.unwrap().unwrap();
+                c.processed_at
+            }
+        };
+        // Text reads again: new content.
+        let text = uploaded(&t, Some(b"Copper supply tightens.")).await;
+        process_document(&t.app, &text).await.unwrap();
+        let first = processed_at(text.clone()).await;
+        reprocess_document(&t.app, &text).await.unwrap();
+        assert!(processed_at(text.clone()).await > first, "replaced");
+        // A PDF that cannot be read: the first run records that; a second
+        // failed run changes nothing.
+        let pdf = uploaded(&t, Some(b"%PDF-1.7 x")).await;
+        process_document(&t.app, &pdf).await.unwrap();
+        let first = processed_at(pdf.clone()).await;
+        let doc = t.app.store.document(&pdf).await.unwrap().unwrap();
+        assert_eq!(doc.file_metadata["extraction"]["status"], "failed");
+        reprocess_document(&t.app, &pdf).await.unwrap();
+        assert_eq!(processed_at(pdf.clone()).await, first, "kept");
+        let again = t.app.store.document(&pdf).await.unwrap().unwrap();
+        assert_eq!(again.status, DocumentStatus::Completed);
+        assert_eq!(again.updated_at, doc.updated_at);
     }
 }
