@@ -340,34 +340,107 @@ fn title(html: &str) -> Option<String> {
     (!t.is_empty()).then_some(t)
 }
 
-/// The `lang` of the `<html>` element, when it is a language tag.
+/// How far into a document its `<html>` element is looked for.
+const LANG_HEAD: usize = 64 * 1024;
+
+/// The `lang` of the `<html>` element, when it is a language tag, in its
+/// usual spelling (`en-GB`, `zh-Hant-TW`).
 fn language(html: &str) -> Option<String> {
-    let lower = html.to_ascii_lowercase();
-    let start = lower.match_indices("<html").find_map(|(at, _)| {
-        let next = lower.as_bytes().get(at + 5)?;
-        (next.is_ascii_whitespace() || *next == b'>').then_some(at)
-    })?;
-    let tag = &lower[start..start + lower[start..].find('>')?];
-    let at = tag.match_indices("lang").map(|(at, _)| at).find(|&at| {
-        let before = tag.as_bytes()[at - 1];
-        let after = tag[at + 4..].trim_start();
-        before.is_ascii_whitespace() && after.starts_with('=')
-    })?;
-    let value = tag[at + 4..].trim_start()[1..].trim_start();
-    let value = match value.as_bytes().first()? {
-        q @ (b'"' | b'\'') => &value[1..1 + value[1..].find(*q as char)?],
-        _ => value
-            .split(|c: char| c.is_ascii_whitespace() || c == '/')
-            .next()?,
-    };
-    // Tags are case-insensitive; their usual spelling is `en-GB`.
-    let tag = super::language_tag(value)?;
-    let mut parts = tag.split('-');
-    let primary = parts.next()?.to_string();
-    Some(parts.fold(primary, |out, sub| match sub.len() {
-        2 => format!("{out}-{}", sub.to_ascii_uppercase()),
-        _ => format!("{out}-{sub}"),
-    }))
+    let b = &html.as_bytes()[..html.len().min(LANG_HEAD)];
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
+        } else if b[i..].starts_with(b"<!--") {
+            i += 4 + b[i + 4..].windows(3).position(|w| w == b"-->")? + 3;
+        } else {
+            let name = &b[i + 1..];
+            let n = name
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .count();
+            if name[..n].eq_ignore_ascii_case(b"html") {
+                let value = std::str::from_utf8(lang_attribute(&name[n..])?).ok()?;
+                return super::language_tag(value).map(|tag| spelled(&tag));
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The value of the `lang` attribute among a tag's attributes (`rest`
+/// starts after the tag's name); `None` at the tag's end without one.
+fn lang_attribute(mut rest: &[u8]) -> Option<&[u8]> {
+    let skip_space =
+        |r: &[u8]| -> usize { r.iter().take_while(|c| c.is_ascii_whitespace()).count() };
+    loop {
+        rest = &rest[skip_space(rest)..];
+        let n = rest
+            .iter()
+            .take_while(|&&c| !c.is_ascii_whitespace() && !matches!(c, b'=' | b'>' | b'/'))
+            .count();
+        match rest.first()? {
+            b'>' => return None,
+            b'/' if n == 0 => {
+                rest = &rest[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let name = &rest[..n];
+        let mut after = &rest[n..];
+        after = &after[skip_space(after)..];
+        let mut value: &[u8] = b"";
+        if after.first() == Some(&b'=') {
+            let v = &after[1..];
+            let v = &v[skip_space(v)..];
+            (value, after) = match v.first() {
+                Some(&q @ (b'"' | b'\'')) => {
+                    let end = v[1..].iter().position(|&c| c == q)?;
+                    (&v[1..1 + end], &v[end + 2..])
+                }
+                _ => {
+                    let end = v
+                        .iter()
+                        .take_while(|&&c| !c.is_ascii_whitespace() && c != b'>')
+                        .count();
+                    (&v[..end], &v[end..])
+                }
+            };
+        } else if n == 0 {
+            after = &after[1..]; // a stray character: step over it
+        }
+        if name.eq_ignore_ascii_case(b"lang") {
+            return Some(value);
+        }
+        rest = after;
+    }
+}
+
+/// A language tag spelled as BCP 47 recommends: the language in lower
+/// case, a script in title case, a region in upper case; what follows a
+/// singleton (`x-…`) as it is.
+fn spelled(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    let mut private = false;
+    for (i, sub) in tag.split('-').enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        private |= i > 0 && sub.len() == 1;
+        match sub.len() {
+            _ if i == 0 => out.push_str(&sub.to_ascii_lowercase()),
+            _ if private => out.push_str(sub),
+            2 => out.push_str(&sub.to_ascii_uppercase()),
+            4 => {
+                out.push_str(&sub[..1].to_ascii_uppercase());
+                out.push_str(&sub[1..].to_ascii_lowercase());
+            }
+            _ => out.push_str(&sub.to_ascii_lowercase()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -394,6 +467,56 @@ mod tests {
         assert_eq!(lang(r#"<htmlx lang="en"><p lang="en">"#), None);
         assert_eq!(lang("<p>no html element</p>"), None);
         assert_eq!(lang(r#"<html lang="en"#), None, "an unclosed tag");
+        // What only looks like the attribute, or like the element.
+        assert_eq!(
+            lang(r#"<html data-x=" lang=xx" lang="en">"#).as_deref(),
+            Some("en")
+        );
+        assert_eq!(
+            lang(r#"<html title="a > b" lang="nl">"#).as_deref(),
+            Some("nl")
+        );
+        assert_eq!(
+            lang(r#"<!-- <html lang="xx"> --><html lang="sv">"#).as_deref(),
+            Some("sv")
+        );
+        assert_eq!(lang(r#"<!-- never closed <html lang="xx">"#), None);
+        assert_eq!(lang("<html / lang=fi >").as_deref(), Some("fi"));
+        assert_eq!(lang("<html lang>"), None, "no value");
+        // Only near the top.
+        let late = format!("{}<html lang=\"en\">", " ".repeat(LANG_HEAD));
+        assert_eq!(lang(&late), None);
+        // The usual spelling of each part.
+        assert_eq!(
+            lang(r#"<html lang="ZH-hant-tw">"#).as_deref(),
+            Some("zh-Hant-TW")
+        );
+        assert_eq!(lang(r#"<html lang="en-x-ab">"#).as_deref(), Some("en-x-ab"));
+        assert_eq!(lang(r#"<html lang="es-419">"#).as_deref(), Some("es-419"));
+        // Every short tail of an `<html` tag over the characters that
+        // matter to the scanner: no panic.
+        let alphabet = ['<', '>', '=', '"', '\'', '/', ' ', '-', '!', 'l'];
+        let mut tails = vec![String::new()];
+        for _ in 0..5 {
+            tails = tails
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            for t in &tails {
+                let _ = lang(&format!("<html{t}"));
+                let _ = lang(&format!("<html lang{t}"));
+            }
+        }
+        // Hostile bytes: no panic, nothing made up.
+        for junk in [
+            "<html lang='é",
+            "<html \u{0}lang=en",
+            "<<html",
+            "<html =",
+            "<html lang=\"\u{7f}\">",
+        ] {
+            let _ = lang(junk);
+        }
     }
 
     #[test]
