@@ -589,7 +589,7 @@ async fn connector_flows_use_the_apis_rules() {
             .contains(r#"aria-invalid="true" aria-describedby="label-error""#)
             && page
                 .body
-                .contains(r#"<div id="label-error"><p class="field-error">"#),
+                .contains(r#"<div id="label-error"><p class="field-error" role="alert">"#),
         "the problem is tied to its field: {}",
         page.body
     );
@@ -847,7 +847,7 @@ async fn long_lists_page_without_skipping_or_repeating() {
         .contains(r#"<input id="tags" name="tags" value="t000""#));
     assert!(page
         .body
-        .contains(r#"<input type="hidden" name="tags" value="t001">"#));
+        .contains(r#"<input type="checkbox" name="tags" value="t001" checked> or t001"#));
     let past = console.get("/console/tags?page=9").await;
     assert!(
         past.body.contains(r#"id="no-tags""#),

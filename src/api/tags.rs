@@ -59,7 +59,7 @@ pub async fn list_tags(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<TagList>, ApiError> {
     let q = Query::parse(raw.as_deref(), &["prefix"])?;
-    let tags = service::list(&app, &caller, q.one("prefix")?.unwrap_or_default()).await?;
+    let tags = service::list(&app, &caller, q.one("prefix")?.unwrap_or_default(), None).await?;
     Ok(Json(TagList {
         results: tags.iter().map(|(t, n)| TagView::new(t, *n)).collect(),
     }))

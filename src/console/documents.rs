@@ -107,9 +107,10 @@ struct ListPage {
     q: String,
     origins: Vec<Choice>,
     connectors: Vec<Choice>,
-    /// The tag names filtered on (any of): the first in the field, the
-    /// rest carried along. The Tags page lists them all, 100 a page, and
-    /// links each to its documents; this page does not count them again.
+    /// The tag names filtered on (any of): the first in the field, each
+    /// other one a ticked box to untick. The Tags page lists them all, 100
+    /// a page, and links each to its documents; this page does not list
+    /// or count them again.
     tags: Vec<String>,
     rows: Vec<DocRow>,
     filtered: bool,

@@ -7,14 +7,15 @@ use super::session::Session;
 use super::ConsoleError;
 use crate::error::Error;
 use crate::service::{tags as service, AppState};
+use crate::store::Window;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 /// Tags on one page. Ingestion adds a `from:` tag per sender, so the list
-/// grows with the mail; the page is cut from the service's one list.
-const PAGE_SIZE: usize = 100;
+/// grows with the mail; a page counts the documents of its own tags only.
+const PAGE_SIZE: u32 = 100;
 
 #[derive(Template)]
 #[template(path = "console/tags.html")]
@@ -22,7 +23,7 @@ struct TagsPage {
     nav: Nav,
     tags: Vec<(String, i64)>,
     prefix: String,
-    page: usize,
+    page: u64,
     prev: Option<String>,
     next: Option<String>,
     name: String,
@@ -32,7 +33,7 @@ struct TagsPage {
 /// Which part of the list a request asks for: `?prefix=…&page=N`.
 struct Shown {
     prefix: String,
-    page: usize,
+    page: u64,
 }
 
 impl Shown {
@@ -52,7 +53,7 @@ impl Shown {
         })
     }
 
-    fn link(&self, page: usize) -> String {
+    fn link(&self, page: u64) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if !self.prefix.is_empty() {
             query.append_pair("prefix", &self.prefix);
@@ -69,18 +70,18 @@ async fn page(
     name: &str,
     error: Option<String>,
 ) -> Result<TagsPage, ConsoleError> {
-    let all = service::list(app, &session.principal, &shown.prefix).await?;
-    let start = (shown.page - 1).saturating_mul(PAGE_SIZE);
-    let more = all.len() > start.saturating_add(PAGE_SIZE);
+    // One more than a page: whether there is a next one.
+    let window = Window {
+        limit: PAGE_SIZE + 1,
+        offset: (shown.page - 1).saturating_mul(u64::from(PAGE_SIZE)),
+    };
+    let mut found = service::list(app, &session.principal, &shown.prefix, Some(window)).await?;
+    let more = found.len() > PAGE_SIZE as usize;
+    found.truncate(PAGE_SIZE as usize);
     Ok(TagsPage {
-        tags: all
-            .into_iter()
-            .skip(start)
-            .take(PAGE_SIZE)
-            .map(|(t, n)| (t.name, n))
-            .collect(),
+        tags: found.into_iter().map(|(t, n)| (t.name, n)).collect(),
         prev: (shown.page > 1).then(|| shown.link(shown.page - 1)),
-        next: more.then(|| shown.link(shown.page + 1)),
+        next: more.then(|| shown.link(shown.page.saturating_add(1))),
         page: shown.page,
         prefix: shown.prefix,
         name: name.to_string(),

@@ -32,7 +32,7 @@ pub use sessions::{ConsoleSession, SessionStore};
 pub use sqlite::rank::register as register_sqlite_rank;
 pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
-pub use tags::TagStore;
+pub use tags::{TagStore, Window};
 
 use std::sync::Arc;
 

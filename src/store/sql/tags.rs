@@ -2,7 +2,7 @@
 
 use crate::domain::{Tag, Timestamp};
 use crate::store::sql::rows::{TagRow, TAG_COLUMNS};
-use crate::store::{StoreError, StoreResult, TagStore};
+use crate::store::{StoreError, StoreResult, TagStore, Window};
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -16,18 +16,30 @@ impl TagStore for Backend {
             .ok_or_else(|| StoreError::Corrupt("the tag upsert returned no row".into()))
     }
 
-    async fn list_tags(&self, user_id: &str, prefix: &str) -> StoreResult<Vec<(Tag, i64)>> {
+    async fn list_tags(
+        &self,
+        user_id: &str,
+        prefix: &str,
+        window: Option<Window>,
+    ) -> StoreResult<Vec<(Tag, i64)>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TAG_COLUMNS}, (SELECT COUNT(*) FROM document_tags dt \
              WHERE dt.tag_id = t.tag_id) AS file_count \
-             FROM tags t WHERE t.user_id = $1 AND {} ORDER BY t.name",
-            DIALECT.tag_prefix
+             FROM tags t WHERE t.user_id = $1 AND {} ORDER BY t.name{}",
+            DIALECT.tag_prefix,
+            if window.is_some() {
+                " LIMIT $3 OFFSET $4"
+            } else {
+                ""
+            }
         ));
-        let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(sql)
-            .bind(user_id)
-            .bind(prefix)
-            .fetch_all(self.pool())
-            .await?;
+        let mut query = sqlx::query_as(sql).bind(user_id).bind(prefix);
+        if let Some(w) = window {
+            let offset = i64::try_from(w.offset).unwrap_or(i64::MAX);
+            query = query.bind(i64::from(w.limit)).bind(offset);
+        }
+        let rows: Vec<(String, String, String, i64, i64, i64)> =
+            query.fetch_all(self.pool()).await?;
         rows.into_iter()
             .map(|(tag_id, user_id, name, created_at, updated_at, count)| {
                 let row = TagRow {
