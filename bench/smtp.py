@@ -20,7 +20,9 @@ receiver's background work (Postfix's delivery, Inlet's processing) finishes
 before the next receiver is measured, so none slows another's figures.
 
 Usage: python3 bench/smtp.py [--runs 3] [--messages 2000] [--sessions 20] [--size 102400]
-                             [--sender-auth enforce|report|off]
+                             [--sender-auth enforce|report|off] [--workers N]
+(`--workers 0`: Inlet ingests only, its documents stay `processing`: what ingestion costs
+without the background processing beside it.)
 Installs postfix (for smtp-sink and Postfix itself) and dnsmasq-base when
 missing; must run as root (Postfix starts as root and drops privileges).
 """
@@ -165,8 +167,8 @@ def wait_for_processing(inlet, limit=600):
         time.sleep(0.02)
 
 
-def check_completed(inlet, connector_id, expected):
-    """The connector holds `expected` documents, every one `completed`."""
+def check_completed(inlet, connector_id, expected, status="completed"):
+    """The connector holds `expected` documents, every one in `status`."""
     statuses, page = {}, 1
     while True:
         body = json.loads(http("GET", f"{inlet.http}/contents/v1/documents?connector_id={connector_id}"
@@ -176,8 +178,8 @@ def check_completed(inlet, connector_id, expected):
         if not body["has_more"]:
             break
         page += 1
-    if statuses != {"completed": expected}:
-        raise SystemExit(f"Inlet's connector holds {statuses}, expected {expected} completed")
+    if statuses != {status: expected}:
+        raise SystemExit(f"Inlet's connector holds {statuses}, expected {expected} {status}")
 
 
 def main():
@@ -187,6 +189,8 @@ def main():
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--size", type=int, default=102400)
     ap.add_argument("--sender-auth", default="enforce", choices=["enforce", "report", "off"])
+    ap.add_argument("--workers", type=int, help="Inlet's [jobs] workers (0: ingestion alone, "
+                    "nothing processed, so no `completed` figure)")
     args = ap.parse_args()
     # Keep the package from configuring the system's own mail service.
     subprocess.run(["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n", check=True)
@@ -201,6 +205,9 @@ def main():
     seconds = {"smtp-sink (ceiling)": [], "Postfix: 250 (queued)": [], "Postfix: in the Maildir": [], "Inlet: 250 (stored)": [], "Inlet: completed": []}
     smtp = (f'[smtp]\nmax_sessions = 200\nmax_sessions_per_ip = 200\nsender_auth = "{args.sender_auth}"\n'
             f'dns_servers = ["127.0.0.1:{DNS_PORT}"]\n')
+    if args.workers is not None:
+        smtp += f"[jobs]\nworkers = {args.workers}\n"
+    processed = args.workers != 0
     try:
         wait_for_port(SINK_PORT)
         with Postfix() as postfix, Inlet(INLET_HTTP, INLET_SMTP, smtp) as inlet:
@@ -222,11 +229,13 @@ def main():
                 connector = inlet.email_connector(f"smtp run {run}", [SENDER])
                 sent = source.send(INLET_SMTP, connector["config"]["email"], args)
                 t_end = time.perf_counter()
-                wait_for_processing(inlet)
                 seconds["Inlet: 250 (stored)"].append(sent)
-                seconds["Inlet: completed"].append(sent + time.perf_counter() - t_end)
-                check_completed(inlet, connector["connector_id"], args.messages)
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True)
+                if processed:
+                    wait_for_processing(inlet)
+                    seconds["Inlet: completed"].append(sent + time.perf_counter() - t_end)
+                check_completed(inlet, connector["connector_id"], args.messages,
+                                "completed" if processed else "processing")
+                print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items() if v), flush=True)
             rss = inlet.peak_rss_mb()
     finally:
         sink.terminate()
@@ -234,14 +243,16 @@ def main():
         source.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    rate = {name: args.messages / median(s) for name, s in seconds.items()}
+    rate = {name: args.messages / median(s) for name, s in seconds.items() if s}
+    completed = rate.get("Inlet: completed")
     print(f"\n{args.messages} DKIM-signed messages of {args.size} bytes over {args.sessions} sessions; "
-          f"Inlet with sender_auth = {args.sender_auth}; {args.runs} runs, medians\n")
+          f"Inlet with sender_auth = {args.sender_auth}"
+          f"{'' if processed else ', nothing processed ([jobs] workers = 0)'}; {args.runs} runs, medians\n")
     print("| receiver | messages/s | MB/s | Inlet 250 / this | Inlet completed / this |")
     print("| --- | --- | --- | --- | --- |")
     for name, r in rate.items():
         print(f"| {name} | {r:.0f} | {r * args.size / 1e6:.1f} | {rate['Inlet: 250 (stored)'] / r:.2f} "
-              f"| {rate['Inlet: completed'] / r:.2f} |")
+              f"| {f'{completed / r:.2f}' if completed else '—'} |")
     print(f"\nInlet peak RSS: {rss:.0f} MB")
 
 
