@@ -105,6 +105,24 @@ mod tests {
     }
 
     #[test]
+    fn the_language_is_content_languages_tag_in_its_usual_spelling() {
+        let language = |header: &str| {
+            let raw = format!("From: a@x.example\r\n{header}\r\n\r\nText.\r\n");
+            Email
+                .extract(raw.as_bytes(), &Limits::default())
+                .unwrap()
+                .language
+        };
+        assert_eq!(
+            language("Content-Language: EN-us").as_deref(),
+            Some("en-US")
+        );
+        assert_eq!(language("Content-Language: de, en").as_deref(), Some("de"));
+        assert_eq!(language("Content-Language: <b>x</b>"), None);
+        assert_eq!(language("Subject: none declared"), None);
+    }
+
+    #[test]
     fn an_html_only_body_is_read_as_text() {
         let raw = "From: a@x.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n\
                    <html><body><h2>Rates</h2><p>Hold at 4%.</p><script>x()</script></body></html>";

@@ -343,8 +343,8 @@ fn title(html: &str) -> Option<String> {
 /// How far into a document its `<html>` element is looked for.
 const LANG_HEAD: usize = 64 * 1024;
 
-/// The `lang` of the `<html>` element, when it is a language tag, in its
-/// usual spelling (`en-GB`, `zh-Hant-TW`).
+/// The `lang` of the `<html>` element, when it is a language tag (see
+/// `language_tag`).
 fn language(html: &str) -> Option<String> {
     let b = &html.as_bytes()[..html.len().min(LANG_HEAD)];
     let mut i = 0;
@@ -361,7 +361,7 @@ fn language(html: &str) -> Option<String> {
                 .count();
             if name[..n].eq_ignore_ascii_case(b"html") {
                 let value = std::str::from_utf8(lang_attribute(&name[n..])?).ok()?;
-                return super::language_tag(value).map(|tag| spelled(&tag));
+                return super::language_tag(value);
             }
             i += 1;
         }
@@ -416,31 +416,6 @@ fn lang_attribute(mut rest: &[u8]) -> Option<&[u8]> {
         }
         rest = after;
     }
-}
-
-/// A language tag spelled as BCP 47 recommends: the language in lower
-/// case, a script in title case, a region in upper case; what follows a
-/// singleton (`x-…`) as it is.
-fn spelled(tag: &str) -> String {
-    let mut out = String::with_capacity(tag.len());
-    let mut private = false;
-    for (i, sub) in tag.split('-').enumerate() {
-        if i > 0 {
-            out.push('-');
-        }
-        private |= i > 0 && sub.len() == 1;
-        match sub.len() {
-            _ if i == 0 => out.push_str(&sub.to_ascii_lowercase()),
-            _ if private => out.push_str(sub),
-            2 => out.push_str(&sub.to_ascii_uppercase()),
-            4 => {
-                out.push_str(&sub[..1].to_ascii_uppercase());
-                out.push_str(&sub[1..].to_ascii_lowercase());
-            }
-            _ => out.push_str(&sub.to_ascii_lowercase()),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -55,8 +55,9 @@ pub struct Extracted {
     pub pages: Option<u32>,
 }
 
-/// A language tag as a document declares it (`en`, `en-GB`, `pt-BR`), when
-/// it has the shape of one (BCP 47: alphanumeric subtags joined by `-`).
+/// A language tag as a document declares it (an HTML `lang`, an e-mail's
+/// `Content-Language`), when it has the shape of one (BCP 47: alphanumeric
+/// subtags joined by `-`), in its usual spelling (`en-GB`, `zh-Hant-TW`).
 pub fn language_tag(declared: &str) -> Option<String> {
     let tag = declared.trim();
     let ok = (2..=35).contains(&tag.len())
@@ -64,7 +65,32 @@ pub fn language_tag(declared: &str) -> Option<String> {
         && tag.split('-').all(|sub| {
             (1..=8).contains(&sub.len()) && sub.bytes().all(|b| b.is_ascii_alphanumeric())
         });
-    ok.then(|| tag.to_string())
+    ok.then(|| spelled(tag))
+}
+
+/// A language tag spelled as BCP 47 recommends: the language in lower
+/// case, a script in title case, a region in upper case; what follows a
+/// singleton (`x-…`) as it is.
+fn spelled(tag: &str) -> String {
+    let mut out = String::with_capacity(tag.len());
+    let mut private = false;
+    for (i, sub) in tag.split('-').enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        private |= i > 0 && sub.len() == 1;
+        match sub.len() {
+            _ if i == 0 => out.push_str(&sub.to_ascii_lowercase()),
+            _ if private => out.push_str(sub),
+            2 => out.push_str(&sub.to_ascii_uppercase()),
+            4 => {
+                out.push_str(&sub[..1].to_ascii_uppercase());
+                out.push_str(&sub[1..].to_ascii_lowercase());
+            }
+            _ => out.push_str(&sub.to_ascii_lowercase()),
+        }
+    }
+    out
 }
 
 impl Extracted {
