@@ -112,14 +112,30 @@ async fn uploads_stream_in_parts_and_download_from_a_sigv4_checking_store() {
 
 async fn uploads_stream_in_parts_and_download(s3: &S3Server, s: &TestServer) {
     let bucket = bucket_of(s);
-    // 12 MiB: three parts of a multipart upload.
+    // 12 MiB sent chunked (no length declared): three parts of a multipart
+    // upload.
     let big = pseudo_random(12 * 1024 * 1024 + 17);
-    let doc = s.upload(&s.admin_key, "big.bin", &big, json!({})).await;
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
+        .await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(1 << 20).map(|c| Ok(c.to_vec())).collect();
+    let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = s.http.put(&url).body(chunked).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    s.run_jobs();
+    let doc = s.get_document(&s.admin_key, &id).await;
     assert_eq!(doc["status"], "completed", "{doc}");
     assert_eq!(doc["sha256"], sha256_hex(&big));
     assert_eq!(doc["raw_size"], big.len());
-    let id = doc["id"].as_str().unwrap();
+    let id = id.as_str();
     assert_eq!(s.download(&s.admin_key, id).await, big);
+    // The same size with its length declared: one streamed PUT.
+    let sized = pseudo_random(12 * 1024 * 1024 + 18);
+    let doc = s.upload(&s.admin_key, "sized.bin", &sized, json!({})).await;
+    assert_eq!(doc["sha256"], sha256_hex(&sized), "{doc}");
+    let sized_id = doc["id"].as_str().unwrap();
+    assert_eq!(s.download(&s.admin_key, sized_id).await, sized);
     // The object is in the bucket, not in the data dir.
     let objects = s3.object_files(&bucket);
     assert!(
@@ -198,8 +214,13 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
         .unwrap();
     assert!(retry > 0);
     assert_error(resp, 503, "STORAGE_UNAVAILABLE").await;
-    // A multipart upload fails the same way, after its first part.
+    // A streamed upload fails the same way, and so does a multipart one
+    // (sent chunked), after its first part.
     let resp = s.put_upload(&url, pseudo_random(7 * 1024 * 1024)).await;
+    assert_error(resp, 503, "STORAGE_UNAVAILABLE").await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(pseudo_random(7 * 1024 * 1024))];
+    let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = s.http.put(&url).body(chunked).send().await.unwrap();
     assert_error(resp, 503, "STORAGE_UNAVAILABLE").await;
     let msg = common::smtp::message(DESK, &address, "down", "down@x", "hello");
     let (code, text) = s.deliver(DESK, &[&address], &msg).await;
@@ -233,6 +254,46 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
         2,
         "no object without a row: {objects:?}"
     );
+}
+
+#[tokio::test]
+async fn an_upload_cut_midway_stores_nothing_and_its_url_stays_valid() {
+    use tokio::io::AsyncWriteExt;
+    let Some(s3) = sigv4_server() else { return };
+    let s = TestServer::builder().manual_jobs().s3(&s3).start().await;
+    let bucket = bucket_of(&s);
+    let (id, url) = s
+        .new_upload(&s.admin_key, &json!({"file_name": "cut.bin"}))
+        .await;
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let host = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap());
+    let declared = 10 * 1024 * 1024;
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PUT {}?{} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n\r\n",
+        parsed.path(),
+        parsed.query().unwrap()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&pseudo_random(3 * 1024 * 1024))
+        .await
+        .unwrap();
+    // The first bytes are on their way to the store when the client goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(tcp);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let objects: Vec<_> = s3
+        .object_files(&bucket)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("documents"))
+        .collect();
+    assert!(objects.is_empty(), "a cut upload was stored: {objects:?}");
+    assert_eq!(s.get_document(&s.admin_key, &id).await["status"], "pending");
+    // The URL was never used: the whole upload goes through it.
+    let whole = pseudo_random(declared);
+    assert_eq!(s.put_upload(&url, whole.clone()).await.status(), 200);
+    s.run_jobs();
+    assert_eq!(s.download(&s.admin_key, &id).await, whole);
 }
 
 #[tokio::test]

@@ -32,13 +32,15 @@ pub enum BlobError {
     Path(#[from] object_store::path::Error),
     #[error(transparent)]
     Io(std::io::Error),
+    #[error("the object store failed: {0}")]
+    Unavailable(String),
 }
 
 impl BlobError {
     /// The store itself failed (down, unreachable, refusing): worth a retry
     /// later, unlike a missing blob, an oversize body or a broken upload.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Store(_) | Self::Io(_))
+        matches!(self, Self::Store(_) | Self::Io(_) | Self::Unavailable(_))
     }
 }
 
@@ -60,6 +62,8 @@ pub struct BlobStore {
     local_root: Option<std::path::PathBuf>,
     /// The S3 client itself (under any prefix), for presigned URLs.
     s3: Option<Arc<AmazonS3>>,
+    /// Single streamed PUTs of bodies whose length is known (S3 only).
+    streaming: Option<s3::StreamingPut>,
     /// `blobs.prefix`: what keys are under in the bucket.
     prefix: Option<ObjectPath>,
     /// Parts an upload may have in flight besides the one being filled.
@@ -103,6 +107,10 @@ fn file_chunks(
 /// most `parts_in_flight + 1` parts in memory, never the whole file.
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// The smallest declared length streamed in one `PUT` on S3; shorter
+/// bodies are read whole first, and their `PUT` is retried on failure.
+const STREAM_FROM: u64 = 0;
+
 /// Parts in flight on S3: enough to keep the connection busy while the next
 /// part fills, bounded so that a 1 GiB upload stays within ~25 MiB.
 const S3_PARTS_IN_FLIGHT: usize = 3;
@@ -128,6 +136,7 @@ impl BlobStore {
             inner,
             local: None,
             local_root: None,
+            streaming: Some(s3::StreamingPut::new(client.clone(), config)?),
             s3: Some(client),
             prefix,
             parts_in_flight: S3_PARTS_IN_FLIGHT,
@@ -153,12 +162,17 @@ impl BlobStore {
         let Some(client) = &self.s3 else {
             return Ok(None);
         };
-        let path = match &self.prefix {
-            Some(p) => ObjectPath::from(format!("{p}/{key}")),
-            None => ObjectPath::from(key),
-        };
+        let path = self.bucket_path(key);
         let url = s3::presigned_get(client, &path, ttl, content_type, content_disposition).await?;
         Ok(Some(url))
+    }
+
+    /// `key`'s path in the bucket, under `blobs.prefix`.
+    fn bucket_path(&self, key: &str) -> ObjectPath {
+        match &self.prefix {
+            Some(p) => ObjectPath::from(format!("{p}/{key}")),
+            None => ObjectPath::from(key),
+        }
     }
 
     /// A durable store under `root` (created when missing).
@@ -175,6 +189,7 @@ impl BlobStore {
             local: Some(fs),
             local_root: Some(root.to_path_buf()),
             s3: None,
+            streaming: None,
             prefix: None,
             parts_in_flight: 1,
         })
@@ -263,22 +278,67 @@ impl BlobStore {
         }
     }
 
+    /// `put_named` of a body that declared its `length` (an upload's
+    /// `Content-Length`). On S3, a body of `STREAM_FROM` to
+    /// `s3::SINGLE_PUT_MAX` bytes goes on to the store as it arrives, in one
+    /// `PUT`: no part files for the store to join, and no wait for the whole
+    /// body before sending.
+    pub async fn put_sized<S, E>(
+        &self,
+        key: &str,
+        body: S,
+        length: u64,
+        file_name: &str,
+    ) -> Result<u64, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let streaming = self
+            .streaming
+            .as_ref()
+            .filter(|_| (STREAM_FROM..=s3::SINGLE_PUT_MAX).contains(&length));
+        let Some(streaming) = streaming else {
+            return self.put_named(key, body, length, Some(file_name)).await;
+        };
+        let mut body = body;
+        let mut size = 0;
+        // The first bytes name the content type, a header sent before them.
+        let mut head = Vec::new();
+        while size < crate::domain::content_type::SNIFF_LEN as u64 {
+            match next_chunk(&mut body, &mut size, length).await? {
+                Some(chunk) => head.push(chunk),
+                None => break,
+            }
+        }
+        let (content_type, disposition) = object_headers(&head, file_name);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in [
+            (reqwest::header::CONTENT_TYPE, content_type),
+            (reqwest::header::CONTENT_DISPOSITION, disposition),
+        ] {
+            let value = reqwest::header::HeaderValue::try_from(value)
+                .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+            headers.insert(name, value);
+        }
+        let rest = body.map_err(|e| BlobError::Source(e.to_string()));
+        let all = futures_util::stream::iter(head.into_iter().map(Ok)).chain(rest);
+        streaming
+            .put(&self.bucket_path(key), length, headers, all)
+            .await?;
+        Ok(length)
+    }
+
     /// The object attributes of a named file on S3 (a local directory keeps
     /// none; the download handler sets the headers itself).
     fn attributes(&self, head: &[Bytes], file_name: Option<&str>) -> object_store::Attributes {
         let mut attributes = object_store::Attributes::new();
         if let (true, Some(name)) = (self.is_s3(), file_name) {
-            let mut sniffed = crate::domain::content_type::Head::default();
-            for chunk in head {
-                sniffed.push(chunk);
-            }
-            attributes.insert(
-                object_store::Attribute::ContentType,
-                sniffed.content_type(name).into(),
-            );
+            let (content_type, disposition) = object_headers(head, name);
+            attributes.insert(object_store::Attribute::ContentType, content_type.into());
             attributes.insert(
                 object_store::Attribute::ContentDisposition,
-                crate::domain::document::content_disposition(name).into(),
+                disposition.into(),
             );
         }
         attributes
@@ -463,6 +523,20 @@ fn is_staged(path: &std::path::Path) -> bool {
         .and_then(|n| n.to_str())
         .and_then(|n| n.rsplit_once('#'))
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The `Content-Type` (the same rule processing applies, from the same
+/// first bytes) and `Content-Disposition` of a file named `file_name` whose
+/// first bytes are `head`.
+fn object_headers(head: &[Bytes], file_name: &str) -> (String, String) {
+    let mut sniffed = crate::domain::content_type::Head::default();
+    for chunk in head {
+        sniffed.push(chunk);
+    }
+    (
+        sniffed.content_type(file_name),
+        crate::domain::document::content_disposition(file_name),
+    )
 }
 
 /// The body's next chunk, counted into `size`; too large once `size`

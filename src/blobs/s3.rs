@@ -91,3 +91,106 @@ pub async fn presigned_get(
         .await?;
     Ok(url.to_string())
 }
+
+/// The largest body sent as one streamed `PUT`. Above it an upload goes in
+/// parts: each part's bytes are held while it is sent, so a part that fails
+/// is retried alone instead of failing the whole upload.
+pub const SINGLE_PUT_MAX: u64 = 64 * 1024 * 1024;
+
+/// Streams a body of known length into one `PUT` of a presigned URL: what
+/// object_store does not offer (its single put takes the bytes in memory;
+/// its multipart upload leaves the store to join the parts, which reads and
+/// writes every byte again).
+#[derive(Clone)]
+pub struct StreamingPut {
+    client: Arc<AmazonS3>,
+    http: reqwest::Client,
+}
+
+/// How long the presigned URL of one streamed `PUT` is valid; S3 checks it
+/// when the request starts, not when the body ends.
+const PUT_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Chunks waiting between the incoming body and the outgoing request.
+const PUT_CHANNEL: usize = 4;
+
+impl StreamingPut {
+    pub fn new(client: Arc<AmazonS3>, config: &BlobsConfig) -> anyhow::Result<Self> {
+        // A read timeout, not a total one: a large body may take minutes to
+        // send, but the store must not fall silent for longer than this.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(config.request_timeout())
+            .https_only(!config.allow_http)
+            .build()?;
+        Ok(Self { client, http })
+    }
+
+    /// Sends exactly `length` bytes of `body` to `path`, with `headers`
+    /// (the object's `Content-Type` and `Content-Disposition`). Stored once
+    /// S3 answers `2xx`; a body that fails, ends short or runs long is cut
+    /// mid-request, and S3 never stores a cut `PUT`.
+    pub async fn put<S>(
+        &self,
+        path: &ObjectPath,
+        length: u64,
+        headers: reqwest::header::HeaderMap,
+        mut body: S,
+    ) -> Result<(), super::BlobError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, super::BlobError>> + Unpin,
+    {
+        use super::BlobError;
+        use futures_util::StreamExt;
+        let url = self
+            .client
+            .signed_url(object_store::signer::Method::PUT, path, PUT_URL_TTL)
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(PUT_CHANNEL);
+        let outgoing = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        let request = self
+            .http
+            .put(url)
+            .headers(headers)
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(outgoing))
+            .send();
+        let pump = async move {
+            let mut sent = 0u64;
+            let failure = loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        sent += chunk.len() as u64;
+                        if sent > length {
+                            break BlobError::Source("the body is longer than declared".into());
+                        }
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            // The request ended first; its outcome says why.
+                            return Ok(());
+                        }
+                    }
+                    Some(Err(e)) => break e,
+                    None if sent < length => {
+                        break BlobError::Source("the body ended before its declared length".into())
+                    }
+                    None => return Ok(()),
+                }
+            };
+            // Cut the request mid-body, so that nothing is stored.
+            let _ = tx.send(Err(std::io::Error::other("upload cut"))).await;
+            Err(failure)
+        };
+        let (sent, pumped) = tokio::join!(request, pump);
+        pumped?;
+        let response = sent.map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(BlobError::Unavailable(format!(
+                "the object store answered {status}"
+            )));
+        }
+        Ok(())
+    }
+}

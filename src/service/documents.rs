@@ -136,11 +136,15 @@ where
         return Err(too_large());
     }
     let key = blobs::document_key(id.as_str());
-    match app
-        .blobs
-        .put_named(&key, body, limit, Some(&file_name))
-        .await
-    {
+    let stored = match declared_len {
+        Some(length) => app.blobs.put_sized(&key, body, length, &file_name).await,
+        None => {
+            app.blobs
+                .put_named(&key, body, limit, Some(&file_name))
+                .await
+        }
+    };
+    match stored {
         Ok(_) => {}
         Err(BlobError::TooLarge { .. }) => return Err(too_large()),
         Err(BlobError::Source(e)) => {
