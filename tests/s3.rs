@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::s3::{S3Kind, S3Server, SECRET_KEY};
+use common::s3::{S3Kind, S3Server, SECRET_KEY, SIGNED_PAYLOADS, UNSIGNED_PAYLOADS};
 use common::{assert_error, connector_path, document_path, inbox_address, TestServer, DESK};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -97,10 +97,13 @@ fn bad_s3_configuration_stops_start_up_naming_the_key_and_no_secret() {
 #[tokio::test]
 async fn uploads_stream_in_parts_and_download_from_a_sigv4_checking_store() {
     let Some(s3) = sigv4_server() else { return };
-    // Over http:// payloads are signed by default; `UNSIGNED-PAYLOAD` too
-    // must pass the server's signature check.
-    for signing in ["", "sign_payload = false\n"] {
-        let keys = s3.blobs_keys(&s3.bucket()) + signing;
+    // Signed payloads (the default over http://) and `UNSIGNED-PAYLOAD`
+    // (the default over https://, where uploads of a known length stream
+    // in one PUT) must both pass the server's signature check.
+    for signing in [SIGNED_PAYLOADS, UNSIGNED_PAYLOADS] {
+        let keys = s3
+            .blobs_keys(&s3.bucket())
+            .replace(UNSIGNED_PAYLOADS, signing);
         let s = TestServer::builder()
             .manual_jobs()
             .blobs_keys(&keys)

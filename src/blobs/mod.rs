@@ -107,9 +107,10 @@ fn file_chunks(
 /// most `parts_in_flight + 1` parts in memory, never the whole file.
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
-/// The smallest declared length streamed in one `PUT` on S3; shorter
-/// bodies are read whole first, and their `PUT` is retried on failure.
-const STREAM_FROM: u64 = 0;
+/// The smallest declared length streamed in one `PUT` on S3. A body of at
+/// most one part is read whole first, as when its length is unknown, and
+/// its `PUT` is retried on failure: streaming it measured no faster.
+const STREAM_FROM: u64 = PART_SIZE as u64 + 1;
 
 /// Parts in flight on S3: enough to keep the connection busy while the next
 /// part fills, bounded so that a 1 GiB upload stays within ~25 MiB.
@@ -136,7 +137,12 @@ impl BlobStore {
             inner,
             local: None,
             local_root: None,
-            streaming: Some(s3::StreamingPut::new(client.clone(), config)?),
+            // A signed payload's hash is in the headers, sent before the
+            // body: only unsigned payloads stream.
+            streaming: match config.sign_payload() {
+                true => None,
+                false => Some(s3::StreamingPut::new(client.clone(), config)?),
+            },
             s3: Some(client),
             prefix,
             parts_in_flight: S3_PARTS_IN_FLIGHT,

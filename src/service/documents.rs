@@ -128,8 +128,8 @@ where
     let limit = app.config.documents.max_upload_bytes;
     let too_large = || Error::PayloadTooLarge(format!("The upload is larger than {limit} bytes"));
     let used = || Error::InvalidSignature("The upload URL has already been used");
-    let file_name = match app.store.document(id).await? {
-        Some(d) if d.status == DocumentStatus::Pending => d.file_name,
+    let mut doc = match app.store.document(id).await? {
+        Some(d) if d.status == DocumentStatus::Pending => d,
         _ => return Err(used()),
     };
     if declared_len.is_some_and(|n| n > limit) {
@@ -137,11 +137,14 @@ where
     }
     let key = blobs::document_key(id.as_str());
     let stored = match declared_len {
-        Some(length) => app.blobs.put_sized(&key, body, length, &file_name).await,
-        None => {
+        Some(length) => {
             app.blobs
-                .put_named(&key, body, limit, Some(&file_name))
+                .put_sized(&key, body, length, &doc.file_name)
                 .await
+        }
+        None => {
+            let name = Some(doc.file_name.as_str());
+            app.blobs.put_named(&key, body, limit, name).await
         }
     };
     match stored {
@@ -170,7 +173,10 @@ where
         return Err(used());
     }
     app.wake_jobs.notify_one();
-    app.store.document(id).await?.ok_or(Error::DocumentNotFound)
+    // What `attach_upload` wrote; the rest of the row is as it was read.
+    doc.status = DocumentStatus::Processing;
+    doc.blob_key = Some(key);
+    Ok(doc)
 }
 
 /// A document the caller can see.

@@ -189,11 +189,13 @@ impl S3Server {
         format!("[blobs]\n{}{extra}\n", self.blobs_keys(&self.bucket()))
     }
 
-    /// The S3 keys of `[blobs]` for `bucket` on this server.
+    /// The S3 keys of `[blobs]` for `bucket` on this server. Payloads go
+    /// unsigned, as they do by default over https (so uploads of a known
+    /// length stream in one PUT); `SIGNED_PAYLOADS` turns signing on.
     pub fn blobs_keys(&self, bucket: &str) -> String {
         format!(
             "backend = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{}\"\nallow_http = true\n\
-             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n",
+             access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n{UNSIGNED_PAYLOADS}",
             self.endpoint()
         )
     }
@@ -229,6 +231,11 @@ impl S3Server {
         super::files_under(&self.root.join(bucket))
     }
 }
+
+/// The `[blobs]` line of `blobs_keys` that leaves payloads unsigned, and
+/// its replacement that signs them (the default over http://).
+pub const UNSIGNED_PAYLOADS: &str = "sign_payload = false\n";
+pub const SIGNED_PAYLOADS: &str = "sign_payload = true\n";
 
 impl Drop for S3Server {
     fn drop(&mut self) {

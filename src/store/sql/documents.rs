@@ -89,17 +89,7 @@ impl DocumentStore for Backend {
     }
 
     async fn document(&self, id: &DocumentId) -> StoreResult<Option<Document>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = $1"
-        ));
-        let row: Option<DocumentRow> = sqlx::query_as(sql)
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut docs = vec![Document::try_from(row)?];
-        self.attach_tags(&mut docs).await?;
-        Ok(docs.pop())
+        self.document_by_id(id.as_str()).await
     }
 
     async fn list_documents(
@@ -145,23 +135,28 @@ impl DocumentStore for Backend {
         process: &NewJob,
     ) -> StoreResult<bool> {
         // The bytes are stored: the document moves to `processing` and its
-        // job is queued together, or neither (it was not pending).
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE documents SET status = 'processing', blob_key = $1, updated_at = $2 \
-             WHERE document_id = $3 AND status = 'pending'",
-        )
-        .bind(blob_key)
-        .bind(at.as_micros())
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_job(&mut tx, process, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        // job is queued together, or neither (it was not pending). In the
+        // next group commit (SQLite), with the other uploads' writes.
+        let (id, blob_key, process) = (id.clone(), blob_key.to_string(), process.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE documents SET status = 'processing', blob_key = $1, updated_at = $2 \
+                     WHERE document_id = $3 AND status = 'pending'",
+                )
+                .bind(&blob_key)
+                .bind(at.as_micros())
+                .bind(id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_job(conn, &process, at).await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 
     async fn record_processing(

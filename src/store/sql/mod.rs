@@ -11,8 +11,9 @@
 //! - on `Backend`: `pool()`; `begin_write()`, a transaction that holds the
 //!   write lock from its first statement; `write(f)`, which runs `f` in a
 //!   committed transaction of its own (SQLite: in the next group commit);
-//!   and the point reads that SQLite batches (`connector_by_id`,
-//!   `connector_by_inbox`, `principal_by_hash`).
+//!   and the point reads that SQLite runs on its readers' connections
+//!   (`connector_by_id`, `connector_by_inbox`, `document_by_id`,
+//!   `principal_by_hash`).
 //!
 //! Placeholders are `$N`: PostgreSQL's own, and SQLite binds `$N` to the
 //! N-th argument too.

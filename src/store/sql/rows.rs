@@ -47,6 +47,13 @@ macro_rules! connector_columns {
 
 pub(in crate::store) const CONNECTOR_COLUMNS: &str = connector_columns!();
 
+/// The columns of [`TagRow`] (of `tags t`), as a literal for `concat!`.
+macro_rules! tag_columns {
+    () => {
+        "t.tag_id, t.user_id, t.name, t.created_at, t.updated_at"
+    };
+}
+
 /// The point reads behind every request; SQLite runs them on connections of
 /// its own (`sqlite::reads`), PostgreSQL on its pool.
 pub(in crate::store) const CONNECTOR_BY_ID: &str = concat!(
@@ -185,11 +192,31 @@ pub(in crate::store) struct DocumentRow {
     pub blob_key: Option<String>,
 }
 
-pub(in crate::store) const DOCUMENT_COLUMNS: &str =
-    "d.document_id, d.user_id, d.org_id, d.connector_id, \
-    d.rp_collection_id, d.file_name, d.raw_size, d.content_type, d.request_origin, d.status, \
-    d.error_code, d.share_with_org, d.published_at, d.created_at, d.updated_at, d.file_metadata, \
-    d.sha256, d.blob_key";
+/// The columns of [`DocumentRow`] (of `documents d`), as a literal for `concat!`.
+macro_rules! document_columns {
+    () => {
+        "d.document_id, d.user_id, d.org_id, d.connector_id, \
+         d.rp_collection_id, d.file_name, d.raw_size, d.content_type, d.request_origin, d.status, \
+         d.error_code, d.share_with_org, d.published_at, d.created_at, d.updated_at, \
+         d.file_metadata, d.sha256, d.blob_key"
+    };
+}
+
+pub(in crate::store) const DOCUMENT_COLUMNS: &str = document_columns!();
+
+/// A document by id, and its tags by name: the point read behind every
+/// request about one document; SQLite runs it on its readers' connections.
+pub(in crate::store) const DOCUMENT_BY_ID: &str = concat!(
+    "SELECT ",
+    document_columns!(),
+    " FROM documents d WHERE d.document_id = $1"
+);
+pub(in crate::store) const TAGS_OF_DOCUMENT: &str = concat!(
+    "SELECT ",
+    tag_columns!(),
+    " FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
+     WHERE dt.document_id = $1 ORDER BY t.name"
+);
 
 impl TryFrom<DocumentRow> for Document {
     type Error = StoreError;
@@ -234,8 +261,7 @@ pub(in crate::store) struct TagRow {
     pub updated_at: i64,
 }
 
-pub(in crate::store) const TAG_COLUMNS: &str =
-    "t.tag_id, t.user_id, t.name, t.created_at, t.updated_at";
+pub(in crate::store) const TAG_COLUMNS: &str = tag_columns!();
 
 impl TryFrom<TagRow> for Tag {
     type Error = StoreError;

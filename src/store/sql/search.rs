@@ -2,7 +2,7 @@
 
 use crate::domain::search::{IndexEntry, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag};
-use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
+use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_BY_ID, TAGS_OF_DOCUMENT};
 use crate::store::{DocumentQuery, SearchHit, SearchIndex, StoreResult};
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -77,10 +77,7 @@ pub(super) async fn index_document_in(
     id: &DocumentId,
     text: Option<(String, TextTokens)>,
 ) -> StoreResult<()> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.document_id = $1"
-    ));
-    let row: Option<DocumentRow> = sqlx::query_as(sql)
+    let row: Option<DocumentRow> = sqlx::query_as(DOCUMENT_BY_ID)
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -101,11 +98,7 @@ pub(super) async fn index_document_in(
             (indexed, tokens)
         }
     };
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {TAG_COLUMNS} FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
-         WHERE dt.document_id = $1 ORDER BY t.name"
-    ));
-    let tags: Vec<TagRow> = sqlx::query_as(sql)
+    let tags: Vec<TagRow> = sqlx::query_as(TAGS_OF_DOCUMENT)
         .bind(id.as_str())
         .fetch_all(&mut *conn)
         .await?;

@@ -125,17 +125,29 @@ async fn commit_groups(pool: SqlitePool, mut waiting: mpsc::UnboundedReceiver<Bo
 }
 
 async fn commit(pool: &SqlitePool, group: &mut [Box<dyn Write>]) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    for write in group.iter_mut() {
-        // Savepoints stay open until COMMIT releases them all (a RELEASE per
-        // write would be one more round trip each); ROLLBACK TO undoes the
-        // most recent one of the name, this write's.
-        sqlx::query("SAVEPOINT write").execute(&mut *tx).await?;
-        if !write.apply(&mut tx).await {
-            sqlx::query("ROLLBACK TO write").execute(&mut *tx).await?;
+    let mut rest = group;
+    while let Some((first, others)) = rest.split_first_mut() {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The first write needs no savepoint (one round trip less, and most
+        // groups are small): when it fails, the transaction holds nothing
+        // else, so it is rolled back whole and the others go in a new one.
+        if !first.apply(&mut tx).await {
+            tx.rollback().await?;
+            rest = others;
+            continue;
         }
+        for write in others.iter_mut() {
+            // Savepoints stay open until COMMIT releases them all (a RELEASE
+            // per write would be one more round trip each); ROLLBACK TO
+            // undoes the most recent one of the name, this write's.
+            sqlx::query("SAVEPOINT write").execute(&mut *tx).await?;
+            if !write.apply(&mut tx).await {
+                sqlx::query("ROLLBACK TO write").execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        return Ok(());
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -215,6 +227,63 @@ mod tests {
             expected,
             "failed writes left nothing behind"
         );
+    }
+
+    /// A queued insert of `k` that fails after writing when `then_fail`,
+    /// and where its answer will arrive.
+    fn queued(k: i64, then_fail: bool) -> (Box<dyn Write>, oneshot::Receiver<StoreResult<i64>>) {
+        pending(move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (k, v) VALUES (?, 'x')")
+                    .bind(k)
+                    .execute(&mut *conn)
+                    .await?;
+                if then_fail {
+                    return Err(StoreError::Conflict(format!("{k} changed its mind")));
+                }
+                Ok(k)
+            })
+        })
+    }
+
+    fn pending<F>(write: F) -> (Box<dyn Write>, oneshot::Receiver<StoreResult<i64>>)
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<i64>>
+            + Send
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            write: Some(write),
+            result: None,
+            reply,
+        };
+        (Box::new(pending), answer)
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_first_writes_fail_keeps_only_the_others() {
+        let (_dir, pool, _writes) = store().await;
+        let plan = [(1, true), (2, true), (3, false), (4, true), (5, false)];
+        let (mut group, answers): (Vec<_>, Vec<_>) =
+            plan.iter().map(|&(k, fail)| queued(k, fail)).unzip();
+        commit(&pool, &mut group).await.unwrap();
+        for write in group {
+            write.finish(Ok(()));
+        }
+        for ((k, fail), answer) in plan.iter().zip(answers) {
+            match answer.await.unwrap() {
+                Err(StoreError::Conflict(_)) if *fail => {}
+                Ok(got) if !fail => assert_eq!(got, *k),
+                other => panic!("write {k}: {other:?}"),
+            }
+        }
+        assert_eq!(keys(&pool).await, vec![3, 5], "failed writes left nothing");
+        // A group of failures only commits nothing and reports no error.
+        let (mut group, _answers): (Vec<_>, Vec<_>) =
+            [queued(6, true), queued(7, true)].into_iter().unzip();
+        commit(&pool, &mut group).await.unwrap();
+        assert_eq!(keys(&pool).await, vec![3, 5]);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ mod reads;
 use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX};
 use super::sql::{migrate, statements, SQLITE};
 use super::StoreResult;
-use crate::domain::{Connector, Principal};
+use crate::domain::{Connector, Document, Principal};
 use futures_util::future::BoxFuture;
 use group_commit::GroupCommit;
 use reads::Readers;
@@ -96,6 +96,10 @@ impl SqliteStore {
 
     async fn connector_by_inbox(&self, email_hash: &str) -> StoreResult<Option<Connector>> {
         self.reads.connector(CONNECTOR_BY_INBOX, email_hash)
+    }
+
+    async fn document_by_id(&self, id: &str) -> StoreResult<Option<Document>> {
+        self.reads.document(id)
     }
 
     async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {

@@ -1,5 +1,6 @@
 //! The point reads behind every request (the caller's key, a connector by
-//! id or inbox), run on the calling thread by connections of their own.
+//! id or inbox, a document by id), run on the calling thread by
+//! connections of their own.
 //!
 //! sqlx runs each SQLite connection on a thread of its own, so each of its
 //! queries is a message to that thread and back: for a lookup by primary
@@ -13,8 +14,10 @@
 //! readers never wait for the writer). Connections come from an idle list;
 //! as a read never yields, at most one is in use per thread.
 
-use crate::domain::{Connector, Principal};
-use crate::store::sql::rows::{ConnectorRow, PRINCIPAL_BY_KEY_HASH};
+use crate::domain::{Connector, Document, Principal, Tag};
+use crate::store::sql::rows::{
+    ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH, TAGS_OF_DOCUMENT,
+};
 use crate::store::StoreResult;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
@@ -87,6 +90,32 @@ impl Readers {
         row.map(Connector::try_from).transpose()
     }
 
+    /// The document `id` with its tags, read in one snapshot.
+    pub fn document(&self, id: &str) -> StoreResult<Option<Document>> {
+        let found = self.with(|conn| {
+            let snapshot = conn.unchecked_transaction()?;
+            let row = snapshot
+                .prepare_cached(DOCUMENT_BY_ID)?
+                .query_row([id], document_row)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let tags = snapshot
+                .prepare_cached(TAGS_OF_DOCUMENT)?
+                .query_map([id], tag_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some((row, tags)))
+        })?;
+        let Some((row, tags)) = found else {
+            return Ok(None);
+        };
+        let mut doc = Document::try_from(row)?;
+        doc.tags = tags
+            .into_iter()
+            .map(Tag::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok(Some(doc))
+    }
+
     /// The caller behind an unrevoked key hash.
     pub fn principal(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
         self.with(|conn| {
@@ -127,5 +156,40 @@ fn connector_row(r: &Row<'_>) -> rusqlite::Result<ConnectorRow> {
         created_at: r.get(18)?,
         updated_at: r.get(19)?,
         paused_at: r.get(20)?,
+    })
+}
+
+/// A row of `DOCUMENT_COLUMNS`, by position.
+fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
+    Ok(DocumentRow {
+        document_id: r.get(0)?,
+        user_id: r.get(1)?,
+        org_id: r.get(2)?,
+        connector_id: r.get(3)?,
+        rp_collection_id: r.get(4)?,
+        file_name: r.get(5)?,
+        raw_size: r.get(6)?,
+        content_type: r.get(7)?,
+        request_origin: r.get(8)?,
+        status: r.get(9)?,
+        error_code: r.get(10)?,
+        share_with_org: r.get(11)?,
+        published_at: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        file_metadata: r.get(15)?,
+        sha256: r.get(16)?,
+        blob_key: r.get(17)?,
+    })
+}
+
+/// A row of `TAG_COLUMNS`, by position.
+fn tag_row(r: &Row<'_>) -> rusqlite::Result<TagRow> {
+    Ok(TagRow {
+        tag_id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: r.get(3)?,
+        updated_at: r.get(4)?,
     })
 }
