@@ -168,20 +168,21 @@ mod tests {
         (dir, pool, writes)
     }
 
+    /// Inserts `k`, then fails when `then_fail`.
+    async fn insert_row(conn: &mut SqliteConnection, k: i64, then_fail: bool) -> StoreResult<i64> {
+        sqlx::query("INSERT INTO t (k, v) VALUES (?, 'x')")
+            .bind(k)
+            .execute(&mut *conn)
+            .await?;
+        if then_fail {
+            return Err(StoreError::Conflict(format!("{k} changed its mind")));
+        }
+        Ok(k)
+    }
+
     async fn insert(writes: &GroupCommit, k: i64, then_fail: bool) -> StoreResult<i64> {
         writes
-            .run(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO t (k, v) VALUES (?, 'x')")
-                        .bind(k)
-                        .execute(&mut *conn)
-                        .await?;
-                    if then_fail {
-                        return Err(StoreError::Conflict(format!("{k} changed its mind")));
-                    }
-                    Ok(k)
-                })
-            })
+            .run(move |conn| Box::pin(insert_row(conn, k, then_fail)))
             .await
     }
 
@@ -232,18 +233,7 @@ mod tests {
     /// A queued insert of `k` that fails after writing when `then_fail`,
     /// and where its answer will arrive.
     fn queued(k: i64, then_fail: bool) -> (Box<dyn Write>, oneshot::Receiver<StoreResult<i64>>) {
-        pending(move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO t (k, v) VALUES (?, 'x')")
-                    .bind(k)
-                    .execute(&mut *conn)
-                    .await?;
-                if then_fail {
-                    return Err(StoreError::Conflict(format!("{k} changed its mind")));
-                }
-                Ok(k)
-            })
-        })
+        pending(move |conn| Box::pin(insert_row(conn, k, then_fail)))
     }
 
     fn pending<F>(write: F) -> (Box<dyn Write>, oneshot::Receiver<StoreResult<i64>>)
