@@ -156,6 +156,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Command::Serve { .. } = cli.command {
+        keep_freed_memory();
+    }
     inlet::telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     match runtime.block_on(run(cli.command, config)) {
@@ -165,6 +168,22 @@ fn main() -> ExitCode {
             eprintln!("inlet: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc's allocator hands freed memory back to the kernel (a block above
+/// its mmap threshold, the heap's top beyond the trim threshold), and a
+/// request body's buffers are allocated anew, page fault by page fault, by
+/// the next request: 6% of the server's CPU under uploads. Up to 8 MiB a
+/// block comes from the heap, and the heap keeps up to 32 MiB free at its
+/// top, before anything threads share is allocated.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets two of the allocator's thresholds; it is
+    // called before the runtime's threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
     }
 }
 
