@@ -74,7 +74,7 @@ impl Application {
                 .run(stop_rx.clone(), std::time::Duration::from_secs(30)),
         );
         tracing::info!(%addr, "HTTP listener bound");
-        metrics::handle();
+        let upkeep = tokio::spawn(metrics::keep_up());
         let timeouts = api::conn::Timeouts {
             header: self.state.config.http.header_timeout(),
             idle: self.state.config.http.idle_timeout(),
@@ -96,6 +96,7 @@ impl Application {
         for w in workers {
             let _ = w.await;
         }
+        upkeep.abort();
         tracing::info!("stopped");
         Ok(())
     }

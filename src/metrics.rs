@@ -23,6 +23,23 @@ pub const SYNC_FILES_SKIPPED: &str = "inlet_sync_files_skipped_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often recorded durations are folded into their histograms.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded durations into their histograms every few seconds. The
+/// recorder keeps each sample until then (a scrape does it too), so
+/// without this a server nobody scrapes would hold every request's duration:
+/// memory growing with the request count.
+pub async fn keep_up() {
+    let handle = handle();
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 /// Installs the recorder on first use and returns its handle.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
