@@ -10,8 +10,9 @@ use super::sql::{migrate, statements, POSTGRES};
 use super::StoreResult;
 use crate::domain::{Connector, Document, Principal, Tag};
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -23,12 +24,22 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let unusable =
+            |e: sqlx::Error| anyhow::anyhow!("cannot connect to PostgreSQL at database_url: {e}");
+        // Every statement is planned for its own values. A prepared
+        // statement otherwise moves, after five executions, to a plan made
+        // without them, and one plan cannot fit both a word in 90% of the
+        // documents and a word in one: a search for a common word fell
+        // from 374 to 84 requests/s, with a connector filter from 169 to 22.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(unusable)?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at database_url: {e}"))?;
+            .map_err(unusable)?;
         migrate(sqlx::migrate!("./migrations/postgres"), &pool, "PostgreSQL").await?;
         Ok(Self { pool })
     }
