@@ -35,6 +35,19 @@ struct Pending<T, F> {
     reply: oneshot::Sender<StoreResult<T>>,
 }
 
+impl<T, F> Pending<T, F> {
+    /// `write`, queued, and where its answer will arrive.
+    fn new(write: F) -> (Self, oneshot::Receiver<StoreResult<T>>) {
+        let (reply, answer) = oneshot::channel();
+        let pending = Self {
+            write: Some(write),
+            result: None,
+            reply,
+        };
+        (pending, answer)
+    }
+}
+
 impl<T, F> Write for Pending<T, F>
 where
     T: Send + 'static,
@@ -93,12 +106,7 @@ impl GroupCommit {
             + Send
             + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            write: Some(write),
-            result: None,
-            reply,
-        };
+        let (pending, answer) = Pending::new(write);
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.queue.send(Box::new(pending)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -242,12 +250,7 @@ mod tests {
             + Send
             + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            write: Some(write),
-            result: None,
-            reply,
-        };
+        let (pending, answer) = Pending::new(write);
         (Box::new(pending), answer)
     }
 
