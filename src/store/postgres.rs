@@ -2,13 +2,10 @@
 //! Row locks (`FOR UPDATE`) serialize what SQLite serializes with
 //! `BEGIN IMMEDIATE`; jobs are claimed with `FOR UPDATE SKIP LOCKED`.
 
-use super::sql::rows::{
-    ConnectorRow, DocumentRow, TagRow, CONNECTOR_BY_ID, CONNECTOR_BY_INBOX, DOCUMENT_BY_ID,
-    PRINCIPAL_BY_KEY_HASH, TAGS_OF_DOCUMENT,
-};
+use super::sql::rows::{ConnectorRow, CONNECTOR_BY_ID, CONNECTOR_BY_INBOX, PRINCIPAL_BY_KEY_HASH};
 use super::sql::{migrate, statements, POSTGRES};
 use super::StoreResult;
-use crate::domain::{Connector, Document, Principal, Tag};
+use crate::domain::{Connector, Document, Principal};
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
@@ -88,21 +85,8 @@ impl PostgresStore {
     }
 
     async fn document_by_id(&self, id: &str) -> StoreResult<Option<Document>> {
-        let row: Option<DocumentRow> = sqlx::query_as(DOCUMENT_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut doc = Document::try_from(row)?;
-        let tags: Vec<TagRow> = sqlx::query_as(TAGS_OF_DOCUMENT)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        doc.tags = tags
-            .into_iter()
-            .map(Tag::try_from)
-            .collect::<StoreResult<_>>()?;
-        Ok(Some(doc))
+        let mut conn = self.pool.acquire().await?;
+        documents::document_in(&mut conn, id).await
     }
 
     async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {

@@ -8,7 +8,10 @@ use super::visibility::{visible_matches, visible_tagged, visible_union, Walk};
 use crate::domain::connector::allows_sender;
 use crate::domain::search::{compile, org_term, SearchQuery, TextTokens};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag, Timestamp};
-use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_COLUMNS, TAG_COLUMNS};
+use crate::store::sql::rows::{
+    tagged_document, DocumentRow, TagRow, DOCUMENT_BY_ID, DOCUMENT_COLUMNS, TAGS_OF_DOCUMENT,
+    TAG_COLUMNS,
+};
 use crate::store::sql::SearchRank;
 use crate::store::{
     DocumentQuery, DocumentSort, DocumentStore, Ingest, Ingested, NewJob, Ownership, Processed,
@@ -590,6 +593,21 @@ async fn ingest_in(conn: &mut Conn, ingest: &Ingest<'_>) -> StoreResult<Ingested
         super::events::insert_event(conn, event).await?;
     }
     Ok(Ingested::Stored)
+}
+
+/// The document `id` with its tags, read on `conn` (inside the caller's
+/// transaction, or not): `DOCUMENT_BY_ID`, then `TAGS_OF_DOCUMENT`.
+pub(super) async fn document_in(conn: &mut Conn, id: &str) -> StoreResult<Option<Document>> {
+    let row: Option<DocumentRow> = sqlx::query_as(DOCUMENT_BY_ID)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let tags: Vec<TagRow> = sqlx::query_as(TAGS_OF_DOCUMENT)
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    tagged_document(row, tags).map(Some)
 }
 
 /// Inserts a document with its tags and counts it in its connector.

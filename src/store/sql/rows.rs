@@ -6,7 +6,7 @@ use crate::domain::{
     DocumentStatus, Label, LastSync, RequestOrigin, SyncJob, SyncStatus, Tag, Timestamp,
     TriggerMethod,
 };
-use crate::store::{Job, JobState, StoreError};
+use crate::store::{Job, JobState, StoreError, StoreResult};
 use uuid::Uuid;
 
 /// Columns of `connectors`, in the order of [`CONNECTOR_COLUMNS`].
@@ -217,6 +217,19 @@ pub(in crate::store) const TAGS_OF_DOCUMENT: &str = concat!(
     " FROM document_tags dt JOIN tags t ON t.tag_id = dt.tag_id \
      WHERE dt.document_id = $1 ORDER BY t.name"
 );
+
+/// The document of `row`, tagged with `tags` (in their order).
+pub(in crate::store) fn tagged_document(
+    row: DocumentRow,
+    tags: Vec<TagRow>,
+) -> StoreResult<Document> {
+    let mut doc = Document::try_from(row)?;
+    doc.tags = tags
+        .into_iter()
+        .map(Tag::try_from)
+        .collect::<StoreResult<_>>()?;
+    Ok(doc)
+}
 
 impl TryFrom<DocumentRow> for Document {
     type Error = StoreError;

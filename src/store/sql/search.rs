@@ -1,8 +1,7 @@
 // The search index (compiled per backend by `statements!`).
 
 use crate::domain::search::{IndexEntry, SearchQuery, TextTokens};
-use crate::domain::{Document, DocumentId, DocumentStatus, Principal, Tag};
-use crate::store::sql::rows::{DocumentRow, TagRow, DOCUMENT_BY_ID, TAGS_OF_DOCUMENT};
+use crate::domain::{Document, DocumentId, DocumentStatus, Principal};
 use crate::store::{DocumentQuery, SearchHit, SearchIndex, StoreResult};
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -77,12 +76,9 @@ pub(super) async fn index_document_in(
     id: &DocumentId,
     text: Option<(String, TextTokens)>,
 ) -> StoreResult<()> {
-    let row: Option<DocumentRow> = sqlx::query_as(DOCUMENT_BY_ID)
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else { return Ok(()) };
-    let mut doc = Document::try_from(row)?;
+    let Some(doc) = super::documents::document_in(conn, id.as_str()).await? else {
+        return Ok(());
+    };
     let (text, tokens) = match text {
         Some(given) => given,
         None => {
@@ -98,14 +94,6 @@ pub(super) async fn index_document_in(
             (indexed, tokens)
         }
     };
-    let tags: Vec<TagRow> = sqlx::query_as(TAGS_OF_DOCUMENT)
-        .bind(id.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    doc.tags = tags
-        .into_iter()
-        .map(Tag::try_from)
-        .collect::<StoreResult<_>>()?;
     write_index_entry(conn, &doc, text, tokens).await
 }
 

@@ -14,9 +14,10 @@
 //! readers never wait for the writer). Connections come from an idle list;
 //! as a read never yields, at most one is in use per thread.
 
-use crate::domain::{Connector, Document, Principal, Tag};
+use crate::domain::{Connector, Document, Principal};
 use crate::store::sql::rows::{
-    ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH, TAGS_OF_DOCUMENT,
+    tagged_document, ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH,
+    TAGS_OF_DOCUMENT,
 };
 use crate::store::StoreResult;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
@@ -105,15 +106,9 @@ impl Readers {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Some((row, tags)))
         })?;
-        let Some((row, tags)) = found else {
-            return Ok(None);
-        };
-        let mut doc = Document::try_from(row)?;
-        doc.tags = tags
-            .into_iter()
-            .map(Tag::try_from)
-            .collect::<StoreResult<_>>()?;
-        Ok(Some(doc))
+        found
+            .map(|(row, tags)| tagged_document(row, tags))
+            .transpose()
     }
 
     /// The caller behind an unrevoked key hash.
