@@ -26,17 +26,22 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// How often recorded durations are folded into their histograms.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Folds recorded durations into their histograms every few seconds. The
-/// recorder keeps each sample until then (a scrape does it too), so
-/// without this a server nobody scrapes would hold every request's duration:
-/// memory growing with the request count.
-pub async fn keep_up() {
+/// Installs the recorder now, and returns what folds recorded durations
+/// into their histograms every few seconds. The recorder keeps each sample
+/// until then (a scrape does it too), so without this a server nobody
+/// scrapes would hold every request's duration: memory growing with the
+/// request count.
+pub fn keep_up() -> impl std::future::Future<Output = ()> + Send + 'static {
+    // Before anything is served: metrics recorded before a recorder
+    // exists are lost.
     let handle = handle();
-    let mut every = tokio::time::interval(UPKEEP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        handle.run_upkeep();
+    async move {
+        let mut every = tokio::time::interval(UPKEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
     }
 }
 
