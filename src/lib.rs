@@ -173,5 +173,6 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         blobs,
         wake_jobs: Arc::new(tokio::sync::Notify::new()),
         pages: Default::default(),
+        answers: Default::default(),
     }))
 }

@@ -698,3 +698,67 @@ async fn delete_validates_its_query() {
     let still = s.get_json(&p, &s.admin_key).await;
     assert_eq!(still["state"], "active", "a rejected delete does nothing");
 }
+
+/// A read asked again is answered from what was kept only while nothing
+/// was written: a change through the API, one by another process on the
+/// same database, and a revoked key all show on the next request, and what
+/// one caller was answered is never another's.
+#[tokio::test]
+async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() {
+    let s = TestServer::start().await;
+    let alice = s.create_key("acme", "alice");
+    let bob = s.create_key("acme", "bob");
+    let created = s.create_email_connector(&alice, "first", false).await;
+    let path = connector_path(&created);
+    let list = format!("{CONNECTORS}?limit=10");
+    let labels = |v: Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for _ in 0..3 {
+        assert_eq!(s.get_json(&path, &alice).await["label"], "first");
+        assert_eq!(labels(s.get_json(&list, &alice).await), ["first"]);
+        assert_error(s.get(&path, &bob).await, 404, "CONNECTOR_NOT_FOUND").await;
+        assert!(labels(s.get_json(&list, &bob).await).is_empty());
+    }
+
+    let resp = s
+        .put_json(&path, &alice, &json!({"label": "second", "share_with_org": true}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    for key in [&alice, &bob] {
+        assert_eq!(s.get_json(&path, key).await["label"], "second");
+        assert_eq!(labels(s.get_json(&list, key).await), ["second"]);
+    }
+
+    use inlet::store::ConnectorStore;
+    let other_process = s.open_state().await;
+    let mut stored = other_process
+        .store
+        .connector(connector_id(&created).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    stored.label = inlet::domain::Label::parse("third").unwrap();
+    assert!(other_process.store.update_connector(&stored).await.unwrap());
+    for key in [&alice, &bob] {
+        assert_eq!(s.get_json(&path, key).await["label"], "third");
+        assert_eq!(labels(s.get_json(&list, key).await), ["third"]);
+    }
+
+    let key_id = s
+        .list_keys()
+        .lines()
+        .find(|l| l.contains("\talice\t"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_string();
+    assert!(s.cli(&["admin", "revoke-key", &key_id]).status.success());
+    assert_error(s.get(&path, &alice).await, 401, "UNAUTHORIZED").await;
+    assert_error(s.get(&list, &alice).await, 401, "UNAUTHORIZED").await;
+    assert_eq!(labels(s.get_json(&list, &bob).await), ["third"]);
+}

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use crate::domain::Principal;
 use crate::ratelimit::Decision;
 use crate::service::{keys, AppState};
+use crate::store::Caller;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -29,7 +30,7 @@ pub async fn require_key(
         (Some(Ok(key)), None) => Some(key),
         _ => None,
     };
-    let principal = match key {
+    let caller = match key {
         Some(key) => match keys::authenticate(&app, key).await {
             Ok(p) => p,
             Err(e) => {
@@ -39,7 +40,11 @@ pub async fn require_key(
         },
         _ => None,
     };
-    let Some(principal) = principal else {
+    let Some(Caller {
+        principal,
+        generation,
+    }) = caller
+    else {
         let ip = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -65,6 +70,7 @@ pub async fn require_key(
     }
     tracing::Span::current().record("user_id", principal.user_id.as_str());
     request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(generation);
     let mut response = next.run(request).await;
     rate_headers(response.headers_mut(), &decision);
     response

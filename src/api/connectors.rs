@@ -3,6 +3,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::json::{from_value, JsonBody};
 use super::params::{parse_hyphenated_uuid, ConnectorId, ConnectorPath, Query};
+use super::reuse::Reusable;
 use crate::domain::connector::parse_allowed_emails;
 use crate::domain::{
     Connector, ConnectorConfig, ConnectorKind, ConnectorState, Description, Label, Principal,
@@ -13,7 +14,7 @@ use crate::service::AppState;
 use crate::store::{ConnectorPage, Ownership};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -345,9 +346,13 @@ pub fn decode_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
 pub async fn list_connectors(
     State(app): State<AppState>,
     caller: Principal,
+    reuse: Reusable,
     RawQuery(raw): RawQuery,
-) -> Result<Json<ConnectorList>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = ListConnectorsParams::parse(raw.as_deref())?;
+    if let Some(kept) = reuse.kept(&caller) {
+        return Ok(kept);
+    }
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     let page = ConnectorPage {
         kind: params.kind,
@@ -365,13 +370,14 @@ pub async fn list_connectors(
     } else {
         None
     };
-    Ok(Json(ConnectorList {
+    let list = ConnectorList {
         results: rows
             .iter()
             .map(|c| ConnectorView::new(c, &app.config.inbox_domain))
             .collect(),
         next_cursor,
-    }))
+    };
+    Ok(reuse.answer(&caller, &list))
 }
 
 // ---------------------------------------------------------------- get
@@ -393,10 +399,15 @@ pub async fn list_connectors(
 pub async fn get_connector(
     State(app): State<AppState>,
     caller: Principal,
+    reuse: Reusable,
     ConnectorId(id): ConnectorId,
-) -> Result<Json<ConnectorView>, ApiError> {
+) -> Result<Response, ApiError> {
+    if let Some(kept) = reuse.kept(&caller) {
+        return Ok(kept);
+    }
     let connector = service::get(&app, &caller, id).await?;
-    Ok(view(&app, &connector))
+    let view = ConnectorView::new(&connector, &app.config.inbox_domain);
+    Ok(reuse.answer(&caller, &view))
 }
 
 // ---------------------------------------------------------------- update

@@ -4,6 +4,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::params::{parse_hyphenated_uuid, Query};
+use super::reuse::Reusable;
 use crate::domain::search::{Highlight, SearchQuery};
 use crate::domain::{Document, DocumentId, DocumentStatus, Principal, RequestOrigin, Timestamp};
 use crate::service::documents::{self as service, NewUpload, UrlPurpose};
@@ -12,6 +13,7 @@ use crate::store::{DocumentQuery, DocumentSort, Ownership};
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -439,9 +441,15 @@ pub struct DocumentList {
 pub async fn list_documents(
     State(app): State<AppState>,
     caller: Principal,
+    reuse: Reusable,
     RawQuery(raw): RawQuery,
-) -> Result<Json<DocumentList>, ApiError> {
+) -> Result<Response, ApiError> {
     let (query, search, page, page_size) = parse_list_query(raw.as_deref())?;
+    let reuse = reuse.only_if(service::depends_on_store_only(&query, search.is_some()));
+    if let Some(kept) = reuse.kept(&caller) {
+        service::revisit(&app, &caller, &query, search.is_some());
+        return Ok(kept);
+    }
     let mut results: Vec<DocumentView> = match &search {
         None => service::list(&app, &caller, &query)
             .await?
@@ -459,12 +467,13 @@ pub async fn list_documents(
     };
     let has_more = results.len() > page_size as usize;
     results.truncate(page_size as usize);
-    Ok(Json(DocumentList {
+    let list = DocumentList {
         results,
         page,
         page_size,
         has_more,
-    }))
+    };
+    Ok(reuse.answer(&caller, &list))
 }
 
 // ---------------------------------------------------------------- one document
@@ -486,10 +495,14 @@ pub async fn list_documents(
 pub async fn get_document(
     State(app): State<AppState>,
     caller: Principal,
+    reuse: Reusable,
     DocumentIdPath(id): DocumentIdPath,
-) -> Result<Json<DocumentView>, ApiError> {
+) -> Result<Response, ApiError> {
+    if let Some(kept) = reuse.kept(&caller) {
+        return Ok(kept);
+    }
     let doc = service::get(&app, &caller, &id).await?;
-    Ok(Json(DocumentView::from(&doc)))
+    Ok(reuse.answer(&caller, &DocumentView::from(&doc)))
 }
 
 /// Payload for changing a document's tags or sharing.

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod openapi;
 pub mod params;
 pub mod request_id;
+pub mod reuse;
 pub mod sync;
 pub mod tags;
 

@@ -211,6 +211,22 @@ pub async fn list(
     Ok(app.pages.learn(query, plan, rows))
 }
 
+/// Whether a list's answer depends on nothing but the database and the
+/// caller (so it may be reused while the store is unchanged): every page
+/// of a search or of an order without positions, and a first page. A later
+/// page starts where this process's walk left off (`pages`).
+pub fn depends_on_store_only(query: &DocumentQuery, is_search: bool) -> bool {
+    is_search || !super::pages::continues_a_walk(query)
+}
+
+/// A list answered again from a kept answer: the remembered positions
+/// change as reading it would change them.
+pub fn revisit(app: &AppState, caller: &Principal, query: &DocumentQuery, is_search: bool) {
+    if !is_search {
+        app.pages.revisit(caller, query);
+    }
+}
+
 /// Whether the query's connector filter, if any, names a connector the
 /// caller can see.
 async fn connector_filter_visible(

@@ -2,8 +2,8 @@
 
 use super::AppState;
 use crate::crypto::{hash_api_key, new_api_key, write_private_file};
-use crate::domain::{Principal, Timestamp};
-use crate::store::{ApiKeyRecord, NewApiKey, Store};
+use crate::domain::Timestamp;
+use crate::store::{ApiKeyRecord, Caller, NewApiKey, Store};
 use uuid::Uuid;
 
 /// Creates a key (and its org and user when new); returns the plain key,
@@ -43,10 +43,10 @@ pub async fn create(
 }
 
 /// The caller behind a presented key, if it is known and not revoked.
-pub async fn authenticate(app: &AppState, presented: &str) -> anyhow::Result<Option<Principal>> {
+pub async fn authenticate(app: &AppState, presented: &str) -> anyhow::Result<Option<Caller>> {
     Ok(app
         .store
-        .principal_by_key_hash(&hash_api_key(presented))
+        .caller_by_key_hash(&hash_api_key(presented))
         .await?)
 }
 

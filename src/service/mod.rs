@@ -3,6 +3,7 @@
 //! only translate; nothing here knows about them.
 
 pub mod annotated;
+pub mod answers;
 pub mod attachments;
 pub mod connectors;
 pub mod documents;
@@ -59,4 +60,6 @@ pub struct AppParts {
     pub wake_jobs: Arc<tokio::sync::Notify>,
     /// Where the pages of document lists start (keyset pagination).
     pub pages: pages::PagePositions,
+    /// Answers to repeated reads, while the store is unchanged.
+    pub answers: answers::Answers,
 }

@@ -67,6 +67,12 @@ pub struct Plan {
     list: Option<ListKey>,
 }
 
+/// Whether `query`'s page is read from where the page before it ended
+/// (see `plan`): a page after the first, in an order with positions.
+pub fn continues_a_walk(query: &DocumentQuery) -> bool {
+    query.sort_by.has_positions() && query.after.is_none() && query.offset > 0
+}
+
 impl PagePositions {
     /// The store query for `query`'s page.
     pub fn plan(&self, viewer: &Principal, query: &DocumentQuery) -> Plan {
@@ -142,6 +148,16 @@ impl PagePositions {
         self.remember(list, learnt, end);
         rows.drain(..lead);
         rows
+    }
+
+    /// What reading `query`'s first page again, unchanged, does: the
+    /// starts after it are forgotten as `learn` forgets them, and the one
+    /// it learnt is still right.
+    pub fn revisit(&self, viewer: &Principal, query: &DocumentQuery) {
+        if query.sort_by.has_positions() && !continues_a_walk(query) {
+            let end = query.offset + query.limit.saturating_sub(1) as u64;
+            self.remember(ListKey::new(viewer, query), Vec::new(), end);
+        }
     }
 
     /// Records `learnt` and forgets the starts after `end`: they were

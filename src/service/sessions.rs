@@ -17,7 +17,7 @@ pub struct Opened {
 
 /// Opens a session for a valid, unrevoked key; `None` for any other key.
 pub async fn sign_in(app: &AppState, api_key: &str) -> Result<Option<Opened>> {
-    let Some(principal) = super::keys::authenticate(app, api_key.trim()).await? else {
+    let Some(caller) = super::keys::authenticate(app, api_key.trim()).await? else {
         return Ok(None);
     };
     let now = Timestamp::now();
@@ -30,12 +30,12 @@ pub async fn sign_in(app: &AppState, api_key: &str) -> Result<Option<Opened>> {
     app.store
         .create_session(
             &hash_secret(&session_id),
-            &principal.key_id,
+            &caller.principal.key_id,
             &os_random_hex(),
             now,
         )
         .await?;
-    tracing::info!(user_id = %principal.user_id, "console session opened");
+    tracing::info!(user_id = %caller.principal.user_id, "console session opened");
     Ok(Some(Opened { session_id }))
 }
 

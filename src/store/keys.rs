@@ -38,6 +38,28 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// What a read's result can be checked against: two lookups that saw the
+/// same generation saw the same database, as every commit in between (of
+/// this process or any other) moves it. Only compared for equality, and
+/// only within one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(pub(super) u64);
+
+#[cfg(test)]
+impl Generation {
+    pub fn nth(n: u64) -> Self {
+        Self(n)
+    }
+}
+
+/// The caller behind a key, and the store's generation that lookup saw.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// `None` where the store cannot tell it cheaply (PostgreSQL).
+    pub generation: Option<Generation>,
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// A cheap round trip, for readiness checks.
@@ -49,6 +71,6 @@ pub trait KeyStore: Send + Sync {
     /// `false` when no such key exists; revoking twice keeps the first time.
     async fn revoke_api_key(&self, key_id: Uuid, at: Timestamp) -> StoreResult<bool>;
     async fn has_api_keys(&self) -> StoreResult<bool>;
-    /// The caller behind an unrevoked key.
-    async fn principal_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>>;
+    /// The caller behind an unrevoked key, looked up after it was asked.
+    async fn caller_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Caller>>;
 }

@@ -25,7 +25,7 @@ pub use documents::{
 };
 pub use events::EventLog;
 pub use jobs::{Job, JobQueue, JobState, NewJob};
-pub use keys::{ApiKeyRecord, KeyStore, NewApiKey};
+pub use keys::{ApiKeyRecord, Caller, Generation, KeyStore, NewApiKey};
 pub use postgres::PostgresStore;
 pub use search::{SearchHit, SearchIndex};
 pub use sessions::{ConsoleSession, SessionStore};

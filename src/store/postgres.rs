@@ -4,7 +4,7 @@
 
 use super::sql::rows::{ConnectorRow, CONNECTOR_BY_ID, CONNECTOR_BY_INBOX, PRINCIPAL_BY_KEY_HASH};
 use super::sql::{migrate, statements, POSTGRES};
-use super::StoreResult;
+use super::{Caller, StoreResult};
 use crate::domain::{Connector, Document, Principal};
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -89,15 +89,20 @@ impl PostgresStore {
         documents::document_in(&mut conn, id).await
     }
 
-    async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
+    /// No generation: PostgreSQL has no cheap count of commits that a
+    /// transaction's snapshot is sure to agree with.
+    async fn caller_by_hash(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         let row: Option<(String, String, String)> = sqlx::query_as(PRINCIPAL_BY_KEY_HASH)
             .bind(key_hash)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(key_id, user_id, org_id)| Principal {
-            user_id,
-            org_id,
-            key_id,
+        Ok(row.map(|(key_id, user_id, org_id)| Caller {
+            principal: Principal {
+                user_id,
+                org_id,
+                key_id,
+            },
+            generation: None,
         }))
     }
 }

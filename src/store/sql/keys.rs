@@ -1,7 +1,7 @@
 // API keys, orgs and users (compiled per backend by `statements!`).
 
-use crate::domain::{Principal, Timestamp};
-use crate::store::{ApiKeyRecord, KeyStore, NewApiKey, StoreError, StoreResult};
+use crate::domain::Timestamp;
+use crate::store::{ApiKeyRecord, Caller, KeyStore, NewApiKey, StoreError, StoreResult};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -98,7 +98,7 @@ impl KeyStore for Backend {
         Ok(any)
     }
 
-    async fn principal_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        self.principal_by_hash(key_hash).await
+    async fn caller_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
+        self.caller_by_hash(key_hash).await
     }
 }

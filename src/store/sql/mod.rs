@@ -13,7 +13,7 @@
 //!   committed transaction of its own (SQLite: in the next group commit);
 //!   and the point reads that SQLite runs on its readers' connections
 //!   (`connector_by_id`, `connector_by_inbox`, `document_by_id`,
-//!   `principal_by_hash`).
+//!   `caller_by_hash`).
 //!
 //! Placeholders are `$N`: PostgreSQL's own, and SQLite binds `$N` to the
 //! N-th argument too.

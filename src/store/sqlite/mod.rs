@@ -9,8 +9,8 @@ mod reads;
 
 use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX};
 use super::sql::{migrate, statements, SQLITE};
-use super::StoreResult;
-use crate::domain::{Connector, Document, Principal};
+use super::{Caller, StoreResult};
+use crate::domain::{Connector, Document};
 use futures_util::future::BoxFuture;
 use group_commit::GroupCommit;
 use reads::Readers;
@@ -102,8 +102,8 @@ impl SqliteStore {
         self.reads.document(id)
     }
 
-    async fn principal_by_hash(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        self.reads.principal(key_hash)
+    async fn caller_by_hash(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
+        self.reads.caller(key_hash)
     }
 }
 
@@ -156,7 +156,7 @@ async fn configure_connection(conn: &mut SqliteConnection) -> Result<(), sqlx::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConnectorKind, RequestOrigin, Timestamp};
+    use crate::domain::{ConnectorKind, Principal, RequestOrigin, Timestamp};
     use crate::store::{ConnectorPage, DocumentQuery, DocumentSort, DocumentStore, Ownership};
 
     /// A database migrated up to `version` (not included), with foreign
@@ -341,7 +341,7 @@ mod tests {
         let now = Timestamp::now();
         let key = crate::store::keys::key_fixture("h", now);
         store.create_api_key(&key).await.unwrap();
-        let principal = store.principal_by_key_hash("h").await.unwrap().unwrap();
+        let principal = store.caller_by_key_hash("h").await.unwrap().unwrap().principal;
         assert_eq!(
             (principal.user_id.as_str(), principal.org_id.as_str()),
             ("u", "o")
@@ -368,7 +368,7 @@ mod tests {
         let found = store.connector_by_email_hash(hash).await.unwrap().unwrap();
         assert_eq!(found.id, inbox.id);
         assert!(store.revoke_api_key(key.key_id, now).await.unwrap());
-        assert!(store.principal_by_key_hash("h").await.unwrap().is_none());
+        assert!(store.caller_by_key_hash("h").await.unwrap().is_none());
     }
 
     /// Only a file can be opened twice, by the writers and by the readers.

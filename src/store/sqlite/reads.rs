@@ -13,15 +13,29 @@
 //! starts after it was asked and sees every write committed before (WAL:
 //! readers never wait for the writer). Connections come from an idle list;
 //! as a read never yields, at most one is in use per thread.
+//!
+//! The caller's key lookup also reports the store's [`Generation`], from
+//! SQLite's `data_version`, read in the same transaction. That number is
+//! per connection: it changes when another connection (of any process)
+//! has committed since this one last looked, and readers never commit. So
+//! each connection keeps the last one it saw, and one that sees a change
+//! moves the process-wide generation before it goes back to the idle list.
+//! Why that is enough: a result read after a lookup that saw generation
+//! `g` (the read starts after it) is stale only for a commit `W` that came
+//! after the read began; any lookup after `W` is on a connection that
+//! either sees `W` now or saw it earlier, after `W`; either way the
+//! generation moved after `W`, so after `g` was taken, and no later lookup
+//! reports `g` again.
 
 use crate::domain::{Connector, Document, Principal};
 use crate::store::sql::rows::{
     tagged_document, ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH,
     TAGS_OF_DOCUMENT,
 };
-use crate::store::StoreResult;
+use crate::store::{Caller, Generation, StoreResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -30,7 +44,15 @@ const MAX_IDLE: usize = 16;
 
 pub(super) struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
+    /// Moved by every connection that finds the database changed.
+    generation: AtomicU64,
+}
+
+struct Reader {
+    conn: Connection,
+    /// SQLite's `data_version` when this connection last read it.
+    seen: Option<i64>,
 }
 
 impl Readers {
@@ -40,6 +62,7 @@ impl Readers {
         let readers = Self {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(0),
         };
         // Fails here, at start-up, if the file cannot be read.
         let first = readers.connect()?;
@@ -47,7 +70,7 @@ impl Readers {
         Ok(readers)
     }
 
-    fn connect(&self) -> rusqlite::Result<Connection> {
+    fn connect(&self) -> rusqlite::Result<Reader> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -56,29 +79,36 @@ impl Readers {
         conn.pragma_update(None, "query_only", true)?;
         // A reader waits only while a checkpoint resets the log.
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(conn)
+        Ok(Reader { conn, seen: None })
     }
 
-    fn put_back(&self, conn: Connection) {
+    fn put_back(&self, reader: Reader) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push(conn);
+            idle.push(reader);
         }
     }
 
     /// Runs `read` on an idle connection (a new one if none is idle).
-    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+    fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&mut Reader) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
-            Some(conn) => conn,
+        let mut reader = match idle {
+            Some(reader) => reader,
             None => self.connect()?,
         };
-        let answer = read(&conn);
+        let answer = read(&mut reader);
         // A connection whose read failed may be in any state: dropped.
         if answer.is_ok() {
-            self.put_back(conn);
+            self.put_back(reader);
         }
         Ok(answer?)
+    }
+
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        self.with_reader(|reader| read(&reader.conn))
     }
 
     /// The connector whose unique `column` is `key` (`sql` selects it).
@@ -111,10 +141,18 @@ impl Readers {
             .transpose()
     }
 
-    /// The caller behind an unrevoked key hash.
-    pub fn principal(&self, key_hash: &str) -> StoreResult<Option<Principal>> {
-        self.with(|conn| {
-            conn.prepare_cached(PRINCIPAL_BY_KEY_HASH)?
+    /// The caller behind an unrevoked key hash, and the generation (see
+    /// the module's comment) as of this read.
+    pub fn caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
+        self.with_reader(|reader| {
+            let conn = &reader.conn;
+            // One read transaction for both: cheaper than two autocommits.
+            conn.prepare_cached("BEGIN")?.execute([])?;
+            let version: i64 = conn
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            let principal = conn
+                .prepare_cached(PRINCIPAL_BY_KEY_HASH)?
                 .query_row([key_hash], |r| {
                     Ok(Principal {
                         key_id: r.get(0)?,
@@ -122,7 +160,17 @@ impl Readers {
                         org_id: r.get(2)?,
                     })
                 })
-                .optional()
+                .optional()?;
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            // Before this connection goes back to the idle list.
+            if reader.seen.replace(version) != Some(version) {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
+            let generation = Generation(self.generation.load(Ordering::SeqCst));
+            Ok(principal.map(|principal| Caller {
+                principal,
+                generation: Some(generation),
+            }))
         })
     }
 }
@@ -187,4 +235,60 @@ fn tag_row(r: &Row<'_>) -> rusqlite::Result<TagRow> {
         created_at: r.get(3)?,
         updated_at: r.get(4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteStore;
+    use crate::domain::Timestamp;
+
+    /// The generation a key lookup reports stays while nothing is written
+    /// and moves with every commit, this store's own and another
+    /// process's (a connection of its own here), whichever reader looks.
+    #[tokio::test]
+    async fn the_generation_moves_with_every_commit_and_only_then() {
+        use crate::store::{ConnectorStore, KeyStore};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let now = Timestamp::now();
+        store
+            .create_api_key(&crate::store::keys::key_fixture("h", now))
+            .await
+            .unwrap();
+        // Two readers, each used in turn: the idle list is last in, first out.
+        let readers = &store.reads;
+        let mut held = vec![readers.connect().unwrap(), readers.connect().unwrap()];
+        let mut on = |which: usize| {
+            readers.put_back(held.remove(which));
+            let caller = readers.caller("h").unwrap().unwrap();
+            let reader = readers.idle.lock().unwrap().pop().unwrap();
+            held.insert(which, reader);
+            caller.generation.unwrap()
+        };
+        let first = on(0);
+        let second = on(1);
+        assert_eq!(on(0), second, "nothing was written");
+        assert_eq!(on(1), second, "nothing was written");
+        store
+            .insert_connector(&crate::domain::connector::research_fixture(now))
+            .await
+            .unwrap();
+        let after_write = on(0);
+        assert!(![first, second].contains(&after_write), "this store's write");
+        let after_write = on(1);
+        assert!(![first, second].contains(&after_write), "seen by the other");
+        assert_eq!(on(0), after_write);
+        let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        other
+            .execute("UPDATE connectors SET label = 'elsewhere'", [])
+            .unwrap();
+        let elsewhere = on(1);
+        assert_ne!(elsewhere, after_write, "another connection's write");
+        assert_ne!(on(0), after_write, "seen by the other");
+        other
+            .execute("UPDATE api_keys SET revoked_at = 1", [])
+            .unwrap();
+        assert!(store.caller_by_key_hash("h").await.unwrap().is_none());
+    }
 }

@@ -1,0 +1,141 @@
+//! Answers to repeated reads, reused while the store has not changed.
+//!
+//! A read's serialized answer is kept with the store [`Generation`] that the
+//! caller's key lookup saw just before the read began. A later request from
+//! a caller with the same visibility, for the same path and query, whose
+//! own key lookup sees the same generation, gets the kept bytes: nothing
+//! was committed in between, by this process or another, so reading again
+//! would give the same answer. Every write moves the generation (revoking
+//! a key too, and that lookup runs on every request anyway), so nothing
+//! kept is ever served stale, and nothing expires by time. Only answers
+//! that depend on nothing but the database, the caller's visibility and
+//! the request are kept. A store without generations (PostgreSQL) keeps
+//! nothing.
+//!
+//! Bounded by bytes: the answers kept longest ago go first.
+
+use crate::domain::Principal;
+use crate::store::Generation;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Bytes of answers kept at most, and the largest answer kept.
+const MOST_BYTES: usize = 8 << 20;
+const LARGEST: usize = 1 << 20;
+
+#[derive(Default)]
+pub struct Answers {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    by_request: HashMap<String, Answer>,
+    /// Kept first, first.
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+struct Answer {
+    generation: Generation,
+    body: Bytes,
+}
+
+/// One viewer's request: who sees what, and the path with its query.
+fn request_key(viewer: &Principal, request: &str) -> String {
+    [viewer.org_id.as_str(), viewer.user_id.as_str(), request].join("\n")
+}
+
+impl Answers {
+    /// The answer kept for `viewer`'s `request`, if it was read at
+    /// `generation`.
+    pub fn get(&self, viewer: &Principal, generation: Generation, request: &str) -> Option<Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.by_request
+            .get(&request_key(viewer, request))
+            .filter(|answer| answer.generation == generation)
+            .map(|answer| answer.body.clone())
+    }
+
+    /// Keeps `body`, read after a lookup saw `generation`, in place of any
+    /// older answer to the same request.
+    pub fn keep(&self, viewer: &Principal, generation: Generation, request: &str, body: Bytes) {
+        if body.len() > LARGEST {
+            return;
+        }
+        let key = request_key(viewer, request);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = &mut *kept;
+        kept.bytes += body.len();
+        match kept.by_request.insert(key.clone(), Answer { generation, body }) {
+            Some(old) => kept.bytes -= old.body.len(),
+            None => kept.order.push_back(key),
+        }
+        while kept.bytes > MOST_BYTES {
+            let Some(oldest) = kept.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = kept.by_request.remove(&oldest) {
+                kept.bytes -= old.body.len();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(user: &str, org: &str) -> Principal {
+        Principal {
+            user_id: user.into(),
+            org_id: org.into(),
+            key_id: "key".into(),
+        }
+    }
+
+    #[test]
+    fn an_answer_is_reused_only_by_its_viewer_at_its_generation() {
+        let answers = Answers::default();
+        let alice = viewer("alice", "acme");
+        answers.keep(&alice, Generation::nth(1), "/a?x=1", Bytes::from_static(b"one"));
+        assert_eq!(
+            answers.get(&alice, Generation::nth(1), "/a?x=1").as_deref(),
+            Some(&b"one"[..])
+        );
+        assert!(answers.get(&alice, Generation::nth(2), "/a?x=1").is_none());
+        assert!(answers.get(&alice, Generation::nth(1), "/a?x=2").is_none());
+        assert!(answers.get(&viewer("bob", "acme"), Generation::nth(1), "/a?x=1").is_none());
+        assert!(answers.get(&viewer("alice", "other"), Generation::nth(1), "/a?x=1").is_none());
+        // A newer read replaces the older one.
+        answers.keep(&alice, Generation::nth(2), "/a?x=1", Bytes::from_static(b"two"));
+        assert!(answers.get(&alice, Generation::nth(1), "/a?x=1").is_none());
+        assert_eq!(
+            answers.get(&alice, Generation::nth(2), "/a?x=1").as_deref(),
+            Some(&b"two"[..])
+        );
+    }
+
+    #[test]
+    fn the_oldest_answers_go_first_past_the_bound() {
+        let answers = Answers::default();
+        let alice = viewer("alice", "acme");
+        let body = Bytes::from(vec![b'x'; LARGEST]);
+        let fits = MOST_BYTES / LARGEST;
+        for n in 0..=fits {
+            answers.keep(&alice, Generation::nth(1), &format!("/{n}"), body.clone());
+        }
+        assert!(answers.get(&alice, Generation::nth(1), "/0").is_none());
+        for n in 1..=fits {
+            assert!(answers.get(&alice, Generation::nth(1), &format!("/{n}")).is_some());
+        }
+        let kept = answers.kept.lock().unwrap();
+        assert_eq!(kept.bytes, fits * LARGEST);
+        assert_eq!(kept.order.len(), fits);
+        drop(kept);
+        let too_large = Bytes::from(vec![b'x'; LARGEST + 1]);
+        answers.keep(&alice, Generation::nth(1), "/big", too_large);
+        assert!(answers.get(&alice, Generation::nth(1), "/big").is_none());
+    }
+}
