@@ -288,6 +288,25 @@ mod tests {
         );
     }
 
+    /// A first page answered again from a kept answer (nothing changed
+    /// since it was read) leaves the positions as reading it would.
+    #[test]
+    fn revisiting_the_first_page_forgets_what_reading_it_forgets() {
+        let pages = PagePositions::default();
+        let alice = viewer("alice");
+        for offset in [0, 10, 20] {
+            let plan = pages.plan(&alice, &page(offset));
+            pages.learn(&page(offset), plan, rows((1..=11).rev()));
+        }
+        assert!(!continues_a_walk(&page(0)));
+        assert!(continues_a_walk(&page(10)));
+        pages.revisit(&alice, &page(0));
+        let second = pages.plan(&alice, &page(10)).query;
+        assert_eq!(second.after.unwrap().key, SortKey::Time(2), "kept");
+        let third = pages.plan(&alice, &page(20)).query;
+        assert_eq!((third.offset, third.limit), (9, 12), "forgotten: by offset");
+    }
+
     #[test]
     fn the_last_page_and_sorts_by_a_column_that_can_be_empty_remember_nothing() {
         let pages = PagePositions::default();
