@@ -15,8 +15,8 @@
 //! as a read never yields, at most one is in use per thread.
 //!
 //! The caller's key lookup also reports the store's [`Generation`], from
-//! SQLite's `data_version`, read in the same transaction. That number is
-//! per connection: it changes when another connection (of any process)
+//! SQLite's data version as that lookup's transaction began. That number
+//! is per connection: it changes when another connection (of any process)
 //! has committed since this one last looked, and readers never commit. So
 //! each connection keeps the last one it saw, and one that sees a change
 //! moves the process-wide generation before it goes back to the idle list.
@@ -51,8 +51,8 @@ pub(super) struct Readers {
 
 struct Reader {
     conn: Connection,
-    /// SQLite's `data_version` when this connection last read it.
-    seen: Option<i64>,
+    /// The data version when this connection last read it.
+    seen: Option<u32>,
 }
 
 impl Readers {
@@ -145,13 +145,8 @@ impl Readers {
     /// the module's comment) as of this read.
     pub fn caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         self.with_reader(|reader| {
-            let conn = &reader.conn;
-            // One read transaction for both: cheaper than two autocommits.
-            conn.prepare_cached("BEGIN")?.execute([])?;
-            let version: i64 = conn
-                .prepare_cached("PRAGMA data_version")?
-                .query_row([], |r| r.get(0))?;
-            let principal = conn
+            let principal = reader
+                .conn
                 .prepare_cached(PRINCIPAL_BY_KEY_HASH)?
                 .query_row([key_hash], |r| {
                     Ok(Principal {
@@ -161,7 +156,7 @@ impl Readers {
                     })
                 })
                 .optional()?;
-            conn.prepare_cached("COMMIT")?.execute([])?;
+            let version = data_version(&reader.conn)?;
             // Before this connection goes back to the idle list.
             if reader.seen.replace(version) != Some(version) {
                 self.generation.fetch_add(1, Ordering::SeqCst);
@@ -172,6 +167,33 @@ impl Readers {
                 generation: Some(generation),
             }))
         })
+    }
+}
+
+/// The data version of `conn`'s database as its last read transaction
+/// began: moved by every commit of another connection found then (and by
+/// this one's own, but readers never write). It is `PRAGMA data_version`
+/// without a statement of its own: one call, no virtual machine.
+fn data_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let mut version: u32 = 0;
+    // SAFETY: the handle is this open connection's; the file control
+    // writes one unsigned int through the pointer, which lives until the
+    // call returns.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_DATA_VERSION,
+            (&raw mut version).cast(),
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(version)
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("reading the data version".into()),
+        ))
     }
 }
 
