@@ -735,7 +735,6 @@ async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() 
         assert_eq!(labels(s.get_json(&list, key).await), ["second"]);
     }
 
-    use inlet::store::ConnectorStore;
     let other_process = s.open_state().await;
     let mut stored = other_process
         .store

@@ -43,12 +43,12 @@ pub struct ApiKeyRecord {
 /// this process or any other) moves it. Only compared for equality, and
 /// only within one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Generation(pub(super) u64);
+pub struct Generation(pub(super) [u8; 48]);
 
 #[cfg(test)]
 impl Generation {
-    pub fn nth(n: u64) -> Self {
-        Self(n)
+    pub fn nth(n: u8) -> Self {
+        Self([n; 48])
     }
 }
 

@@ -6,6 +6,7 @@
 mod group_commit;
 pub(super) mod rank;
 mod reads;
+mod wal_index;
 
 use super::sql::rows::{CONNECTOR_BY_ID, CONNECTOR_BY_INBOX};
 use super::sql::{migrate, statements, SQLITE};

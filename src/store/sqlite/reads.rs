@@ -14,45 +14,36 @@
 //! readers never wait for the writer). Connections come from an idle list;
 //! as a read never yields, at most one is in use per thread.
 //!
-//! The caller's key lookup also reports the store's [`Generation`], from
-//! SQLite's data version as that lookup's transaction began. That number
-//! is per connection: it changes when another connection (of any process)
-//! has committed since this one last looked, and readers never commit. So
-//! each connection keeps the last one it saw, and one that sees a change
-//! moves the process-wide generation before it goes back to the idle list.
-//! Why that is enough: a result read after a lookup that saw generation
-//! `g` (the read starts after it) is stale only for a commit `W` that came
-//! after the read began; any lookup after `W` is on a connection that
-//! either sees `W` now or saw it earlier, after `W`; either way the
-//! generation moved after `W`, so after `g` was taken, and no later lookup
-//! reports `g` again.
+//! The caller's key lookup also reports the store's [`Generation`]
+//! ([`WalIndex`]), read just before it. While the generation stays the
+//! same, nothing was committed, so the caller found for a key hash is kept
+//! with it and reused without a query: a revoked key is a commit, and the
+//! next lookup queries again.
 
 use crate::domain::{Connector, Document, Principal};
 use crate::store::sql::rows::{
     tagged_document, ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH,
     TAGS_OF_DOCUMENT,
 };
+use super::wal_index::WalIndex;
 use crate::store::{Caller, Generation, StoreResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Idle connections kept: one per thread that reads is enough.
 const MAX_IDLE: usize = 16;
+/// Callers kept at most (all are dropped when it is reached).
+const MAX_CALLERS: usize = 4096;
 
 pub(super) struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Reader>>,
-    /// Moved by every connection that finds the database changed.
-    generation: AtomicU64,
-}
-
-struct Reader {
-    conn: Connection,
-    /// The data version when this connection last read it.
-    seen: Option<u32>,
+    idle: Mutex<Vec<Connection>>,
+    wal_index: WalIndex,
+    /// By key hash: the caller, found at that generation.
+    callers: Mutex<HashMap<String, (Generation, Principal)>>,
 }
 
 impl Readers {
@@ -62,7 +53,8 @@ impl Readers {
         let readers = Self {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
-            generation: AtomicU64::new(0),
+            wal_index: WalIndex::open(path)?,
+            callers: Mutex::new(HashMap::new()),
         };
         // Fails here, at start-up, if the file cannot be read.
         let first = readers.connect()?;
@@ -70,7 +62,7 @@ impl Readers {
         Ok(readers)
     }
 
-    fn connect(&self) -> rusqlite::Result<Reader> {
+    fn connect(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -79,36 +71,29 @@ impl Readers {
         conn.pragma_update(None, "query_only", true)?;
         // A reader waits only while a checkpoint resets the log.
         conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(Reader { conn, seen: None })
+        Ok(conn)
     }
 
-    fn put_back(&self, reader: Reader) {
+    fn put_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push(reader);
+            idle.push(conn);
         }
     }
 
     /// Runs `read` on an idle connection (a new one if none is idle).
-    fn with_reader<T>(
-        &self,
-        read: impl FnOnce(&mut Reader) -> rusqlite::Result<T>,
-    ) -> StoreResult<T> {
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut reader = match idle {
-            Some(reader) => reader,
+        let conn = match idle {
+            Some(conn) => conn,
             None => self.connect()?,
         };
-        let answer = read(&mut reader);
+        let answer = read(&conn);
         // A connection whose read failed may be in any state: dropped.
         if answer.is_ok() {
-            self.put_back(reader);
+            self.put_back(conn);
         }
         Ok(answer?)
-    }
-
-    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        self.with_reader(|reader| read(&reader.conn))
     }
 
     /// The connector whose unique `column` is `key` (`sql` selects it).
@@ -141,13 +126,23 @@ impl Readers {
             .transpose()
     }
 
-    /// The caller behind an unrevoked key hash, and the generation (see
-    /// the module's comment) as of this read.
+    /// The caller behind an unrevoked key hash, and the generation as
+    /// of this lookup.
     pub fn caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
-        self.with_reader(|reader| {
-            let principal = reader
-                .conn
-                .prepare_cached(PRINCIPAL_BY_KEY_HASH)?
+        // Taken before the lookup, whose snapshot is then at least as new.
+        let generation = self.wal_index.generation();
+        let kept = |callers: &HashMap<String, (Generation, Principal)>| {
+            let (at, principal) = callers.get(key_hash)?;
+            (Some(*at) == generation).then(|| principal.clone())
+        };
+        if let Some(principal) = kept(&self.callers.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(Some(Caller {
+                principal,
+                generation,
+            }));
+        }
+        let principal = self.with(|conn| {
+            conn.prepare_cached(PRINCIPAL_BY_KEY_HASH)?
                 .query_row([key_hash], |r| {
                     Ok(Principal {
                         key_id: r.get(0)?,
@@ -155,45 +150,19 @@ impl Readers {
                         org_id: r.get(2)?,
                     })
                 })
-                .optional()?;
-            let version = data_version(&reader.conn)?;
-            // Before this connection goes back to the idle list.
-            if reader.seen.replace(version) != Some(version) {
-                self.generation.fetch_add(1, Ordering::SeqCst);
+                .optional()
+        })?;
+        if let (Some(at), Some(principal)) = (generation, &principal) {
+            let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+            if callers.len() >= MAX_CALLERS {
+                callers.clear();
             }
-            let generation = Generation(self.generation.load(Ordering::SeqCst));
-            Ok(principal.map(|principal| Caller {
-                principal,
-                generation: Some(generation),
-            }))
-        })
-    }
-}
-
-/// The data version of `conn`'s database as its last read transaction
-/// began: moved by every commit of another connection found then (and by
-/// this one's own, but readers never write). It is `PRAGMA data_version`
-/// without a statement of its own: one call, no virtual machine.
-fn data_version(conn: &Connection) -> rusqlite::Result<u32> {
-    let mut version: u32 = 0;
-    // SAFETY: the handle is this open connection's; the file control
-    // writes one unsigned int through the pointer, which lives until the
-    // call returns.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_DATA_VERSION,
-            (&raw mut version).cast(),
-        )
-    };
-    if rc == rusqlite::ffi::SQLITE_OK {
-        Ok(version)
-    } else {
-        Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rc),
-            Some("reading the data version".into()),
-        ))
+            callers.insert(key_hash.to_string(), (at, principal.clone()));
+        }
+        Ok(principal.map(|principal| Caller {
+            principal,
+            generation,
+        }))
     }
 }
 
@@ -264,9 +233,9 @@ mod tests {
     use super::super::SqliteStore;
     use crate::domain::Timestamp;
 
-    /// The generation a key lookup reports stays while nothing is written
-    /// and moves with every commit, this store's own and another
-    /// process's (a connection of its own here), whichever reader looks.
+    /// The generation stays while nothing is written and moves with every
+    /// commit, this store's own and another process's (a connection of its
+    /// own here); a caller found once is reused only while it stays.
     #[tokio::test]
     async fn the_generation_moves_with_every_commit_and_only_then() {
         use crate::store::{ConnectorStore, KeyStore};
@@ -278,36 +247,27 @@ mod tests {
             .create_api_key(&crate::store::keys::key_fixture("h", now))
             .await
             .unwrap();
-        // Two readers, each used in turn: the idle list is last in, first out.
-        let readers = &store.reads;
-        let mut held = vec![readers.connect().unwrap(), readers.connect().unwrap()];
-        let mut on = |which: usize| {
-            readers.put_back(held.remove(which));
-            let caller = readers.caller("h").unwrap().unwrap();
-            let reader = readers.idle.lock().unwrap().pop().unwrap();
-            held.insert(which, reader);
+        let generation = || {
+            let caller = store.reads.caller("h").unwrap().unwrap();
+            assert_eq!(caller.principal.user_id, "u");
             caller.generation.unwrap()
         };
-        let first = on(0);
-        let second = on(1);
-        assert_eq!(on(0), second, "nothing was written");
-        assert_eq!(on(1), second, "nothing was written");
+        let first = generation();
+        assert_eq!(generation(), first, "nothing was written");
         store
             .insert_connector(&crate::domain::connector::research_fixture(now))
             .await
             .unwrap();
-        let after_write = on(0);
-        assert!(![first, second].contains(&after_write), "this store's write");
-        let after_write = on(1);
-        assert!(![first, second].contains(&after_write), "seen by the other");
-        assert_eq!(on(0), after_write);
+        let second = generation();
+        assert_ne!(second, first, "this store's write");
+        assert_eq!(generation(), second);
         let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
         other
             .execute("UPDATE connectors SET label = 'elsewhere'", [])
             .unwrap();
-        let elsewhere = on(1);
-        assert_ne!(elsewhere, after_write, "another connection's write");
-        assert_ne!(on(0), after_write, "seen by the other");
+        let third = generation();
+        assert_ne!(third, second, "another connection's write");
+        assert_eq!(generation(), third);
         other
             .execute("UPDATE api_keys SET revoked_at = 1", [])
             .unwrap();
