@@ -9,7 +9,11 @@ a static JSON body of the same size as Inlet's answer: one for a connector,
 one for each list page), in the same run, several runs each; prints medians,
 each endpoint's ratio to its own ceiling, and Inlet's peak RSS.
 
-Usage: python3 bench/api.py [--runs 3] [--seconds 10]
+Usage: python3 bench/api.py [--runs 3] [--seconds 10] [--no-kept-answers]
+
+With --no-kept-answers every read is a query (`[http] kept_answers_bytes =
+0`); by default a repeated read is answered from what was kept while the
+database is unchanged, as a server runs by default.
 Needs wrk (Debian package `wrk`; installed here when missing).
 """
 import argparse, os, shutil, statistics, subprocess, tempfile, time
@@ -23,7 +27,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--no-kept-answers", action="store_true")
     args = ap.parse_args()
+    extra = "[jobs]\nworkers = 0\n" + ("[http]\nkept_answers_bytes = 0\n" if args.no_kept_answers else "")
     apt_install("wrk", commands=["wrk"])
     release = build("--example", "ceiling")
     work = tempfile.mkdtemp(prefix="inlet-http-bench-")
@@ -37,7 +43,7 @@ def main():
         return f"http://{addr}/"
 
     try:
-        with Inlet(INLET_HTTP, INLET_SMTP, "[jobs]\nworkers = 0\n") as inlet:
+        with Inlet(INLET_HTTP, INLET_SMTP, extra) as inlet:
             key = inlet.key
             base = f"{inlet.http}/contents/v1/connectors"
             documents = f"{inlet.http}/contents/v1/documents"

@@ -14,6 +14,8 @@ word of about 5% of the file names). Each is timed by wrk at 4 connections,
 after one request on its own ("first"): `page=200` asked again starts from
 the row before it that the first request remembered (keyset pagination),
 so its first request is the walk of its depth and the rest are seeks.
+Answers are not kept (`[http] kept_answers_bytes = 0`): every request is a
+query.
 
 Usage: python3 bench/scale.py [--seconds 5] [--sizes 10000,100000,1000000]
        [--postgres postgres://postgres@127.0.0.1:5432/postgres]
@@ -61,7 +63,8 @@ def main():
     if args.postgres:
         database, drop = postgres_database(args.postgres)
     try:
-        extra = "[jobs]\nworkers = 0\n"
+        # Every request reads the database: a kept answer would time memory.
+        extra = "[jobs]\nworkers = 0\n[http]\nkept_answers_bytes = 0\n"
         with Inlet(INLET_HTTP, INLET_SMTP, extra, database_url=database) as inlet:
             db = database or f"sqlite://{os.path.join(inlet.data, 'inlet.db')}"
             users = []

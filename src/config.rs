@@ -105,6 +105,9 @@ pub struct HttpConfig {
     pub header_timeout: String,
     /// How long a kept-alive connection may wait for its next request.
     pub idle_timeout: String,
+    /// Memory for answers to repeated reads, reused while the database is
+    /// unchanged (SQLite only); 0 keeps none.
+    pub kept_answers_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -115,6 +118,7 @@ impl Default for HttpConfig {
             max_header_bytes: 32 * 1024,
             header_timeout: "10s".into(),
             idle_timeout: "60s".into(),
+            kept_answers_bytes: 8 * 1024 * 1024,
         }
     }
 }

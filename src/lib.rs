@@ -164,6 +164,7 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
     let secret = crypto::SecretKey::load_or_create(config.secret_key.as_deref(), &config.data_dir)?;
     let blobs = blobs::BlobStore::open(&config)?;
     let (limiter, ip_limiter) = rate_limiters(&config.rate_limit).await?;
+    let answers = service::answers::Answers::new(config.http.kept_answers_bytes);
     Ok(AppState::new(service::AppParts {
         limiter,
         ip_limiter,
@@ -173,6 +174,6 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         blobs,
         wake_jobs: Arc::new(tokio::sync::Notify::new()),
         pages: Default::default(),
-        answers: Default::default(),
+        answers,
     }))
 }

@@ -727,7 +727,11 @@ async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() 
     }
 
     let resp = s
-        .put_json(&path, &alice, &json!({"label": "second", "share_with_org": true}))
+        .put_json(
+            &path,
+            &alice,
+            &json!({"label": "second", "share_with_org": true}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     for key in [&alice, &bob] {

@@ -29,7 +29,11 @@ impl FromRequestParts<AppState> for Reusable {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Infallible> {
         Ok(Self {
             app: app.clone(),
-            generation: parts.extensions.get::<Option<Generation>>().copied().flatten(),
+            generation: parts
+                .extensions
+                .get::<Option<Generation>>()
+                .copied()
+                .flatten(),
             uri: parts.uri.clone(),
         })
     }
@@ -63,7 +67,9 @@ impl Reusable {
         };
         if let Some(generation) = self.generation {
             let kept = body.clone();
-            self.app.answers.keep(viewer, generation, self.request(), kept);
+            self.app
+                .answers
+                .keep(viewer, generation, self.request(), kept);
         }
         json(body)
     }

@@ -12,7 +12,8 @@
 //! the request are kept. A store without generations (PostgreSQL) keeps
 //! nothing.
 //!
-//! Bounded by bytes: the answers kept longest ago go first.
+//! Bounded by bytes (`[http] kept_answers_bytes`): the answers kept
+//! longest ago go first.
 
 use crate::domain::Principal;
 use crate::store::Generation;
@@ -20,13 +21,14 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-/// Bytes of answers kept at most, and the largest answer kept.
-const MOST_BYTES: usize = 8 << 20;
-const LARGEST: usize = 1 << 20;
+/// The largest answer kept, as a share of all kept bytes.
+const LARGEST_SHARE: usize = 8;
 
-#[derive(Default)]
 pub struct Answers {
     kept: Mutex<Kept>,
+    /// Bytes kept at most, and the largest answer kept.
+    most_bytes: usize,
+    largest: usize,
 }
 
 #[derive(Default)]
@@ -48,6 +50,15 @@ fn request_key(viewer: &Principal, request: &str) -> String {
 }
 
 impl Answers {
+    /// Keeping at most `most_bytes` of answers (0: none).
+    pub fn new(most_bytes: usize) -> Self {
+        Self {
+            kept: Mutex::default(),
+            most_bytes,
+            largest: most_bytes / LARGEST_SHARE,
+        }
+    }
+
     /// The answer kept for `viewer`'s `request`, if it was read at
     /// `generation`.
     pub fn get(&self, viewer: &Principal, generation: Generation, request: &str) -> Option<Bytes> {
@@ -61,18 +72,21 @@ impl Answers {
     /// Keeps `body`, read after a lookup saw `generation`, in place of any
     /// older answer to the same request.
     pub fn keep(&self, viewer: &Principal, generation: Generation, request: &str, body: Bytes) {
-        if body.len() > LARGEST {
+        if body.len() > self.largest || body.is_empty() {
             return;
         }
         let key = request_key(viewer, request);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let kept = &mut *kept;
         kept.bytes += body.len();
-        match kept.by_request.insert(key.clone(), Answer { generation, body }) {
+        match kept
+            .by_request
+            .insert(key.clone(), Answer { generation, body })
+        {
             Some(old) => kept.bytes -= old.body.len(),
             None => kept.order.push_back(key),
         }
-        while kept.bytes > MOST_BYTES {
+        while kept.bytes > self.most_bytes {
             let Some(oldest) = kept.order.pop_front() else {
                 break;
             };
@@ -97,19 +111,33 @@ mod tests {
 
     #[test]
     fn an_answer_is_reused_only_by_its_viewer_at_its_generation() {
-        let answers = Answers::default();
+        let answers = Answers::new(1 << 20);
         let alice = viewer("alice", "acme");
-        answers.keep(&alice, Generation::nth(1), "/a?x=1", Bytes::from_static(b"one"));
+        answers.keep(
+            &alice,
+            Generation::nth(1),
+            "/a?x=1",
+            Bytes::from_static(b"one"),
+        );
         assert_eq!(
             answers.get(&alice, Generation::nth(1), "/a?x=1").as_deref(),
             Some(&b"one"[..])
         );
         assert!(answers.get(&alice, Generation::nth(2), "/a?x=1").is_none());
         assert!(answers.get(&alice, Generation::nth(1), "/a?x=2").is_none());
-        assert!(answers.get(&viewer("bob", "acme"), Generation::nth(1), "/a?x=1").is_none());
-        assert!(answers.get(&viewer("alice", "other"), Generation::nth(1), "/a?x=1").is_none());
+        assert!(answers
+            .get(&viewer("bob", "acme"), Generation::nth(1), "/a?x=1")
+            .is_none());
+        assert!(answers
+            .get(&viewer("alice", "other"), Generation::nth(1), "/a?x=1")
+            .is_none());
         // A newer read replaces the older one.
-        answers.keep(&alice, Generation::nth(2), "/a?x=1", Bytes::from_static(b"two"));
+        answers.keep(
+            &alice,
+            Generation::nth(2),
+            "/a?x=1",
+            Bytes::from_static(b"two"),
+        );
         assert!(answers.get(&alice, Generation::nth(1), "/a?x=1").is_none());
         assert_eq!(
             answers.get(&alice, Generation::nth(2), "/a?x=1").as_deref(),
@@ -119,23 +147,30 @@ mod tests {
 
     #[test]
     fn the_oldest_answers_go_first_past_the_bound() {
-        let answers = Answers::default();
+        let answers = Answers::new(8 << 20);
+        let largest = answers.largest;
         let alice = viewer("alice", "acme");
-        let body = Bytes::from(vec![b'x'; LARGEST]);
-        let fits = MOST_BYTES / LARGEST;
+        let body = Bytes::from(vec![b'x'; largest]);
+        let fits = LARGEST_SHARE;
         for n in 0..=fits {
             answers.keep(&alice, Generation::nth(1), &format!("/{n}"), body.clone());
         }
         assert!(answers.get(&alice, Generation::nth(1), "/0").is_none());
         for n in 1..=fits {
-            assert!(answers.get(&alice, Generation::nth(1), &format!("/{n}")).is_some());
+            assert!(answers
+                .get(&alice, Generation::nth(1), &format!("/{n}"))
+                .is_some());
         }
         let kept = answers.kept.lock().unwrap();
-        assert_eq!(kept.bytes, fits * LARGEST);
+        assert_eq!(kept.bytes, fits * largest);
         assert_eq!(kept.order.len(), fits);
         drop(kept);
-        let too_large = Bytes::from(vec![b'x'; LARGEST + 1]);
+        let too_large = Bytes::from(vec![b'x'; largest + 1]);
         answers.keep(&alice, Generation::nth(1), "/big", too_large);
         assert!(answers.get(&alice, Generation::nth(1), "/big").is_none());
+
+        let none = Answers::new(0);
+        none.keep(&alice, Generation::nth(1), "/0", Bytes::from_static(b"x"));
+        assert!(none.get(&alice, Generation::nth(1), "/0").is_none());
     }
 }

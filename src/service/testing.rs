@@ -52,7 +52,7 @@ impl TestApp {
             ip_limiter: limiter,
             wake_jobs: Arc::new(tokio::sync::Notify::new()),
             pages: Default::default(),
-            answers: Default::default(),
+            answers: crate::service::answers::Answers::new(8 << 20),
         });
         Self {
             app,

@@ -342,7 +342,12 @@ mod tests {
         let now = Timestamp::now();
         let key = crate::store::keys::key_fixture("h", now);
         store.create_api_key(&key).await.unwrap();
-        let principal = store.caller_by_key_hash("h").await.unwrap().unwrap().principal;
+        let principal = store
+            .caller_by_key_hash("h")
+            .await
+            .unwrap()
+            .unwrap()
+            .principal;
         assert_eq!(
             (principal.user_id.as_str(), principal.org_id.as_str()),
             ("u", "o")

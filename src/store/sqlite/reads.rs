@@ -20,12 +20,12 @@
 //! with it and reused without a query: a revoked key is a commit, and the
 //! next lookup queries again.
 
+use super::wal_index::WalIndex;
 use crate::domain::{Connector, Document, Principal};
 use crate::store::sql::rows::{
     tagged_document, ConnectorRow, DocumentRow, TagRow, DOCUMENT_BY_ID, PRINCIPAL_BY_KEY_HASH,
     TAGS_OF_DOCUMENT,
 };
-use super::wal_index::WalIndex;
 use crate::store::{Caller, Generation, StoreResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::collections::HashMap;
