@@ -765,3 +765,27 @@ async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() 
     assert_error(s.get(&list, &alice).await, 401, "UNAUTHORIZED").await;
     assert_eq!(labels(s.get_json(&list, &bob).await), ["third"]);
 }
+
+/// Two servers on one database: what one writes, the other answers at once,
+/// even for a read it has answered before (and kept).
+#[tokio::test]
+async fn a_kept_read_on_one_server_sees_a_write_through_another_at_once() {
+    let a = TestServer::builder().workers(0).start().await;
+    let b = a.replica();
+    let key = &a.admin_key;
+    let created = a.create_email_connector(key, "first", false).await;
+    let path = connector_path(&created);
+    let list = format!("{CONNECTORS}?limit=5");
+    for _ in 0..3 {
+        assert_eq!(b.get_json(&path, key).await["label"], "first");
+        assert_eq!(b.get_json(&list, key).await["results"][0]["label"], "first");
+    }
+    for n in 0..5 {
+        let label = format!("label {n}");
+        let resp = a.put_json(&path, key, &json!({ "label": label })).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(b.get_json(&path, key).await["label"], label);
+        assert_eq!(b.get_json(&list, key).await["results"][0]["label"], label);
+        assert_eq!(b.get_json(&path, key).await["label"], label);
+    }
+}
