@@ -82,13 +82,7 @@ async fn revoked_keys_answer_401_at_once() {
     let s = TestServer::start().await;
     let key = s.create_key("acme", "alice");
     assert_eq!(s.get(CONNECTORS, &key).await.status(), 200);
-    let list = s.list_keys();
-    let key_id = list
-        .lines()
-        .find(|l| l.contains("\talice\t"))
-        .and_then(|l| l.split('\t').next())
-        .unwrap()
-        .to_string();
+    let key_id = s.key_id_of("alice");
     let out = s.cli(&["admin", "revoke-key", &key_id]);
     assert!(
         out.status.success(),

@@ -753,13 +753,7 @@ async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() 
         assert_eq!(labels(s.get_json(&list, key).await), ["third"]);
     }
 
-    let key_id = s
-        .list_keys()
-        .lines()
-        .find(|l| l.contains("\talice\t"))
-        .and_then(|l| l.split('\t').next())
-        .unwrap()
-        .to_string();
+    let key_id = s.key_id_of("alice");
     assert!(s.cli(&["admin", "revoke-key", &key_id]).status.success());
     assert_error(s.get(&path, &alice).await, 401, "UNAUTHORIZED").await;
     assert_error(s.get(&list, &alice).await, 401, "UNAUTHORIZED").await;

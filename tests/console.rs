@@ -175,13 +175,7 @@ async fn a_revoked_key_ends_its_sessions() {
     let s = TestServer::start().await;
     let key = s.create_key("acme", "alice");
     let mut console = Console::signed_in(&s, &key).await;
-    let key_id = s
-        .list_keys()
-        .lines()
-        .find(|l| l.contains("\talice\t"))
-        .and_then(|l| l.split('\t').next())
-        .unwrap()
-        .to_string();
+    let key_id = s.key_id_of("alice");
     assert!(s.cli(&["admin", "revoke-key", &key_id]).status.success());
     let page = console.get("/console/connectors").await;
     assert_eq!(page.status, 303);

@@ -135,6 +135,16 @@ impl TestServer {
         String::from_utf8(self.cli(&["admin", "list-keys"]).stdout).unwrap()
     }
 
+    /// The id of `user`'s key, from `inlet admin list-keys`.
+    pub fn key_id_of(&self, user: &str) -> String {
+        let list = self.list_keys();
+        list.lines()
+            .find(|l| l.contains(&format!("\t{user}\t")))
+            .and_then(|l| l.split('\t').next())
+            .unwrap_or_else(|| panic!("no key of {user} in {list}"))
+            .to_string()
+    }
+
     // --- connectors ---
 
     /// Creates a connector from `body`, which must be accepted (201).
