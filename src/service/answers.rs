@@ -72,18 +72,21 @@ impl Answers {
     /// Keeps `body`, read after a lookup saw `generation`, in place of any
     /// older answer to the same request.
     pub fn keep(&self, viewer: &Principal, generation: Generation, request: &str, body: Bytes) {
-        if body.len() > self.largest || body.is_empty() {
+        let key = request_key(viewer, request);
+        // The key is held twice (the map, the order), and counts: a long
+        // query string with a short answer must not escape the bound.
+        let size = body.len() + 2 * key.len();
+        if size > self.largest || body.is_empty() {
             return;
         }
-        let key = request_key(viewer, request);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let kept = &mut *kept;
-        kept.bytes += body.len();
+        kept.bytes += size;
         match kept
             .by_request
             .insert(key.clone(), Answer { generation, body })
         {
-            Some(old) => kept.bytes -= old.body.len(),
+            Some(old) => kept.bytes -= old.body.len() + 2 * key.len(),
             None => kept.order.push_back(key),
         }
         while kept.bytes > self.most_bytes {
@@ -91,7 +94,7 @@ impl Answers {
                 break;
             };
             if let Some(old) = kept.by_request.remove(&oldest) {
-                kept.bytes -= old.body.len();
+                kept.bytes -= old.body.len() + 2 * oldest.len();
             }
         }
     }
@@ -148,26 +151,39 @@ mod tests {
     #[test]
     fn the_oldest_answers_go_first_past_the_bound() {
         let answers = Answers::new(8 << 20);
-        let largest = answers.largest;
         let alice = viewer("alice", "acme");
-        let body = Bytes::from(vec![b'x'; largest]);
-        let fits = LARGEST_SHARE;
-        for n in 0..=fits {
+        let body = Bytes::from(vec![b'x'; answers.largest / 2]);
+        let bytes = || answers.kept.lock().unwrap().bytes;
+        for n in 0..=2 * LARGEST_SHARE {
             answers.keep(&alice, Generation::nth(1), &format!("/{n}"), body.clone());
+            assert!(bytes() <= 8 << 20);
         }
         assert!(answers.get(&alice, Generation::nth(1), "/0").is_none());
-        for n in 1..=fits {
-            assert!(answers
-                .get(&alice, Generation::nth(1), &format!("/{n}"))
-                .is_some());
-        }
-        let kept = answers.kept.lock().unwrap();
-        assert_eq!(kept.bytes, fits * largest);
-        assert_eq!(kept.order.len(), fits);
-        drop(kept);
-        let too_large = Bytes::from(vec![b'x'; largest + 1]);
+        assert!(answers.get(&alice, Generation::nth(1), "/1").is_none());
+        let last = format!("/{}", 2 * LARGEST_SHARE);
+        assert!(answers.get(&alice, Generation::nth(1), &last).is_some());
+        // Replacing an answer does not count it twice.
+        let before = bytes();
+        answers.keep(&alice, Generation::nth(2), &last, body.clone());
+        assert_eq!(bytes(), before);
+
+        let too_large = Bytes::from(vec![b'x'; answers.largest + 1]);
         answers.keep(&alice, Generation::nth(1), "/big", too_large);
         assert!(answers.get(&alice, Generation::nth(1), "/big").is_none());
+
+        // Long requests with short answers count by their length too.
+        let long = "q".repeat(64 << 10);
+        for n in 0..1000 {
+            let request = format!("/{n}?{long}");
+            answers.keep(
+                &alice,
+                Generation::nth(1),
+                &request,
+                Bytes::from_static(b"{}"),
+            );
+        }
+        assert!(bytes() <= 8 << 20);
+        assert!(answers.kept.lock().unwrap().by_request.len() < 100);
 
         let none = Answers::new(0);
         none.keep(&alice, Generation::nth(1), "/0", Bytes::from_static(b"x"));
