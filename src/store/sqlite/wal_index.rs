@@ -30,7 +30,8 @@ const HEADER: usize = 48;
 const IS_INIT: usize = 12;
 
 pub(super) struct WalIndex {
-    shm: File,
+    /// `None` when the database has no WAL index to read: nothing is reused.
+    shm: Option<File>,
     /// Keeps the `-shm` file from being removed or truncated by the last
     /// connection of this process closing. Never used after opening.
     _anchor: Mutex<Connection>,
@@ -48,9 +49,11 @@ impl WalIndex {
         anchor.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
         let mut shm = path.as_os_str().to_owned();
         shm.push("-shm");
-        let shm = File::open(&shm).map_err(|e| {
-            crate::store::StoreError::Corrupt(format!("the WAL index cannot be read: {e}"))
-        })?;
+        let shm = File::open(&shm)
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "no WAL index to read: repeated reads are not reused");
+            })
+            .ok();
         Ok(Self {
             shm,
             _anchor: Mutex::new(anchor),
@@ -61,7 +64,7 @@ impl WalIndex {
     /// it cannot be read).
     pub fn generation(&self) -> Option<Generation> {
         let mut both = [0u8; 2 * HEADER];
-        self.shm.read_exact_at(&mut both, 0).ok()?;
+        self.shm.as_ref()?.read_exact_at(&mut both, 0).ok()?;
         let (first, second) = both.split_at(HEADER);
         if first != second || first[IS_INIT] == 0 {
             return None;
