@@ -711,14 +711,7 @@ async fn a_repeated_read_sees_every_write_before_it_and_only_its_callers_rows() 
     let created = s.create_email_connector(&alice, "first", false).await;
     let path = connector_path(&created);
     let list = format!("{CONNECTORS}?limit=10");
-    let labels = |v: Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["label"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let labels = |list: Value| result_ids(&list, "label");
     for _ in 0..3 {
         assert_eq!(s.get_json(&path, &alice).await["label"], "first");
         assert_eq!(labels(s.get_json(&list, &alice).await), ["first"]);

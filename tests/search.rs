@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    assert_invalid_request, connector_id, connector_path, document_path, inbox_address,
+    assert_invalid_request, connector_id, connector_path, document_path, inbox_address, result_ids,
     TestDatabase, TestServer, DESK, DOCUMENTS,
 };
 use serde_json::{json, Value};
@@ -420,14 +420,7 @@ async fn another_orgs_documents_never_weigh_a_searchs_words() {
     for i in 0..10 {
         upload(&s, &alice, &format!("gamma note {i}.pdf"), &[], false).await;
     }
-    let order = |page: Value| -> Vec<String> {
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["file_name"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let order = |page: Value| result_ids(&page, "file_name");
     let before = order(search_page(&s, &alice, "alpha beta", "").await);
     assert_eq!(before.len(), 2, "{before:?}");
     // In globex, alpha is everywhere: counted over every org, it would

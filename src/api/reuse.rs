@@ -9,7 +9,7 @@ use crate::store::Generation;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Uri};
+use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::convert::Infallible;
@@ -80,10 +80,5 @@ impl Reusable {
 }
 
 fn json(body: Bytes) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -67,16 +67,22 @@ pub struct Plan {
     list: Option<ListKey>,
 }
 
+/// Whether `query`'s pages have remembered starts: in an order with
+/// positions, and not already starting after a row.
+fn has_positions(query: &DocumentQuery) -> bool {
+    query.sort_by.has_positions() && query.after.is_none()
+}
+
 /// Whether `query`'s page is read from where the page before it ended
 /// (see `plan`): a page after the first, in an order with positions.
 pub fn continues_a_walk(query: &DocumentQuery) -> bool {
-    query.sort_by.has_positions() && query.after.is_none() && query.offset > 0
+    has_positions(query) && query.offset > 0
 }
 
 impl PagePositions {
     /// The store query for `query`'s page.
     pub fn plan(&self, viewer: &Principal, query: &DocumentQuery) -> Plan {
-        if !query.sort_by.has_positions() || query.after.is_some() {
+        if !has_positions(query) {
             return Plan {
                 query: query.clone(),
                 lead: 0,
@@ -152,9 +158,9 @@ impl PagePositions {
 
     /// What reading `query`'s first page again, unchanged, does: the
     /// starts after it are forgotten as `learn` forgets them, and the one
-    /// it learnt is still right.
+    /// it learnt is still right. Any other page is never answered again.
     pub fn revisit(&self, viewer: &Principal, query: &DocumentQuery) {
-        if query.sort_by.has_positions() && !continues_a_walk(query) {
+        if has_positions(query) && query.offset == 0 {
             let end = query.offset + query.limit.saturating_sub(1) as u64;
             self.remember(ListKey::new(viewer, query), Vec::new(), end);
         }
@@ -209,6 +215,14 @@ mod tests {
                 ..document_fixture(Timestamp::from_micros(t))
             })
             .collect()
+    }
+
+    /// Reads the pages at `offsets` of a list 11, 10, … 1 (each page the same).
+    fn walk(pages: &PagePositions, viewer: &Principal, offsets: impl IntoIterator<Item = u64>) {
+        for offset in offsets {
+            let plan = pages.plan(viewer, &page(offset));
+            pages.learn(&page(offset), plan, rows((1..=11).rev()));
+        }
     }
 
     fn page(offset: u64) -> DocumentQuery {
@@ -274,10 +288,7 @@ mod tests {
     fn reading_a_page_forgets_the_starts_an_earlier_walk_learnt_after_it() {
         let pages = PagePositions::default();
         let alice = viewer("alice");
-        for offset in [0, 10, 20] {
-            let plan = pages.plan(&alice, &page(offset));
-            pages.learn(&page(offset), plan, rows((1..=11).rev()));
-        }
+        walk(&pages, &alice, [0, 10, 20]);
         assert!(pages.plan(&alice, &page(30)).query.after.is_some());
         let plan = pages.plan(&alice, &page(0));
         pages.learn(&page(0), plan, rows((50..=60).rev()));
@@ -294,10 +305,7 @@ mod tests {
     fn revisiting_the_first_page_forgets_what_reading_it_forgets() {
         let pages = PagePositions::default();
         let alice = viewer("alice");
-        for offset in [0, 10, 20] {
-            let plan = pages.plan(&alice, &page(offset));
-            pages.learn(&page(offset), plan, rows((1..=11).rev()));
-        }
+        walk(&pages, &alice, [0, 10, 20]);
         assert!(!continues_a_walk(&page(0)));
         assert!(continues_a_walk(&page(10)));
         pages.revisit(&alice, &page(0));

@@ -320,7 +320,7 @@ mod tests {
     }
 
     /// A fresh database (gone with the returned dir) and a caller.
-    async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
+    pub(super) async fn store_and_viewer() -> (tempfile::TempDir, SqliteStore, Principal) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url).await.unwrap();

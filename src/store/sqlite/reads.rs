@@ -50,28 +50,14 @@ impl Readers {
     /// Readers of the database file at `path` (which must exist: the
     /// writers' pool has created and migrated it).
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let readers = Self {
+        // Its first read fails here, at start-up, if the file cannot be read.
+        let wal_index = WalIndex::open(path, connect(path)?)?;
+        Ok(Self {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
-            wal_index: WalIndex::open(path)?,
+            wal_index,
             callers: Mutex::new(HashMap::new()),
-        };
-        // Fails here, at start-up, if the file cannot be read.
-        let first = readers.connect()?;
-        readers.put_back(first);
-        Ok(readers)
-    }
-
-    fn connect(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // Read-write only for WAL's shared memory; nothing here writes.
-        conn.pragma_update(None, "query_only", true)?;
-        // A reader waits only while a checkpoint resets the log.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(conn)
+        })
     }
 
     fn put_back(&self, conn: Connection) {
@@ -86,7 +72,7 @@ impl Readers {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => self.connect()?,
+            None => connect(&self.path)?,
         };
         let answer = read(&conn);
         // A connection whose read failed may be in any state: dropped.
@@ -131,16 +117,27 @@ impl Readers {
     pub fn caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
         // Taken before the lookup, whose snapshot is then at least as new.
         let generation = self.wal_index.generation();
-        let kept = |callers: &HashMap<String, (Generation, Principal)>| {
+        let kept = generation.and_then(|now| {
+            let callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
             let (at, principal) = callers.get(key_hash)?;
-            (Some(*at) == generation).then(|| principal.clone())
+            (*at == now).then(|| principal.clone())
+        });
+        let principal = match kept {
+            Some(principal) => Some(principal),
+            None => self.look_up(key_hash, generation)?,
         };
-        if let Some(principal) = kept(&self.callers.lock().unwrap_or_else(|e| e.into_inner())) {
-            return Ok(Some(Caller {
-                principal,
-                generation,
-            }));
-        }
+        Ok(principal.map(|principal| Caller {
+            principal,
+            generation,
+        }))
+    }
+
+    /// The caller behind `key_hash`, read now, and kept with `generation`.
+    fn look_up(
+        &self,
+        key_hash: &str,
+        generation: Option<Generation>,
+    ) -> StoreResult<Option<Principal>> {
         let principal = self.with(|conn| {
             conn.prepare_cached(PRINCIPAL_BY_KEY_HASH)?
                 .query_row([key_hash], |r| {
@@ -159,11 +156,21 @@ impl Readers {
             }
             callers.insert(key_hash.to_string(), (at, principal.clone()));
         }
-        Ok(principal.map(|principal| Caller {
-            principal,
-            generation,
-        }))
+        Ok(principal)
     }
+}
+
+/// A reader of the database file at `path`.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Read-write only for WAL's shared memory; nothing here writes.
+    conn.pragma_update(None, "query_only", true)?;
+    // A reader waits only while a checkpoint resets the log.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 /// A row of `CONNECTOR_COLUMNS`, by position.
@@ -230,7 +237,6 @@ fn tag_row(r: &Row<'_>) -> rusqlite::Result<TagRow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SqliteStore;
     use crate::domain::Timestamp;
 
     /// The generation stays while nothing is written and moves with every
@@ -239,9 +245,7 @@ mod tests {
     #[tokio::test]
     async fn the_generation_moves_with_every_commit_and_only_then() {
         use crate::store::{ConnectorStore, KeyStore};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let (dir, store, _) = super::super::tests::store_and_viewer().await;
         let now = Timestamp::now();
         store
             .create_api_key(&crate::store::keys::key_fixture("h", now))

@@ -18,7 +18,7 @@
 //! holds one open connection for as long as it reads the header.
 
 use crate::store::{Generation, StoreResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -38,13 +38,9 @@ pub(super) struct WalIndex {
 }
 
 impl WalIndex {
-    /// The WAL index of the database at `path`, which is open in WAL mode.
-    pub fn open(path: &Path) -> StoreResult<Self> {
-        let anchor = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        anchor.pragma_update(None, "query_only", true)?;
+    /// The WAL index of the database at `path`, which is open in WAL mode;
+    /// `anchor`, a connection to it, is held from now on.
+    pub fn open(path: &Path, anchor: Connection) -> StoreResult<Self> {
         // A first read maps the WAL index, and holds it from then on.
         anchor.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
         let mut shm = path.as_os_str().to_owned();
