@@ -89,10 +89,10 @@ const MAX_POSITIONS: usize = 256;
 /// The terms of a text as a `tsvector` literal with 1-based positions, the
 /// positions FTS5 gives the same terms; and `org`, an org's term, without a
 /// position (no phrase holds it).
-pub fn to_tsvector(tokens: &[Token], org: &str) -> String {
+pub fn to_tsvector(tokens: &[Token<'_>], org: &str) -> String {
     let mut positions: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, t) in tokens.iter().enumerate() {
-        let p = positions.entry(t.term.as_str()).or_default();
+        let p = positions.entry(&*t.term).or_default();
         if p.len() < MAX_POSITIONS {
             p.push(i + 1);
         }

@@ -51,7 +51,7 @@ pub fn org_term(org_id: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextTokens {
     /// Offsets into the text.
-    tokens: Vec<text::Token>,
+    tokens: Vec<text::Token<'static>>,
 }
 
 impl TextTokens {
@@ -67,7 +67,7 @@ impl TextTokens {
 pub struct IndexEntry {
     /// The extracted text, cut after its last indexed word.
     pub text: String,
-    tokens: Vec<text::Token>,
+    tokens: Vec<text::Token<'static>>,
     /// The [`org_term`] of the document's org.
     org: String,
 }
@@ -117,7 +117,7 @@ impl IndexEntry {
 
     /// The terms, space-separated, in order (what FTS5 indexes).
     pub fn terms(&self) -> String {
-        let terms: Vec<&str> = self.tokens.iter().map(|t| t.term.as_str()).collect();
+        let terms: Vec<&str> = self.tokens.iter().map(|t| &*t.term).collect();
         terms.join(" ")
     }
 
@@ -169,7 +169,7 @@ mod tests {
         for text in ["", "Prices rose.", "Élan\nvital, x", long.as_str()] {
             let whole = searchable_text(&d, text);
             let tokens = text::tokens(&whole);
-            let terms: Vec<&str> = tokens.iter().map(|t| t.term.as_str()).collect();
+            let terms: Vec<&str> = tokens.iter().map(|t| &*t.term).collect();
             // What is kept of the text: up to the last word indexed.
             let text_starts = whole.len() - text.len();
             let kept = match tokens.last() {

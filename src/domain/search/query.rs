@@ -178,7 +178,10 @@ fn lex(q: &str) -> Result<Vec<Item>, ValidationError> {
 }
 
 fn phrase(inside: &str) -> Result<Term, ValidationError> {
-    let words: Vec<String> = tokens(inside).into_iter().map(|t| t.term).collect();
+    let words: Vec<String> = tokens(inside)
+        .into_iter()
+        .map(|t| t.term.into_owned())
+        .collect();
     if words.is_empty() && inside.chars().any(char::is_alphanumeric) {
         return Err(invalid(format!(
             "words longer than {MAX_TERM_BYTES} bytes are not searchable"

@@ -20,12 +20,13 @@ pub const MAX_TERM_BYTES: usize = 60;
 /// 16,383, and phrases must match alike on both databases.
 pub const MAX_TOKENS: usize = 16_383;
 
-/// A word of a text: where it is (byte offsets) and the term it indexes as.
+/// A word of a text: where it is (byte offsets) and the term it indexes as
+/// (borrowed where it is read from an index entry's stored terms).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     pub start: usize,
     pub end: usize,
-    pub term: String,
+    pub term: Cow<'a, str>,
 }
 
 fn stemmer() -> &'static Stemmer {
@@ -96,9 +97,15 @@ pub fn words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 /// Every indexable word of `text`, in order, found as they are asked for
 /// (at most `MAX_TOKENS`).
-pub fn token_stream(text: &str) -> impl Iterator<Item = Token> + '_ {
+pub fn token_stream(text: &str) -> impl Iterator<Item = Token<'static>> + '_ {
     words(text)
-        .filter_map(|(start, end)| term(&text[start..end]).map(|term| Token { start, end, term }))
+        .filter_map(|(start, end)| {
+            term(&text[start..end]).map(|term| Token {
+                start,
+                end,
+                term: Cow::Owned(term),
+            })
+        })
         .take(MAX_TOKENS)
 }
 
@@ -111,7 +118,7 @@ pub fn token_stream(text: &str) -> impl Iterator<Item = Token> + '_ {
 pub fn indexed_token_stream<'a>(
     text: &'a str,
     indexed: &'a str,
-) -> impl Iterator<Item = Token> + 'a {
+) -> impl Iterator<Item = Token<'a>> + 'a {
     let mut stored = indexed.split(' ').filter(|t| !t.is_empty());
     let mut fits = true;
     words(text)
@@ -134,8 +141,11 @@ pub fn indexed_token_stream<'a>(
                 };
                 match stored.next() {
                     Some(t) if t.len() <= length && t.as_bytes()[0] == first => {
-                        let term = t.to_string();
-                        return Some(Token { start, end, term });
+                        return Some(Token {
+                            start,
+                            end,
+                            term: Cow::Borrowed(t),
+                        });
                     }
                     _ => fits = false,
                 }
@@ -147,14 +157,14 @@ pub fn indexed_token_stream<'a>(
             Some(Token {
                 start,
                 end,
-                term: stem(folded),
+                term: Cow::Owned(stem(folded)),
             })
         })
         .take(MAX_TOKENS)
 }
 
 /// Every indexable word of `text`, in order (at most `MAX_TOKENS`).
-pub fn tokens(text: &str) -> Vec<Token> {
+pub fn tokens(text: &str) -> Vec<Token<'static>> {
     token_stream(text).collect()
 }
 
@@ -163,7 +173,10 @@ mod tests {
     use super::*;
 
     fn terms(text: &str) -> Vec<String> {
-        tokens(text).into_iter().map(|t| t.term).collect()
+        tokens(text)
+            .into_iter()
+            .map(|t| t.term.into_owned())
+            .collect()
     }
 
     #[test]
@@ -197,7 +210,7 @@ mod tests {
         // The terms are taken as given while they fit: a stored term is
         // what the index matched, even if the stemmer changed since.
         let given: Vec<String> = indexed_token_stream("prices rose", "pric rose")
-            .map(|t| t.term)
+            .map(|t| t.term.into_owned())
             .collect();
         assert_eq!(given, ["pric", "rose"]);
     }
