@@ -75,23 +75,32 @@ fn stem(folded: String) -> String {
 }
 
 /// Byte spans of the words of `text` (runs of letters, digits and
-/// combining marks), in order, found as they are asked for.
+/// combining marks), in order, found as they are asked for. ASCII, the
+/// bulk of any text, is classed by its byte without decoding it.
 pub fn words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut chars = text.char_indices().peekable();
+    let bytes = text.as_bytes();
+    // Whether the character at byte `i` (a boundary) is part of a word,
+    // and its length in bytes.
+    let class = move |i: usize| match bytes[i] {
+        b if b.is_ascii() => (b.is_ascii_alphanumeric(), 1),
+        _ => text[i..]
+            .chars()
+            .next()
+            .map_or((false, 1), |c| (is_word_char(c), c.len_utf8())),
+    };
+    let mut at = 0;
     std::iter::from_fn(move || {
-        let start = loop {
-            let (i, c) = chars.next()?;
-            if is_word_char(c) {
-                break i;
+        let mut start = None;
+        while at < bytes.len() {
+            let (in_word, len) = class(at);
+            match (in_word, start) {
+                (true, None) => start = Some(at),
+                (false, Some(s)) => return Some((s, at)),
+                _ => {}
             }
-        };
-        while let Some(&(i, c)) = chars.peek() {
-            if !is_word_char(c) {
-                return Some((start, i));
-            }
-            chars.next();
+            at += len;
         }
-        Some((start, text.len()))
+        start.map(|s| (s, at))
     })
 }
 
@@ -223,6 +232,17 @@ mod tests {
         }
         assert_eq!(term("Prices").as_deref(), Some("price"));
         assert_eq!(term("copper").as_deref(), Some("copper"));
+    }
+
+    #[test]
+    fn words_are_runs_of_letters_digits_and_marks_in_any_script() {
+        // A combining mark continues its word; punctuation, spaces and
+        // symbols of any width end one.
+        let text = "«Cafe\u{301}» x2—日本語, naïve.\u{1F600}end ";
+        let found: Vec<&str> = words(text).map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(found, ["Cafe\u{301}", "x2", "日本語", "naïve", "end"]);
+        assert_eq!(words("").count(), 0);
+        assert_eq!(words("word").collect::<Vec<_>>(), [(0, 4)]);
     }
 
     #[test]
