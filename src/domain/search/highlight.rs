@@ -23,10 +23,12 @@ pub struct Highlight {
 /// The snippets of `content` around what `query` matched; `indexed` is
 /// the content's terms as its index entry holds them (see
 /// [`indexed_token_stream`]; empty: every word is stemmed). Words are read
-/// only until the last snippet is full: the first matches of a long text
-/// cost what a short one does.
+/// only until the last snippet is full or the last stored term that can
+/// match: the first matches of a long text cost what a short one does, and
+/// the words after a text's last match are not read at all.
 pub fn highlights(query: &SearchQuery, content: &str, indexed: &str) -> Vec<Highlight> {
     let wanted: Vec<&Term> = query.wanted().collect();
+    let words = words_to_read(&wanted, indexed);
     // Tokens wait here until no phrase ending later can still mark them.
     let keep = wanted
         .iter()
@@ -40,7 +42,7 @@ pub fn highlights(query: &SearchQuery, content: &str, indexed: &str) -> Vec<High
     let mut pending: VecDeque<(Token, bool)> = VecDeque::with_capacity(keep + 1);
     let mut snippets = Snippets::new(content);
     let mut chars = CharOffsets::new(content);
-    for token in indexed_token_stream(content, indexed) {
+    for token in indexed_token_stream(content, indexed).take(words) {
         let hit = wanted
             .iter()
             .any(|t| matches!(t, Term::Prefix(p) if token.term.starts_with(p.as_str())));
@@ -72,6 +74,53 @@ pub fn highlights(query: &SearchQuery, content: &str, indexed: &str) -> Vec<High
         }
     }
     snippets.finish()
+}
+
+/// How many words of the text can be marked: up to the last stored term
+/// (of `indexed`, as [`indexed_token_stream`] counts them) that is a word
+/// of a wanted phrase or starts with a wanted prefix, found by searching
+/// the terms from their end. Every word when there are no stored terms, or
+/// they are not one space apart as entries store them.
+fn words_to_read(wanted: &[&Term], indexed: &str) -> usize {
+    let bytes = indexed.as_bytes();
+    let spaced = matches!((bytes.first(), bytes.last()), (Some(&first), Some(&last)) if first != b' ' && last != b' ')
+        && !indexed.contains("  ");
+    if !spaced {
+        return usize::MAX;
+    }
+    let mut last = None;
+    for term in wanted {
+        match term {
+            Term::Phrase(words) => {
+                for w in words {
+                    last = last.max(last_term_at(bytes, w.as_bytes(), true));
+                }
+            }
+            Term::Prefix(p) => last = last.max(last_term_at(bytes, p.as_bytes(), false)),
+        }
+    }
+    last.map_or(0, |at| memchr::memchr_iter(b' ', &bytes[..at]).count() + 1)
+}
+
+/// The byte offset of the last term of `terms` (one space apart) that
+/// starts with `needle`, or that is `needle` when `whole`.
+fn last_term_at(terms: &[u8], needle: &[u8], whole: bool) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    let finder = memchr::memmem::FinderRev::new(needle);
+    let mut end = terms.len();
+    while let Some(at) = finder.rfind(&terms[..end]) {
+        let after = at + needle.len();
+        let starts = at == 0 || terms[at - 1] == b' ';
+        let ends = !whole || after == terms.len() || terms[after] == b' ';
+        if starts && ends {
+            return Some(at);
+        }
+        // Earlier occurrences may overlap this one.
+        end = after - 1;
+    }
+    None
 }
 
 /// Character offsets of tokens met in order, counted in one pass.
@@ -191,6 +240,39 @@ mod tests {
             .iter()
             .map(|(s, e)| chars[*s..*e].iter().collect())
             .collect()
+    }
+
+    /// The terms an index entry stores for `text`.
+    fn stored(text: &str) -> String {
+        let tokens = crate::domain::search::text::tokens(text);
+        let terms: Vec<&str> = tokens.iter().map(|t| &*t.term).collect();
+        terms.join(" ")
+    }
+
+    #[test]
+    fn stored_terms_give_the_highlights_stemming_gives() {
+        let texts = [
+            "Lithium prices rose. Cobalt fell; lithium PRICES again, then nothing of note at all.",
+            "Émissions de lithium: the prices of lithography were up, lithium prices down",
+            "nothing here matches any of the queries, however long this text goes on",
+            "cobalt",
+        ];
+        for q in [
+            "lithium",
+            "\"lithium prices\"",
+            "lith*",
+            "cobalt OR émis*",
+            "price -cobalt",
+        ] {
+            let q = SearchQuery::parse(q).unwrap();
+            for text in texts {
+                let stemmed = highlights(&q, text, "");
+                assert_eq!(highlights(&q, text, &stored(text)), stemmed, "{text}");
+                // Terms not one space apart are read whole.
+                let loose = format!("{}  ", stored(text).replace(' ', "  "));
+                assert_eq!(highlights(&q, text, &loose), stemmed, "{text}");
+            }
+        }
     }
 
     #[test]
