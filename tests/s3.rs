@@ -225,6 +225,10 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
     let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
     let resp = s.http.put(&url).body(chunked).send().await.unwrap();
     assert_error(resp, 503, "STORAGE_UNAVAILABLE").await;
+    // A client still sending when the store fails reads the 503: the
+    // server takes the rest of the body instead of resetting its writes.
+    let status = raw_upload_status(&url, 12 * 1024 * 1024).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
     let msg = common::smtp::message(DESK, &address, "down", "down@x", "hello");
     let (code, text) = s.deliver(DESK, &[&address], &msg).await;
     assert_eq!((code, &text[..5]), (451, "4.3.0"), "{text}");
@@ -257,6 +261,30 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
         2,
         "no object without a row: {objects:?}"
     );
+}
+
+/// The status line answering an upload of `len` bytes written whole to
+/// `url` over a plain socket, before anything is read; a failed write
+/// panics.
+async fn raw_upload_status(url: &str, len: usize) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let parsed = reqwest::Url::parse(url).unwrap();
+    let host = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap());
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PUT {}?{} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len}\r\n\r\n",
+        parsed.path(),
+        parsed.query().unwrap()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for chunk in pseudo_random(len).chunks(64 * 1024) {
+        tcp.write_all(chunk)
+            .await
+            .expect("the server takes the whole body");
+    }
+    let mut status = String::new();
+    BufReader::new(tcp).read_line(&mut status).await.unwrap();
+    status
 }
 
 #[tokio::test]

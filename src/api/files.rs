@@ -5,6 +5,7 @@ use super::documents::DocumentIdPath;
 use super::error::{ApiError, ErrorBody};
 use super::params::{Query, SignedUrlParams};
 use crate::domain::document::content_disposition;
+use crate::error::Error;
 use crate::service::documents::{self as service, Signature};
 use crate::service::AppState;
 use axum::body::Body;
@@ -12,6 +13,8 @@ use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -76,12 +79,36 @@ pub async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let body = request.into_body().into_data_stream();
-    let doc = service::receive_upload(&app, &id, &sig, declared_len, body).await?;
+    let mut body = request.into_body().into_data_stream();
+    let received = service::receive_upload(&app, &id, &sig, declared_len, &mut body).await;
+    if matches!(received, Err(Error::StorageUnavailable(_))) {
+        drain(&mut body).await;
+    }
+    let doc = received?;
     Ok(Json(UploadReceipt {
         id: doc.id.to_string(),
         status: doc.status.as_str().to_string(),
     }))
+}
+
+/// Most bytes of an upload read and dropped after the blob store failed
+/// it. A client still sending its body then reads the `503` and its
+/// `Retry-After`, where closing at once would have met its writes with a
+/// reset connection; a larger remainder is cut off by closing.
+const DRAINED_AFTER_FAILURE: usize = 16 * 1024 * 1024;
+
+/// Reads what is left of a body, up to [`DRAINED_AFTER_FAILURE`].
+async fn drain<S, E>(body: &mut S)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut read = 0;
+    while read < DRAINED_AFTER_FAILURE {
+        match body.next().await {
+            Some(Ok(chunk)) => read += chunk.len(),
+            _ => return,
+        }
+    }
 }
 
 /// Download a document's bytes from its signed URL
