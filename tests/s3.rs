@@ -263,11 +263,10 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
     );
 }
 
-/// The status line answering an upload of `len` bytes written whole to
-/// `url` over a plain socket, before anything is read; a failed write
-/// panics.
-async fn raw_upload_status(url: &str, len: usize) -> String {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+/// A socket to the server of `url` on which a `PUT` of `len` bytes to it
+/// has begun: its head is written, none of its body.
+async fn raw_put(url: &str, len: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
     let parsed = reqwest::Url::parse(url).unwrap();
     let host = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap());
     let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
@@ -277,6 +276,15 @@ async fn raw_upload_status(url: &str, len: usize) -> String {
         parsed.query().unwrap()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// The status line answering an upload of `len` bytes written whole to
+/// `url` over a plain socket, before anything is read; a failed write
+/// panics.
+async fn raw_upload_status(url: &str, len: usize) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut tcp = raw_put(url, len).await;
     for chunk in pseudo_random(len).chunks(64 * 1024) {
         tcp.write_all(chunk)
             .await
@@ -296,16 +304,8 @@ async fn an_upload_cut_midway_stores_nothing_and_its_url_stays_valid() {
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "cut.bin"}))
         .await;
-    let parsed = reqwest::Url::parse(&url).unwrap();
-    let host = format!("{}:{}", parsed.host_str().unwrap(), parsed.port().unwrap());
     let declared = 10 * 1024 * 1024;
-    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
-    let head = format!(
-        "PUT {}?{} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n\r\n",
-        parsed.path(),
-        parsed.query().unwrap()
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut tcp = raw_put(&url, declared).await;
     tcp.write_all(&pseudo_random(3 * 1024 * 1024))
         .await
         .unwrap();
