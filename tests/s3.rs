@@ -246,6 +246,9 @@ async fn the_store_going_down_answers_503_and_451_and_recovers_without_a_restart
     assert_eq!(s.get_without_key("/readyz").await.status(), 200);
     // The same URL works: it was never used.
     assert_eq!(s.put_upload(&url, "after").await.status(), 200);
+    // A used URL is refused before its body is read, and answered alike.
+    let status = raw_upload_status(&url, 12 * 1024 * 1024).await;
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}");
     let (code, text) = s.deliver(DESK, &[&address], &msg).await;
     assert_eq!(code, 250, "{text}");
     s.run_jobs();

@@ -81,7 +81,9 @@ pub async fn upload(
         .and_then(|v| v.parse().ok());
     let mut body = request.into_body().into_data_stream();
     let received = service::receive_upload(&app, &id, &sig, declared_len, &mut body).await;
-    if matches!(received, Err(Error::StorageUnavailable(_))) {
+    // A body too large is cut off by closing (docs/decisions.md); after
+    // any other refusal the client reads the answer, not a reset.
+    if matches!(&received, Err(e) if !matches!(e, Error::PayloadTooLarge(_))) {
         drain(&mut body).await;
     }
     let doc = received?;
@@ -91,10 +93,11 @@ pub async fn upload(
     }))
 }
 
-/// Most bytes of an upload read and dropped after the blob store failed
-/// it. A client still sending its body then reads the `503` and its
-/// `Retry-After`, where closing at once would have met its writes with a
-/// reset connection; a larger remainder is cut off by closing.
+/// Most bytes of an upload read and dropped after it was refused (a blob
+/// store down, a used URL). A client still sending its body then reads the
+/// error (and a `503`'s `Retry-After`), where closing at once would have
+/// met its writes with a reset connection; a larger remainder is cut off
+/// by closing.
 const DRAINED_AFTER_FAILURE: usize = 16 * 1024 * 1024;
 
 /// Reads what is left of a body, up to [`DRAINED_AFTER_FAILURE`].
