@@ -71,7 +71,7 @@ def main():
             results["create"] = ([], results["get one"][1])
             for _ in range(args.runs):
                 results["create"][0].append(wrk(base, args.seconds, key, post=body, work=work))
-            memory = inlet.memory()
+            rss = inlet.peak_rss_mb()
         print(f"\n{args.runs} runs of {args.seconds} s, 64 connections; medians\n")
         print("| endpoint | body bytes | requests/s | p99 ms | ceiling requests/s | vs ceiling |")
         print("| --- | --- | --- | --- | --- | --- |")
@@ -81,7 +81,7 @@ def main():
             top = statistics.median(r for r, _ in ceiling_runs)
             size = sizes.get(name, sizes["get one"])
             print(f"| {name} | {size} | {rps:.0f} | {p99:.2f} | {top:.0f} | {rps / top:.2f} |")
-        print(f"\nInlet: {memory}")
+        print(f"\nInlet peak RSS: {rss:.0f} MB")
     finally:
         for c in ceilings:
             c.terminate()

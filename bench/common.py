@@ -1,6 +1,6 @@
 """What every benchmark needs: a release build, an Inlet server in a scratch
 data dir, HTTP calls, Debian packages, medians and peak RSS."""
-import json, os, re, shutil, statistics, subprocess, tempfile, threading, time, urllib.error, urllib.request
+import json, os, re, shutil, statistics, subprocess, tempfile, time, urllib.error, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -70,20 +70,12 @@ def build(*args):
     return os.path.join(TARGET, "release")
 
 
-def status_mb(pid, field):
-    """A size field of /proc/PID/status (VmHWM, RssAnon, ...) in MB; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def peak_rss_mb(pid):
-    return status_mb(pid, "VmHWM")
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def median(values):
@@ -122,17 +114,7 @@ class Inlet:
         else:
             raise SystemExit(f"inlet did not start; see {log.name}")
         self.key = open(key_file).read().strip()
-        # RSS also counts the database file's pages that SQLite reads
-        # through its memory map (the kernel's page cache); the process's
-        # own memory is RssAnon, whose peak only sampling shows.
-        self.own_peak = 0.0
-        threading.Thread(target=self._sample_own_memory, daemon=True).start()
         return self
-
-    def _sample_own_memory(self):
-        while self.process.poll() is None:
-            self.own_peak = max(self.own_peak, status_mb(self.process.pid, "RssAnon"))
-            time.sleep(0.05)
 
     def __exit__(self, *exc):
         self.process.terminate()
@@ -153,8 +135,3 @@ class Inlet:
 
     def peak_rss_mb(self):
         return peak_rss_mb(self.process.pid)
-
-    def memory(self):
-        """Inlet's peak RSS and, within it, the peak of its own memory."""
-        return (f"peak RSS {self.peak_rss_mb():.0f} MB, of which its own memory (RssAnon, sampled "
-                f"every 50 ms) at most {self.own_peak:.0f} MB; the rest is mapped database pages")

@@ -106,12 +106,11 @@ def run(args):
         db.close()
         baseline_s = time.perf_counter() - t0
         result = dict(documents=total, ingest=total / ingest_s, purge=purge_s, baseline=baseline_s,
-                      idle=p99(idle), during=p99(during), samples=len(during), rss=inlet.peak_rss_mb(),
-                      own=inlet.own_peak)
+                      idle=p99(idle), during=p99(during), samples=len(during), rss=inlet.peak_rss_mb())
         print(f"  purge {purge_s:.2f} s, baseline {baseline_s:.2f} s ({purge_s / baseline_s:.2f}); "
               f"GET p99 idle {result['idle']:.2f} ms, during {result['during']:.2f} ms "
               f"({result['during'] / result['idle']:.2f}, {len(during)} samples); "
-              f"peak RSS {result['rss']:.0f} MB (own memory {result['own']:.0f} MB)", flush=True)
+              f"peak RSS {result['rss']:.0f} MB", flush=True)
         return result
 
 
@@ -147,7 +146,6 @@ def main():
     print(f"| GET p99 during purge | {med('during'):.2f} ms |")
     print(f"| p99 during / idle | {latency:.2f} |")
     print(f"| peak RSS | {max(r['rss'] for r in results):.0f} MB |")
-    print(f"| peak of its own memory (RssAnon; the rest is mapped database pages) | {max(r['own'] for r in results):.0f} MB |")
 
 
 if __name__ == "__main__":

@@ -168,7 +168,7 @@ def direct_puts(s3, bucket, size, count, threads):
 
 
 def gib_upload(inlet):
-    """Streams 1 GiB through one upload; returns (seconds, Inlet's memory)."""
+    """Streams 1 GiB through one upload; returns (seconds, Inlet's peak RSS MB)."""
     status, ticket = http("POST", f"{inlet.http}/contents/v1/documents", inlet.key, {"file_name": "big.bin"})
     url = urllib.parse.urlparse(json.loads(ticket)["url"])
     size, chunk = 1 << 30, os.urandom(1 << 20)
@@ -182,7 +182,7 @@ def gib_upload(inlet):
     r = conn.getresponse()
     r.read()
     assert r.status == 200, r.status
-    return time.perf_counter() - start, inlet.memory()
+    return time.perf_counter() - start, inlet.peak_rss_mb()
 
 
 def purge_run(s3, documents, run, workers):
@@ -251,11 +251,11 @@ def main():
             bucket = s3.bucket("gib")
             extra = s3.blobs_config(bucket, args.sign_payload) + "[jobs]\nworkers = 0\n[documents]\nmax_upload_bytes = 2147483648\n"
             with Inlet(free_port(), free_port(), extra) as inlet:
-                secs, memory = gib_upload(inlet)
+                secs, rss = gib_upload(inlet)
             print("\n| upload | Inlet → S3 MB/s | direct PUT MB/s | ratio (median) |\n| --- | --- | --- | --- |")
             for size, v, d, r in rows:
                 print(f"| {size // 1_000_000} MB | {v:.1f} | {d:.1f} | {r:.2f}x |")
-            print(f"\n1 GiB upload: {secs:.1f} s ({(1 << 30) / secs / 1e6:.1f} MB/s), Inlet: {memory}")
+            print(f"\n1 GiB upload: {secs:.1f} s ({(1 << 30) / secs / 1e6:.1f} MB/s), Inlet peak RSS {rss:.0f} MB")
         if not args.skip_purge:
             results = [purge_run(s3, args.documents, run, args.workers) for run in range(args.runs)]
             for run, (n, p, b) in enumerate(results):

@@ -105,7 +105,7 @@ def main():
                     rows.append((size, name, hits, rps, wrk_percentile(out, 50), wrk_percentile(out, 99)))
                     print(f"  {name}: {hits} results, first {first:.2f} ms, then {rps:.0f} req/s, "
                           f"p50 {rows[-1][4]:.2f} ms, p99 {rows[-1][5]:.2f} ms", flush=True)
-            memory = inlet.memory()
+            rss = inlet.peak_rss_mb()
         backend = "PostgreSQL" if args.postgres else "SQLite"
         print(f"\n{backend}; {CONNECTIONS} connections, {args.seconds} s per list; one user of 30, "
               f"who sees their own documents and their org's shared ones\n")
@@ -117,7 +117,7 @@ def main():
             ratio = cells[sizes[-1]][1] / cells[sizes[0]][1]
             print(f"| {name} | " + " | ".join(f"{cells[s][0]:.2f} / {cells[s][1]:.2f}" for s in sizes)
                   + f" | {ratio:.2f} |")
-        print(f"\nInlet: {memory}\n\nPlans at {sizes[-1]:,} documents:\n")
+        print(f"\nInlet peak RSS {rss:.0f} MB\n\nPlans at {sizes[-1]:,} documents:\n")
         for name, plan in plans[sizes[-1]].items():
             print(f"{name}:\n" + "\n".join(f"    {line}" for line in plan))
     finally:

@@ -190,7 +190,7 @@ def main():
                     rps, p99 = wrk(url, args.seconds, key, work=work, connections=CONNECTIONS)
                     ceiling = None if args.database_url else direct(release, db, cls, connectors[0], args.seconds, work)
                     rows.append((size, cls, hits, rps, p99, ceiling, indexing))
-            memory = inlet.memory()
+            rss = inlet.peak_rss_mb()
         print(f"\n{CONNECTIONS} connections, {args.seconds} s per class; ceiling: search_direct, "
               f"{os.cpu_count()} threads, same SQL and LIMIT\n")
         print("| documents | query | results on page 1 | API req/s | API p99 ms | direct req/s | API / direct | indexing docs/s |")
@@ -198,7 +198,7 @@ def main():
         for size, cls, hits, rps, p99, ceiling, indexing in rows:
             direct_rate, ratio = ("—", "—") if ceiling is None else (f"{ceiling:.0f}", f"{rps / ceiling:.2f}")
             print(f"| {size:,} | {cls} | {hits} | {rps:.0f} | {p99:.1f} | {direct_rate} | {ratio} | {indexing:.0f} |")
-        print(f"\nInlet: {memory}")
+        print(f"\nInlet peak RSS: {rss:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,6 +1,6 @@
 //! The ceiling of `bench/search.py`: one SQL statement run straight on a
 //! SQLite database file, with the server's SQLite library and ranking
-//! function (`inlet_rank`) and memory map, from THREADS threads with a read-only
+//! function (`inlet_rank`), from THREADS threads with a read-only
 //! connection each, for about SECONDS; prints the statements per second.
 //!
 //! `search_direct DATABASE_FILE SQL_FILE THREADS SECONDS`
@@ -32,9 +32,6 @@ fn main() {
 fn run_until(db: &str, sql: &str, until: Instant) -> u64 {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     inlet::store::register_sqlite_rank(&conn).unwrap();
-    // Read as the server's connections read, through the memory map.
-    conn.pragma_update(None, "mmap_size", inlet::store::SQLITE_MMAP_BYTES)
-        .unwrap();
     let mut statement = conn.prepare(sql).unwrap();
     let mut runs = 0;
     while Instant::now() < until {

@@ -30,7 +30,7 @@ pub use postgres::PostgresStore;
 pub use search::{SearchHit, SearchIndex};
 pub use sessions::{ConsoleSession, SessionStore};
 pub use sqlite::rank::register as register_sqlite_rank;
-pub use sqlite::{SqliteStore, MMAP_BYTES as SQLITE_MMAP_BYTES};
+pub use sqlite::SqliteStore;
 pub use syncs::{SyncStart, SyncStore};
 pub use tags::{TagStore, Window};
 

@@ -31,12 +31,6 @@ pub struct SqliteStore {
     reads: Readers,
 }
 
-/// How much of the database file each connection reads in place, through
-/// a memory map of the kernel's cached pages, instead of copying every
-/// page it reads into a cache of its own (docs/decisions.md, "SQLite
-/// library settings"). SQLite caps it at 2 GB.
-pub const MMAP_BYTES: i64 = 1 << 31;
-
 impl SqliteStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
@@ -56,7 +50,6 @@ impl SqliteStore {
             // Group commit puts each write in a savepoint; keep their
             // subjournals in memory instead of a temporary file per batch.
             .pragma("temp_store", "memory")
-            .pragma("mmap_size", MMAP_BYTES.to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         configure_process();

@@ -168,7 +168,6 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     // Read-write only for WAL's shared memory; nothing here writes.
     conn.pragma_update(None, "query_only", true)?;
-    conn.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
     // A reader waits only while a checkpoint resets the log.
     conn.busy_timeout(Duration::from_secs(10))?;
     Ok(conn)
