@@ -237,32 +237,34 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// The largest upload the default configuration takes
+/// (`documents.max_upload_bytes`). It and its download may raise the
+/// server's peak memory by at most half its size, where holding it whole
+/// would take all of it. The rest is headroom: S3 keeps up to four 5 MiB
+/// parts in memory, and the allocator keeps freed buffers
+/// (`keep_freed_memory`). Seen: 14 MiB on local blobs, 22–28 on S3.
+const BIG_UPLOAD_MIB: u64 = 100;
+
 #[tokio::test]
-async fn a_50_mib_upload_streams_with_bounded_memory() {
+async fn a_big_upload_streams_with_bounded_memory() {
     let s = server().await;
     let (id, url) = s
         .new_upload(&s.admin_key, &json!({"file_name": "big.bin"}))
         .await;
     let before = peak_rss_kib(s.pid());
+    // Chunks made as they are sent: the test holds one at a time.
+    let chunk = |i: u64| vec![i as u8; 1024 * 1024];
     let mut hasher = Sha256::new();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..50u8)
-        .map(|i| {
-            let chunk = vec![i; 1024 * 1024];
-            hasher.update(&chunk);
-            Ok(chunk)
-        })
-        .collect();
+    (0..BIG_UPLOAD_MIB).for_each(|i| hasher.update(chunk(i)));
     let digest = hex::encode(hasher.finalize());
-    let resp = s
-        .put_upload(
-            &url,
-            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
-        )
-        .await;
+    let chunks = futures_util::stream::iter(
+        (0..BIG_UPLOAD_MIB).map(move |i| Ok::<_, std::io::Error>(chunk(i))),
+    );
+    let resp = s.put_upload(&url, reqwest::Body::wrap_stream(chunks)).await;
     assert_eq!(resp.status(), 200);
     s.run_jobs();
     let doc = s.get_document(&s.admin_key, &id).await;
-    assert_eq!(doc["raw_size"], 50 * 1024 * 1024);
+    assert_eq!(doc["raw_size"], BIG_UPLOAD_MIB * 1024 * 1024);
     assert_eq!(doc["sha256"], digest);
     let url = s.original_url(&s.admin_key, &id).await;
     let mut download = s.http.get(url).send().await.unwrap();
@@ -272,9 +274,10 @@ async fn a_50_mib_upload_streams_with_bounded_memory() {
     }
     assert_eq!(hex::encode(check.finalize()), digest);
     let grown_mib = (peak_rss_kib(s.pid()) - before) / 1024;
+    eprintln!("peak memory grew by {grown_mib} MiB for a {BIG_UPLOAD_MIB} MiB upload and download");
     assert!(
-        grown_mib < 30,
-        "peak memory grew by {grown_mib} MiB for a 50 MiB upload and download"
+        grown_mib < BIG_UPLOAD_MIB / 2,
+        "peak memory grew by {grown_mib} MiB for a {BIG_UPLOAD_MIB} MiB upload and download"
     );
 }
 
