@@ -9,7 +9,7 @@ use crate::domain::Timestamp;
 use crate::service::jobs::JobSpec;
 pub use crate::service::jobs::{JobError, Step};
 use crate::service::AppState;
-use crate::service::{attachments, processing, purge, sync_run};
+use crate::service::{attachments, processing, purge, search_index, sync_run};
 use crate::store::Job;
 use futures_util::FutureExt;
 use std::time::Duration;
@@ -182,13 +182,15 @@ impl Runner {
             JobSpec::PurgeConnector { connector_id } => {
                 purge::purge_connector(app, connector_id).await
             }
+            JobSpec::CompactSearchIndex {} => search_index::compact_step(app).await,
         }
     }
 
     /// Works until `stop` turns true: runs due jobs, sleeps between polls
     /// (or until woken), and periodically sweeps orphan blobs, fails
-    /// uploads that never came and drops events past their retention. Hands its
-    /// leases back when it stops.
+    /// uploads that never came, drops events past their retention and
+    /// queues the search index's compaction. Hands its leases back when it
+    /// stops.
     pub async fn work(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let poll = self.app.config.jobs.poll_interval();
         let sweep_every = self.app.config.blobs.sweep_interval();
@@ -219,6 +221,9 @@ impl Runner {
                 }
                 if let Err(e) = crate::service::events::expire(&self.app, Timestamp::now()).await {
                     tracing::error!(error = %e, "expiring connector events failed");
+                }
+                if let Err(e) = search_index::schedule_compaction(&self.app).await {
+                    tracing::error!(error = %e, "queuing the search index's compaction failed");
                 }
                 next_sweep = tokio::time::Instant::now() + sweep_every;
             }

@@ -24,6 +24,8 @@ pub enum JobSpec {
     PurgeConnector { connector_id: Uuid },
     /// A portal sync that was recorded as pending.
     RunSync { sync_job_id: Uuid },
+    /// The full-text index's segments merged into one, a step at a time.
+    CompactSearchIndex {},
 }
 
 /// A job found in the queue that can never run.
@@ -74,6 +76,7 @@ impl JobSpec {
         "extract_attachments",
         "purge_connector",
         "run_sync",
+        "compact_search_index",
     ];
 
     pub fn kind(&self) -> &'static str {
@@ -83,6 +86,7 @@ impl JobSpec {
             Self::ExtractAttachments { .. } => "extract_attachments",
             Self::PurgeConnector { .. } => "purge_connector",
             Self::RunSync { .. } => "run_sync",
+            Self::CompactSearchIndex {} => "compact_search_index",
         }
     }
 
@@ -94,6 +98,8 @@ impl JobSpec {
             | Self::ExtractAttachments { document_id } => document_id.to_string(),
             Self::PurgeConnector { connector_id } => connector_id.to_string(),
             Self::RunSync { sync_job_id } => sync_job_id.to_string(),
+            // One index per database.
+            Self::CompactSearchIndex {} => "index".to_string(),
         }
     }
 
@@ -101,7 +107,8 @@ impl JobSpec {
         match self {
             Self::ProcessDocument { .. }
             | Self::ReprocessDocument { .. }
-            | Self::ExtractAttachments { .. } => jobs.max_attempts,
+            | Self::ExtractAttachments { .. }
+            | Self::CompactSearchIndex {} => jobs.max_attempts,
             Self::RunSync { .. } => SYNC_ATTEMPTS,
             // A connector must not stay `deleting` for good because storage
             // failed for a while: its retries back off to once an hour.
@@ -188,6 +195,7 @@ mod tests {
             JobSpec::RunSync {
                 sync_job_id: Uuid::now_v7(),
             },
+            JobSpec::CompactSearchIndex {},
         ]
     }
 

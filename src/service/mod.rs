@@ -15,6 +15,7 @@ pub mod keys;
 pub mod pages;
 pub mod processing;
 pub mod purge;
+pub mod search_index;
 pub mod sessions;
 pub mod sync;
 pub mod sync_run;

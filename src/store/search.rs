@@ -26,4 +26,12 @@ pub trait SearchIndex: Send + Sync {
         query: &DocumentQuery,
         search: &SearchQuery,
     ) -> StoreResult<Vec<SearchHit>>;
+
+    /// How many segments the index is in; `None` where the database merges
+    /// its index itself (PostgreSQL).
+    async fn search_index_segments(&self) -> StoreResult<Option<u64>>;
+
+    /// Merges up to `pages` pages of the index's segments towards one, in a
+    /// write of its own; `false` when there was nothing left to merge.
+    async fn merge_search_index(&self, pages: u32) -> StoreResult<bool>;
 }

@@ -84,12 +84,27 @@ pub(super) struct Dialect {
     pub search_in_org: Option<fn(&str, &str) -> String>,
     /// Whether the index row carries a `tsvector` (PostgreSQL).
     pub search_vector: bool,
+    /// The full-text index's segments, where inserts add them and the
+    /// store merges them on request (SQLite's FTS5); `None` where the
+    /// database keeps its index itself (PostgreSQL's GIN, by autovacuum).
+    pub search_segments: Option<SearchSegments>,
     /// Written before a column so that no index on it drives the plan
     /// (SQLite's unary `+`; PostgreSQL's planner weighs its statistics).
     pub not_indexed: &'static str,
     /// What turns a statement into its plan, and the column of the plan's
     /// rows that describes each step.
     pub explain: (&'static str, usize),
+}
+
+/// Statements on the segments of a full-text index.
+pub(super) struct SearchSegments {
+    /// How many segments the index is in.
+    pub count: &'static str,
+    /// Merges up to `-$1` pages of every segment towards one.
+    pub merge: &'static str,
+    /// The connection's count of changed rows so far: a merge that wrote
+    /// nothing changed one row (the command itself).
+    pub changes: &'static str,
 }
 
 /// How a database ranks a search's matches.
@@ -153,6 +168,13 @@ pub(super) const SQLITE: Dialect = Dialect {
     // The org is a range of keys (search_fts_orgs), not a term.
     search_in_org: None,
     search_vector: false,
+    search_segments: Some(SearchSegments {
+        count: "SELECT count(DISTINCT segid) FROM search_fts_idx",
+        // A negative page count merges across levels, as 'optimize' does,
+        // but stops after that many pages.
+        merge: "INSERT INTO search_fts (search_fts, rank) VALUES ('merge', $1)",
+        changes: "SELECT total_changes()",
+    }),
     not_indexed: "+",
     explain: ("EXPLAIN QUERY PLAN ", 3),
 };
@@ -184,6 +206,7 @@ pub(super) const POSTGRES: Dialect = Dialect {
     search_syntax: compile::to_tsquery,
     search_in_org: Some(compile::tsquery_in_org),
     search_vector: true,
+    search_segments: None,
     not_indexed: "",
     explain: ("EXPLAIN ", 0),
 };

@@ -37,6 +37,36 @@ impl SearchIndex for Backend {
             })
             .collect())
     }
+
+    async fn search_index_segments(&self) -> StoreResult<Option<u64>> {
+        let Some(segments) = &DIALECT.search_segments else {
+            return Ok(None);
+        };
+        let count: i64 = sqlx::query_scalar(segments.count)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Some(count.max(0) as u64))
+    }
+
+    async fn merge_search_index(&self, pages: u32) -> StoreResult<bool> {
+        let Some(segments) = &DIALECT.search_segments else {
+            return Ok(false);
+        };
+        // FTS5 tells whether a merge wrote anything only through the
+        // connection's count of changes, so all three run on one.
+        let mut conn = self.pool().acquire().await?;
+        let before: i64 = sqlx::query_scalar(segments.changes)
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query(segments.merge)
+            .bind(-i64::from(pages))
+            .execute(&mut *conn)
+            .await?;
+        let after: i64 = sqlx::query_scalar(segments.changes)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(after - before > 1)
+    }
 }
 
 impl Backend {
