@@ -27,9 +27,9 @@ pub trait SearchIndex: Send + Sync {
         search: &SearchQuery,
     ) -> StoreResult<Vec<SearchHit>>;
 
-    /// How many segments the index is in; `None` where the database merges
-    /// its index itself (PostgreSQL).
-    async fn search_index_segments(&self) -> StoreResult<Option<u64>>;
+    /// The index's segments, by size (about a leaf page a unit); `None`
+    /// where the database merges its index itself (PostgreSQL).
+    async fn search_index_segments(&self) -> StoreResult<Option<Vec<u64>>>;
 
     /// Merges up to `pages` pages of the index's segments towards one, in a
     /// write of its own; `false` when there was nothing left to merge.

@@ -98,8 +98,9 @@ pub(super) struct Dialect {
 
 /// Statements on the segments of a full-text index.
 pub(super) struct SearchSegments {
-    /// How many segments the index is in.
-    pub count: &'static str,
+    /// The size of each segment, in the index's entries for it (about one
+    /// per leaf page).
+    pub sizes: &'static str,
     /// Merges up to `-$1` pages of every segment towards one.
     pub merge: &'static str,
     /// The connection's count of changed rows so far: a merge that wrote
@@ -169,7 +170,7 @@ pub(super) const SQLITE: Dialect = Dialect {
     search_in_org: None,
     search_vector: false,
     search_segments: Some(SearchSegments {
-        count: "SELECT count(DISTINCT segid) FROM search_fts_idx",
+        sizes: "SELECT count(*) FROM search_fts_idx GROUP BY segid",
         // A negative page count merges across levels, as 'optimize' does,
         // but stops after that many pages.
         merge: "INSERT INTO search_fts (search_fts, rank) VALUES ('merge', $1)",

@@ -38,14 +38,14 @@ impl SearchIndex for Backend {
             .collect())
     }
 
-    async fn search_index_segments(&self) -> StoreResult<Option<u64>> {
+    async fn search_index_segments(&self) -> StoreResult<Option<Vec<u64>>> {
         let Some(segments) = &DIALECT.search_segments else {
             return Ok(None);
         };
-        let count: i64 = sqlx::query_scalar(segments.count)
-            .fetch_one(self.pool())
+        let sizes: Vec<i64> = sqlx::query_scalar(segments.sizes)
+            .fetch_all(self.pool())
             .await?;
-        Ok(Some(count.max(0) as u64))
+        Ok(Some(sizes.into_iter().map(|n| n.max(0) as u64).collect()))
     }
 
     async fn merge_search_index(&self, pages: u32) -> StoreResult<bool> {
