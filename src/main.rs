@@ -87,6 +87,10 @@ enum Admin {
     SweepBlobs,
     /// List jobs waiting, running or dead.
     ListJobs,
+    /// Merge the full-text index into one segment now, as the workers do
+    /// when it is fragmented (SQLite; after a bulk import, say). Other
+    /// writes go on meanwhile. Prints the segments before and after.
+    CompactSearchIndex,
     /// Queue text extraction for completed documents never processed
     /// (stored before processing existed); the server's workers (or
     /// `run-jobs`) do it. Prints how many were queued.
@@ -254,6 +258,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         .run_pending()
                         .await?;
                     println!("{ran}");
+                }
+                Admin::CompactSearchIndex => {
+                    match inlet::service::search_index::compact_now(&state).await? {
+                        Some((before, after)) => println!("{before} -> {after}"),
+                        None => eprintln!("PostgreSQL maintains its search index itself"),
+                    }
                 }
                 Admin::SweepBlobs => {
                     let removed = inlet::jobs::sweep::sweep_orphan_blobs(&state, now()).await?;

@@ -482,3 +482,38 @@ async fn sqlite_and_postgresql_find_the_same_sets() {
     }
     assert_eq!(sets[0], sets[1]);
 }
+
+#[tokio::test]
+async fn the_index_compacts_on_demand_and_finds_the_same() {
+    let s = TestServer::builder().manual_jobs().start().await;
+    // One processing transaction per document: a new index segment each.
+    for i in 0..6 {
+        let text = format!("note {i} on lithium prices");
+        s.upload(
+            &s.admin_key,
+            &format!("n{i}.txt"),
+            text.as_bytes(),
+            json!({}),
+        )
+        .await;
+        s.run_jobs();
+    }
+    let before = found(&s, &s.admin_key, "lithium").await;
+    assert_eq!(before.len(), 6);
+    let out = s.cli(&["admin", "compact-search-index"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    if s.database_url().is_some() {
+        assert!(
+            stderr.contains("maintains its search index itself"),
+            "{stderr}"
+        );
+    } else {
+        let (segments, after) = stdout.trim().split_once(" -> ").expect(&stdout);
+        assert!(segments.parse::<u32>().unwrap() > 1, "{stdout}");
+        assert_eq!(after, "1", "{stdout}");
+    }
+    assert_eq!(found(&s, &s.admin_key, "lithium").await, before);
+    assert_eq!(found(&s, &s.admin_key, "pric*").await, before);
+}

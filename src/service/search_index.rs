@@ -50,6 +50,18 @@ pub async fn schedule_compaction(app: &AppState) -> anyhow::Result<bool> {
     Ok(queued)
 }
 
+/// Compacts the index now, whatever its shape (`inlet admin
+/// compact-search-index`, after a bulk import): the number of segments
+/// before and after; `None` where the database keeps its index itself.
+pub async fn compact_now(app: &AppState) -> anyhow::Result<Option<(usize, usize)>> {
+    let Some(before) = app.store.search_index_segments().await? else {
+        return Ok(None);
+    };
+    while app.store.merge_search_index(PAGES_PER_STEP).await? {}
+    let after = app.store.search_index_segments().await?.unwrap_or_default();
+    Ok(Some((before.len(), after.len())))
+}
+
 /// One step of the compaction; `Again` while pages are left to merge.
 pub async fn compact_step(app: &AppState) -> Result<Step, JobError> {
     let merged = app
