@@ -128,8 +128,8 @@ mod tests {
     #[tokio::test]
     async fn a_fragmented_index_is_compacted_into_one_segment_and_finds_the_same() {
         let t = TestApp::new().await;
-        // FTS5 merges every 4 segments of a level into one of the next, so
-        // the count goes up and down; 63 documents leave 3 on each of 3 levels.
+        // FTS5's own merges make the count go up and down: documents are
+        // added until the policy asks for a compaction.
         let mut documents: usize = 0;
         while !needs_compaction(&segments(&t).await) {
             assert!(documents < 300, "the index never fragmented");
