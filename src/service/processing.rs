@@ -242,35 +242,7 @@ fn analytics_of(extracted: &Extracted, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::documents::{create_upload, NewUpload};
-    use crate::service::jobs::JobSpec;
     use crate::service::testing::TestApp;
-
-    /// An upload whose bytes (or none, when `bytes` is `None`) are attached.
-    async fn uploaded(t: &TestApp, bytes: Option<&[u8]>) -> DocumentId {
-        let new = NewUpload {
-            file_name: "f".into(),
-            published_at: None,
-            tags: vec![],
-            share_with_org: false,
-        };
-        let doc = create_upload(&t.app, &t.owner, new).await.unwrap();
-        let key = match bytes {
-            Some(b) => t.put(b).await.0,
-            None => crate::blobs::document_key(doc.id.as_str()),
-        };
-        let job = JobSpec::ProcessDocument {
-            document_id: doc.id.clone(),
-        }
-        .new_job(&t.app.config.jobs);
-        assert!(t
-            .app
-            .store
-            .attach_upload(&doc.id, &key, Timestamp::now(), &job)
-            .await
-            .unwrap());
-        doc.id
-    }
 
     #[tokio::test]
     async fn processing_applies_the_empty_file_and_content_type_rules() {
@@ -303,7 +275,7 @@ mod tests {
             ),
         ];
         for (bytes, status, content_type, error_code) in cases {
-            let id = uploaded(&t, bytes).await;
+            let id = t.uploaded(bytes).await;
             process_document(&t.app, &id).await.unwrap();
             let doc = t.app.store.document(&id).await.unwrap().unwrap();
             assert_eq!(
@@ -331,14 +303,14 @@ mod tests {
             }
         };
         // Text reads again: new content.
-        let text = uploaded(&t, Some(b"Copper supply tightens.")).await;
+        let text = t.uploaded(Some(b"Copper supply tightens.")).await;
         process_document(&t.app, &text).await.unwrap();
         let first = processed_at(text.clone()).await;
         reprocess_document(&t.app, &text).await.unwrap();
         assert!(processed_at(text.clone()).await > first, "replaced");
         // A PDF that cannot be read: the first run records that; a second
         // failed run changes nothing.
-        let pdf = uploaded(&t, Some(b"%PDF-1.7 x")).await;
+        let pdf = t.uploaded(Some(b"%PDF-1.7 x")).await;
         process_document(&t.app, &pdf).await.unwrap();
         let first = processed_at(pdf.clone()).await;
         let doc = t.app.store.document(&pdf).await.unwrap().unwrap();

@@ -12,7 +12,7 @@ use super::jobs::{JobError, JobSpec, Step};
 use super::AppState;
 
 /// Segments tolerated before a compaction is considered.
-pub const COMPACT_FROM: usize = 8;
+const COMPACT_FROM: usize = 8;
 
 /// How small the rest may be beside the largest segment: a compaction
 /// rewrites the whole index, so it waits until the segments beside the
@@ -26,7 +26,7 @@ const PAGES_PER_STEP: u32 = 64;
 /// Whether an index whose segments have these sizes is worth compacting:
 /// more than [`COMPACT_FROM`] of them, and the ones beside the largest
 /// holding at least a tenth of its size.
-pub fn needs_compaction(sizes: &[u64]) -> bool {
+fn needs_compaction(sizes: &[u64]) -> bool {
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let rest = sizes.iter().sum::<u64>() - largest;
     sizes.len() > COMPACT_FROM && rest * REST_PER_LARGEST >= largest
@@ -82,7 +82,7 @@ mod tests {
     use crate::domain::search::SearchQuery;
     use crate::domain::{DocumentStatus, Timestamp};
     use crate::jobs::Runner;
-    use crate::service::documents::{create_upload, search, NewUpload};
+    use crate::service::documents::search;
     use crate::service::processing::process_document;
     use crate::service::testing::TestApp;
     use crate::store::DocumentQuery;
@@ -90,25 +90,9 @@ mod tests {
     /// A text document processed on its own, as uploads are: one
     /// transaction, so one new segment of the index.
     async fn indexed(t: &TestApp, text: &str) {
-        let new = NewUpload {
-            file_name: "note.txt".into(),
-            published_at: None,
-            tags: vec![],
-            share_with_org: false,
-        };
-        let doc = create_upload(&t.app, &t.owner, new).await.unwrap();
-        let (key, _) = t.put(text.as_bytes()).await;
-        let job = JobSpec::ProcessDocument {
-            document_id: doc.id.clone(),
-        }
-        .new_job(&t.app.config.jobs);
-        let store = &t.app.store;
-        assert!(store
-            .attach_upload(&doc.id, &key, Timestamp::now(), &job)
-            .await
-            .unwrap());
-        process_document(&t.app, &doc.id).await.unwrap();
-        let stored = store.document(&doc.id).await.unwrap().unwrap();
+        let id = t.uploaded(Some(text.as_bytes())).await;
+        process_document(&t.app, &id).await.unwrap();
+        let stored = t.app.store.document(&id).await.unwrap().unwrap();
         assert_eq!(stored.status, DocumentStatus::Completed);
     }
 

@@ -99,6 +99,36 @@ impl TestApp {
         (key, hex::encode(Sha256::digest(bytes)))
     }
 
+    /// An upload of the owner's whose bytes (or none, when `bytes` is
+    /// `None`) are attached, its processing job queued, as after its `PUT`.
+    pub async fn uploaded(&self, bytes: Option<&[u8]>) -> DocumentId {
+        let new = super::documents::NewUpload {
+            file_name: "f".into(),
+            published_at: None,
+            tags: vec![],
+            share_with_org: false,
+        };
+        let doc = super::documents::create_upload(&self.app, &self.owner, new)
+            .await
+            .expect("the upload is created");
+        let key = match bytes {
+            Some(b) => self.put(b).await.0,
+            None => crate::blobs::document_key(doc.id.as_str()),
+        };
+        let job = super::jobs::JobSpec::ProcessDocument {
+            document_id: doc.id.clone(),
+        }
+        .new_job(&self.app.config.jobs);
+        let attached = self
+            .app
+            .store
+            .attach_upload(&doc.id, &key, crate::domain::Timestamp::now(), &job)
+            .await
+            .expect("the store answers");
+        assert!(attached, "the upload is attached");
+        doc.id
+    }
+
     /// A received message stored as the SMTP receiver leaves it, whose
     /// `From` domain passed DMARC.
     pub async fn stored_message(&self, raw: &[u8]) -> super::email::StoredMessage {
